@@ -1,0 +1,430 @@
+"""One batch of calls: submitted one by one, each started the moment nothing blocks it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any
+
+import pydantic_core
+
+from ._arguments import ArgumentError, find_refs, parse_arguments, substitute_refs
+from ._call import ErrorKind, ToolCall, ToolResult
+from ._invoke import CallRunner, error_result
+from ._scheduler import NO_ACCESS, Access, Scheduler
+from ._stats import BatchStats, batch_stats
+from ._tool import Tool, Toolbox
+
+__all__ = ["Batch"]
+
+
+@dataclass(slots=True, eq=False)
+class _Entry:
+    """A submitted call and everything the batch learned about it."""
+
+    index: int
+    call: ToolCall
+    tool: Tool[..., Any] | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    kwargs: dict[str, Any] | None = None
+    refs: list[str] = field(default_factory=list)
+    needs: tuple[str, ...] = ()
+    access: Access = NO_ACCESS
+    node: int = -1
+    original: _Entry | None = None
+    task: asyncio.Task[None] | None = None
+    cancel_requested: bool = False
+    result: ToolResult | None = None
+
+
+class Batch:
+    """The calls of one model turn, run as their precedence graph allows.
+
+    `submit` starts a call at once unless a dependency or a conflicting earlier call blocks it;
+    `close` waits for every call and returns one result per call, in submission order. Use it as
+    `async with executor.batch() as batch:` to close (or, on error, cancel) it on exit.
+    """
+
+    def __init__(
+        self,
+        toolbox: Toolbox,
+        runner: CallRunner,
+        *,
+        dedupe: bool,
+        on_close: Callable[[Batch], None] | None = None,
+    ) -> None:
+        self._toolbox = toolbox
+        self._runner = runner
+        self._dedupe = dedupe
+        self._on_close = on_close
+        self._clock = runner.clock
+        self._scheduler = Scheduler()
+        self._entries: list[_Entry] = []
+        self._by_id: dict[str, _Entry] = {}
+        self._by_node: list[_Entry] = []
+        self._parked: list[_Entry] = []
+        self._reads: dict[tuple[Any, ...], _Entry] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._unfinished = 0
+        self._all_done = asyncio.Event()
+        self._closed = False
+        self._cancelled = False
+        self._started_at = self._clock()
+        self._ended_at: float | None = None
+
+    # -- submitting -------------------------------------------------------------------------
+
+    def submit(self, call: ToolCall) -> None:
+        """Add a call; it starts now unless a dependency or a conflicting earlier call blocks it."""
+        if self._closed:
+            raise RuntimeError("this batch is closed; start a new one with executor.batch()")
+        entry = _Entry(index=len(self._entries), call=call)
+        self._entries.append(entry)
+        self._unfinished += 1
+        if call.id in self._by_id:
+            first = self._by_id[call.id].index
+            self._finish(
+                entry,
+                error_result(
+                    call,
+                    ErrorKind.DUPLICATE_ID,
+                    f"Not run: call id {call.id!r} is already used by call #{first + 1} "
+                    "of this batch; every call needs its own id.",
+                ),
+            )
+            return
+        self._by_id[call.id] = entry
+        self._prepare(entry)
+        if entry.result is None:
+            self._place(entry)
+        self._unpark()
+        self._dispatch()
+
+    def _prepare(self, entry: _Entry) -> None:
+        """Find the tool, parse and (if it can be done yet) validate the arguments."""
+        call = entry.call
+        tool = self._toolbox.get(call.name)
+        if tool is None:
+            self._fail_now(entry, ErrorKind.UNKNOWN_TOOL, self._unknown_tool_message(call.name))
+            return
+        entry.tool = tool
+        try:
+            entry.arguments = parse_arguments(call.arguments, tool=call.name)
+            entry.refs = find_refs(entry.arguments)
+            if not entry.refs:
+                entry.kwargs = tool.validate(entry.arguments)
+        except ArgumentError as exc:
+            self._fail_now(entry, ErrorKind.INVALID_ARGUMENTS, str(exc))
+            return
+        entry.needs = tuple(dict.fromkeys((*call.depends_on, *entry.refs)))
+        if call.id in entry.needs:
+            self._fail_now(
+                entry,
+                ErrorKind.DEPENDENCY_CYCLE,
+                f"Not run: call {call.id!r} depends on itself.",
+            )
+            return
+        entry.access = tool.access(entry.kwargs if entry.kwargs is not None else entry.arguments)
+
+    def _unknown_tool_message(self, name: str) -> str:
+        import difflib
+
+        names = self._toolbox.names
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        listed = ", ".join(names[:50]) + (", ..." if len(names) > 50 else "")
+        return f"Unknown tool {name!r}.{hint} Available tools: {listed or '(none)'}."
+
+    def _place(self, entry: _Entry) -> None:
+        """Register the entry if every call it needs is registered; otherwise park it."""
+        if all(self._registered(need) for need in entry.needs):
+            self._register(entry)
+            return
+        self._parked.append(entry)
+        cycle = self._cycle_through(entry)
+        if cycle:
+            path = " -> ".join(e.call.id for e in [*cycle, cycle[0]])
+            for member in cycle:
+                self._parked.remove(member)
+                self._fail_now(
+                    member,
+                    ErrorKind.DEPENDENCY_CYCLE,
+                    f"Not run: its dependencies form a cycle ({path}), so it could never start.",
+                )
+
+    def _registered(self, call_id: str) -> bool:
+        entry = self._by_id.get(call_id)
+        return entry is not None and entry.node >= 0
+
+    def _cycle_through(self, start: _Entry) -> list[_Entry]:
+        """A cycle of parked entries that goes through `start`, or an empty list."""
+        parked = {e.call.id: e for e in self._parked}
+        path: list[_Entry] = []
+        seen: set[str] = set()
+
+        def visit(entry: _Entry) -> bool:
+            path.append(entry)
+            for need in entry.needs:
+                if need == start.call.id:
+                    return True
+                nxt = parked.get(need)
+                if nxt is not None and need not in seen:
+                    seen.add(need)
+                    if visit(nxt):
+                        return True
+            path.pop()
+            return False
+
+        return path if visit(start) else []
+
+    def _unpark(self) -> None:
+        progress = True
+        while progress and self._parked:
+            progress = False
+            for entry in list(self._parked):
+                if all(self._registered(need) for need in entry.needs):
+                    self._parked.remove(entry)
+                    self._register(entry)
+                    progress = True
+
+    def _register(self, entry: _Entry) -> None:
+        after = [self._by_id[need].node for need in entry.needs]
+        tool = entry.tool
+        if self._dedupe and tool is not None and tool.is_read_only and not after:
+            key = self._read_key(tool, entry)
+            if key is not None:
+                original = self._reads.get(key)
+                if original is not None:
+                    entry.original = original
+                    self._add_node(entry, after=[original.node])
+                    return
+                self._reads[key] = entry
+        self._add_node(entry, after=after, access=entry.access)
+
+    def _read_key(self, tool: Tool[..., Any], entry: _Entry) -> tuple[Any, ...] | None:
+        try:
+            normal = json.dumps(pydantic_core.to_jsonable_python(entry.kwargs), sort_keys=True)
+        except (TypeError, ValueError, pydantic_core.PydanticSerializationError):
+            return None
+        return (tool.name, normal, self._scheduler.write_version(entry.access))
+
+    def _add_node(self, entry: _Entry, *, after: list[int], access: Access = NO_ACCESS) -> None:
+        entry.node = self._scheduler.add(after=after, access=access)
+        self._by_node.append(entry)
+
+    def _fail_now(self, entry: _Entry, kind: ErrorKind, message: str) -> None:
+        """Give an entry that will never run its error result, and release what waits for it."""
+        self._add_node(entry, after=[])
+        self._finish(entry, error_result(entry.call, kind, message))
+
+    # -- running ------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Start every call whose predecessors have all ended."""
+        while ready := self._scheduler.ready():
+            for node in ready:
+                entry = self._by_node[node]
+                if entry.result is None:
+                    self._start(entry)
+
+    def _start(self, entry: _Entry) -> None:
+        call = entry.call
+        if entry.original is not None:
+            original = entry.original.result
+            assert original is not None
+            self._finish(entry, replace(original, call_id=call.id, duplicate_of=original.call_id))
+            return
+        failed = self._scheduler.failed_dependency(entry.node)
+        if failed is not None:
+            self._finish(entry, self._dependency_failed(call, self._by_node[failed]))
+            return
+        if entry.cancel_requested or self._cancelled:
+            self._finish(entry, _cancelled(call, "before it started"))
+            return
+        task = asyncio.get_running_loop().create_task(self._run(entry), name=f"volley:{call.id}")
+        entry.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, entry: _Entry) -> None:
+        try:
+            result = await self._execute(entry)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            assert task is not None
+            requested = entry.cancel_requested or self._cancelled
+            self._finish(entry, _cancelled(entry.call, "while it was running"))
+            self._dispatch()
+            if requested:
+                while task.cancelling():
+                    task.uncancel()
+                return
+            if task.cancelling():
+                raise
+            return
+        self._finish(entry, result)
+        self._dispatch()
+
+    async def _execute(self, entry: _Entry) -> ToolResult:
+        tool = entry.tool
+        assert tool is not None
+        kwargs = entry.kwargs
+        if kwargs is None:
+            values = {ref: self._by_id[ref].result.value for ref in entry.refs}  # type: ignore[union-attr]
+            try:
+                kwargs = tool.validate(substitute_refs(entry.arguments, values))
+            except ArgumentError as exc:
+                used = ", ".join(entry.refs)
+                return error_result(
+                    entry.call,
+                    ErrorKind.INVALID_ARGUMENTS,
+                    f"{exc} (the arguments took results of calls {used})",
+                )
+        return await self._runner.run(entry.call, tool, kwargs)
+
+    def _finish(self, entry: _Entry, result: ToolResult) -> None:
+        entry.result = result
+        entry.task = None
+        if entry.node >= 0:
+            self._scheduler.finish(entry.node, ok=not result.is_error)
+        self._unfinished -= 1
+        if self._unfinished == 0:
+            self._ended_at = self._clock()
+            if self._closed:
+                self._all_done.set()
+
+    def _dependency_failed(self, call: ToolCall, failed: _Entry) -> ToolResult:
+        assert failed.result is not None
+        why = failed.result.error_kind or "error"
+        return error_result(
+            call,
+            ErrorKind.DEPENDENCY_FAILED,
+            f"Not run: it depends on call {failed.call.id!r} ({failed.call.name}), "
+            f"which did not succeed ({why}).",
+        )
+
+    # -- ending -------------------------------------------------------------------------------
+
+    def cancel(self, *call_ids: str) -> None:
+        """Cancel the named calls, or every unfinished call if none are named.
+
+        A cancelled call gets a `cancelled` result; calls that depend on it get
+        `dependency_failed`. Calls that were waiting their turn are cancelled when it comes.
+        """
+        if not call_ids:
+            self._cancelled = True
+            targets = [e for e in self._entries if e.result is None]
+        else:
+            targets = [e for i in call_ids if (e := self._by_id.get(i)) and e.result is None]
+        for entry in targets:
+            entry.cancel_requested = True
+            if entry.task is not None:
+                entry.task.cancel()
+        for entry in [e for e in self._parked if e.cancel_requested]:
+            self._parked.remove(entry)
+            self._fail_now(entry, ErrorKind.CANCELLED, "Cancelled before it started.")
+        self._unpark()
+        self._dispatch()
+
+    async def close(self) -> list[ToolResult]:
+        """Wait for every call; return one result per call, in submission order.
+
+        If this wait is cancelled, every call still in flight is cancelled and awaited, so no
+        task is left behind, and the cancellation propagates.
+        """
+        if not self._closed:
+            self._closed = True
+            self._fail_missing_dependencies()
+            if self._unfinished == 0:
+                self._all_done.set()
+        try:
+            await self._all_done.wait()
+        except BaseException:
+            self.cancel()
+            await self._drain()
+            raise
+        finally:
+            if self._on_close is not None:
+                self._on_close(self)
+        return self.results
+
+    def _fail_missing_dependencies(self) -> None:
+        while self._parked:
+            entry = next(
+                (e for e in self._parked if any(n not in self._by_id for n in e.needs)),
+                self._parked[0],
+            )
+            missing = [n for n in entry.needs if n not in self._by_id]
+            self._parked.remove(entry)
+            names = ", ".join(repr(m) for m in missing)
+            self._fail_now(
+                entry,
+                ErrorKind.DEPENDENCY_FAILED,
+                f"Not run: it depends on {names}, which is not a call in this batch.",
+            )
+            self._unpark()
+        self._dispatch()
+
+    async def _drain(self) -> None:
+        while self._tasks:
+            try:
+                await asyncio.wait(set(self._tasks))
+            except asyncio.CancelledError:
+                for task in self._tasks:
+                    task.cancel()
+
+    async def __aenter__(self) -> Batch:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            self.cancel()
+        await self.close()
+
+    # -- what it did -------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """Whether every submitted call has its result."""
+        return self._unfinished == 0
+
+    @property
+    def results(self) -> list[ToolResult]:
+        """One result per call, in submission order; only once every call has ended."""
+        if self._unfinished:
+            raise RuntimeError(f"{self._unfinished} calls of this batch have not ended yet")
+        return [e.result for e in self._entries if e.result is not None]
+
+    def result(self, call_id: str) -> ToolResult | None:
+        """The result of one call, once it has ended."""
+        entry = self._by_id.get(call_id)
+        return entry.result if entry is not None else None
+
+    @property
+    def stats(self) -> BatchStats:
+        """Figures of the batch: wall time, busy time, parallelism, critical path."""
+        if self._unfinished:
+            raise RuntimeError("the batch's figures are known once every call has ended")
+        ordered = [e.result for e in self._by_node if e.result is not None]
+        unregistered = [e.result for e in self._entries if e.node < 0 and e.result is not None]
+        scheduler = self._scheduler
+
+        def predecessors(index: int) -> tuple[int, ...]:
+            return scheduler.predecessors(index) if index < len(scheduler) else ()
+
+        ended = self._ended_at if self._ended_at is not None else self._clock()
+        return batch_stats(
+            ordered + unregistered, predecessors, started_at=self._started_at, ended_at=ended
+        )
+
+
+def _cancelled(call: ToolCall, when: str) -> ToolResult:
+    return error_result(call, ErrorKind.CANCELLED, f"Cancelled {when}; it has no result.")

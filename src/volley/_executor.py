@@ -1,0 +1,119 @@
+"""The executor: runs batches of tool calls under one set of limits and one thread pool."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+from tenacity.wait import wait_base
+
+from ._backend import Backend, InProcessBackend
+from ._batch import Batch
+from ._call import ToolCall, ToolResult
+from ._content import DEFAULT_MAX_CHARS
+from ._invoke import CallRunner
+from ._tool import Tool, Toolbox
+
+__all__ = ["Executor"]
+
+
+class Executor:
+    """Runs a turn's tool calls at once where that is safe, in order where it is not.
+
+    Use it as an async context manager; it owns the concurrency limits and the thread pool for
+    sync tools, shared by every batch it runs::
+
+        async with Executor(toolbox) as ex:
+            results = await ex.run(calls)
+
+    Args:
+        tools: a `Toolbox`, or tools (or plain functions) to make one of.
+        max_concurrency: calls running at once, across all batches of this executor.
+        max_threads: threads for sync tools (a sync call holds one while it runs).
+        timeout: seconds per attempt for tools that set none; `None` for no limit.
+        max_content_chars: longer results are cut, with a note saying so.
+        dedupe: identical calls of a read-only tool in one batch run once and share the result.
+        retry_wait: the tenacity wait strategy between retries (default: exponential with jitter).
+        clock: where timestamps come from (default: the event loop's monotonic clock).
+        backend: where call bodies run (default: in this process).
+    """
+
+    def __init__(
+        self,
+        tools: Toolbox | Iterable[Tool[..., Any] | Callable[..., Any]],
+        *,
+        max_concurrency: int = 64,
+        max_threads: int = 32,
+        timeout: float | None = 60.0,
+        max_content_chars: int = DEFAULT_MAX_CHARS,
+        dedupe: bool = True,
+        retry_wait: wait_base | None = None,
+        clock: Callable[[], float] | None = None,
+        backend: Backend | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be > 0 seconds, or None")
+        if max_content_chars < 1:
+            raise ValueError("max_content_chars must be >= 1")
+        self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools)
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+        self.max_content_chars = max_content_chars
+        self.dedupe = dedupe
+        self._retry_wait = retry_wait
+        self._clock = clock
+        self._backend: Backend = backend or InProcessBackend(max_threads=max_threads)
+        self._runner: CallRunner | None = None
+        self._open_batches: set[Batch] = set()
+
+    async def __aenter__(self) -> Executor:
+        if self._runner is not None:
+            raise RuntimeError("this executor is already running")
+        self._runner = CallRunner(
+            self._backend,
+            max_concurrency=self.max_concurrency,
+            timeout=self.timeout,
+            max_content_chars=self.max_content_chars,
+            retry_wait=self._retry_wait,
+            clock=self._clock or asyncio.get_running_loop().time,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            for batch in list(self._open_batches):
+                batch.cancel()
+                await batch.close()
+        finally:
+            self._backend.close()
+            self._runner = None
+
+    def batch(self) -> Batch:
+        """Start a batch to submit calls to one by one (as a model streams them)."""
+        if self._runner is None:
+            raise RuntimeError("use the executor as `async with Executor(...) as ex:` first")
+        batch = Batch(
+            self.toolbox, self._runner, dedupe=self.dedupe, on_close=self._open_batches.discard
+        )
+        self._open_batches.add(batch)
+        return batch
+
+    async def run(self, calls: Iterable[ToolCall]) -> list[ToolResult]:
+        """Run calls as one batch; one result per call, in the order of `calls`.
+
+        Calls may be listed in any order of their dependencies; a cycle is found before anything
+        runs, and the calls on it get `dependency_cycle` results naming it.
+        """
+        batch = self.batch()
+        for call in calls:
+            batch.submit(call)
+        return await batch.close()

@@ -1,0 +1,181 @@
+"""The precedence graph of one batch: which calls may start now.
+
+Pure logic, no I/O and no clock, so that it is tested directly. The batch registers calls in the
+order they are to be serialized (the order the model wrote them, dependencies first), reports each
+call's end, and asks what may start.
+
+Resources follow multi-granularity locking: `*` is the root of every key, so holding `*` covers
+all keys. Per key we keep the last writer and the readers since it: a new reader waits for the
+last writer, a new writer waits for both. No pairwise comparison of calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+__all__ = ["ROOT", "Access", "Scheduler"]
+
+ROOT = "*"
+"""The resource that covers every other key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """The resources one call holds while it runs."""
+
+    reads: frozenset[str] = frozenset()
+    """Keys held in shared mode."""
+    writes: frozenset[str] = frozenset()
+    """Keys held exclusively."""
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether the call holds nothing and so conflicts with nothing."""
+        return not self.reads and not self.writes
+
+
+NO_ACCESS = Access()
+
+
+@dataclass(slots=True)
+class _Node:
+    predecessors: tuple[int, ...]
+    dependencies: frozenset[int]
+    waiting: int = 0
+    successors: list[int] = field(default_factory=list)
+    done: bool = False
+    ok: bool = True
+    failed_dependency: int | None = None
+
+
+class Scheduler:
+    """The precedence graph of one batch.
+
+    Nodes are numbered 0, 1, 2, ... in registration order; that order is the serialization order
+    for conflicts. A node must wait for an earlier node when it depends on it (`after`) or when
+    both touch a common resource and at least one writes it.
+    """
+
+    def __init__(self) -> None:
+        self._nodes: list[_Node] = []
+        self._ready: list[int] = []
+        # Since the last write of ROOT: the last writer of each key, and the readers since it.
+        self._root_writer: int | None = None
+        self._root_readers: list[int] = []
+        self._since_root_write: list[int] = []
+        self._key_writer: dict[str, int] = {}
+        self._key_readers: dict[str, list[int]] = {}
+        self._writes = 0
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def add(self, *, after: Iterable[int] = (), access: Access = NO_ACCESS) -> int:
+        """Register the next node and return its number.
+
+        Args:
+            after: nodes this one depends on (data dependencies); all must be registered already.
+            access: the resources it holds while it runs.
+        """
+        number = len(self._nodes)
+        dependencies = frozenset(after)
+        for dep in dependencies:
+            if not 0 <= dep < number:
+                raise ValueError(f"node {number} depends on unregistered node {dep}")
+        conflicts = self._conflicts(number, access)
+        predecessors = tuple(sorted(dependencies | conflicts))
+        node = _Node(predecessors=predecessors, dependencies=dependencies)
+        self._nodes.append(node)
+        for pred in predecessors:
+            before = self._nodes[pred]
+            if before.done:
+                if not before.ok and pred in dependencies and node.failed_dependency is None:
+                    node.failed_dependency = pred
+                continue
+            before.successors.append(number)
+            node.waiting += 1
+        if node.waiting == 0:
+            self._ready.append(number)
+        return number
+
+    def _conflicts(self, number: int, access: Access) -> set[int]:
+        """Find the earlier nodes `number` conflicts with, and record its access."""
+        if access.is_empty:
+            return set()
+        waits: set[int] = set()
+        if self._root_writer is not None:
+            waits.add(self._root_writer)
+        if ROOT in access.writes:
+            waits.update(self._since_root_write)
+            self._root_writer = number
+            self._root_readers = []
+            self._since_root_write = []
+            self._key_writer.clear()
+            self._key_readers.clear()
+            self._writes += 1
+            return waits
+        self._since_root_write.append(number)
+        if ROOT in access.reads:
+            waits.update(self._key_writer.values())
+            self._root_readers.append(number)
+        for key in access.reads - {ROOT} - access.writes:
+            if (writer := self._key_writer.get(key)) is not None:
+                waits.add(writer)
+            self._key_readers.setdefault(key, []).append(number)
+        for key in access.writes:
+            waits.update(self._root_readers)
+            if (writer := self._key_writer.get(key)) is not None:
+                waits.add(writer)
+            waits.update(self._key_readers.pop(key, ()))
+            self._key_writer[key] = number
+            self._writes += 1
+        waits.discard(number)
+        return waits
+
+    def write_version(self, access: Access) -> tuple[object, ...]:
+        """A value that changes whenever a write is registered that `access`'s reads would see.
+
+        Two identical reads with the same version observe the same state, so one may share
+        the other's result.
+        """
+        if ROOT in access.reads:
+            return (self._writes,)
+        return (
+            self._root_writer,
+            *((key, self._key_writer.get(key)) for key in sorted(access.reads)),
+        )
+
+    def finish(self, number: int, *, ok: bool) -> None:
+        """Record that a node has ended; `ok=False` fails the nodes that depend on it."""
+        node = self._nodes[number]
+        if node.done:
+            raise ValueError(f"node {number} has already finished")
+        node.done = True
+        node.ok = ok
+        for succ in node.successors:
+            after = self._nodes[succ]
+            if not ok and number in after.dependencies and after.failed_dependency is None:
+                after.failed_dependency = number
+            after.waiting -= 1
+            if after.waiting == 0:
+                self._ready.append(succ)
+        node.successors.clear()
+
+    def ready(self) -> list[int]:
+        """Nodes whose predecessors have all ended, each returned once, in registration order."""
+        ready, self._ready = self._ready, []
+        ready.sort()
+        return ready
+
+    def failed_dependency(self, number: int) -> int | None:
+        """The first dependency of `number` that ended without success, if any."""
+        return self._nodes[number].failed_dependency
+
+    def predecessors(self, number: int) -> tuple[int, ...]:
+        """Every node `number` had to wait for (dependencies and conflicts), ended or not."""
+        return self._nodes[number].predecessors
+
+    def is_done(self, number: int) -> bool:
+        """Whether `number` has finished."""
+        return self._nodes[number].done

@@ -1,0 +1,299 @@
+"""Tools: a function, its schema, how it may be run, and what it touches."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from enum import Enum
+from typing import Any, Generic, Literal, ParamSpec, TypeAlias, TypeVar, overload
+
+from pydantic import TypeAdapter, ValidationError
+
+from ._arguments import ArgumentError, describe_validation_error
+from ._jsonschema import normalize, validator_for
+from ._scheduler import NO_ACCESS, ROOT, Access
+from ._signature import describe_function
+
+__all__ = ["UNSET", "Effects", "Keys", "Tool", "Toolbox", "tool"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Effects: TypeAlias = Literal["read", "write"]
+Keys: TypeAlias = Sequence[str] | Callable[[Mapping[str, Any]], Iterable[str]]
+"""Resource keys: a fixed list, or a function of the (validated) arguments."""
+
+_DEFAULT_RETRY_ON: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
+
+
+class _Unset(Enum):
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset.UNSET
+"""Marks a setting left to the executor (a timeout of `None` means no timeout at all)."""
+
+
+class Tool(Generic[P, R]):
+    """A function a model may call, with everything the executor needs to run it safely.
+
+    Build one with `@tool` (schema from type hints and docstring) or `Tool.from_schema` (schema
+    from elsewhere). Calling the tool calls the function directly, so tools stay easy to test.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str,
+        description: str,
+        schema: Mapping[str, Any],
+        validate: Callable[[Mapping[str, Any]], dict[str, Any]],
+        accepted: Sequence[str],
+        effects: Effects | None = None,
+        reads: Keys | None = None,
+        writes: Keys | None = None,
+        timeout: float | _Unset | None = UNSET,
+        retries: int = 0,
+        retry_on: tuple[type[BaseException], ...] = _DEFAULT_RETRY_ON,
+        idempotent: bool = False,
+        max_concurrency: int | None = None,
+    ) -> None:
+        if effects not in (None, "read", "write"):
+            raise ValueError(f"tool {name!r}: effects must be 'read', 'write' or None")
+        if effects == "read" and writes is not None:
+            raise ValueError(f"tool {name!r}: a tool with effects='read' cannot declare writes")
+        if retries < 0:
+            raise ValueError(f"tool {name!r}: retries must be >= 0")
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError(f"tool {name!r}: max_concurrency must be >= 1")
+        if isinstance(timeout, int | float) and timeout <= 0:
+            raise ValueError(f"tool {name!r}: timeout must be > 0 seconds (or None)")
+        self.fn = fn
+        self.name = name
+        self.description = description
+        self.schema: dict[str, Any] = dict(schema)
+        self.effects = effects
+        self.reads = reads
+        self.writes = writes
+        self.timeout = timeout
+        self.retries = retries
+        self.retry_on = retry_on
+        self.idempotent = idempotent
+        self.max_concurrency = max_concurrency
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self._validate = validate
+        self._accepted = list(accepted)
+        if retries and not (idempotent or self.is_read_only):
+            raise ValueError(
+                f"tool {name!r}: retries would repeat its side effects; declare "
+                "effects='read' or idempotent=True to allow them"
+            )
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Tool({self.name!r}, effects={self.effects!r})"
+
+    @property
+    def is_read_only(self) -> bool:
+        """Whether the tool declares that it only reads: only then are identical calls shared."""
+        return self.effects == "read" or (self.reads is not None and self.writes is None)
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Check and coerce `arguments`; return the keyword arguments for the function.
+
+        Raises:
+            ArgumentError: a message naming each bad field, meant for the model.
+        """
+        try:
+            return self._validate(arguments)
+        except ValidationError as exc:
+            raise ArgumentError(describe_validation_error(self.name, exc, self._accepted)) from None
+
+    def access(self, arguments: Mapping[str, Any]) -> Access:
+        """The resources a call with these arguments holds.
+
+        If a key function fails (the arguments lack what it needs), the call holds `*` in the
+        strongest declared mode: when in doubt, serialize rather than race.
+        """
+        if self.effects is None and self.reads is None and self.writes is None:
+            return NO_ACCESS
+        try:
+            reads = _keys(self.reads, arguments)
+            writes = _keys(self.writes, arguments)
+        except Exception:
+            if self.writes is not None or self.effects == "write":
+                return Access(writes=frozenset({ROOT}))
+            return Access(reads=frozenset({ROOT}))
+        if self.reads is None and self.writes is None:
+            reads, writes = (
+                (frozenset({ROOT}), frozenset())
+                if self.effects == "read"
+                else (
+                    frozenset(),
+                    frozenset({ROOT}),
+                )
+            )
+        return Access(reads=reads, writes=writes)
+
+    @classmethod
+    def from_function(
+        cls,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        **options: Any,
+    ) -> Tool[P, R]:
+        """Make a tool of a Python function; see `tool` for the options."""
+        tool_name = name or getattr(fn, "__name__", None)
+        if not tool_name:
+            raise ValueError("the tool needs a name: pass name=")
+        signature = describe_function(fn, tool_name)
+        model = signature.model
+        field_names = list(model.model_fields)
+        validator = model.__pydantic_validator__
+
+        def validate(arguments: Mapping[str, Any]) -> dict[str, Any]:
+            checked = validator.validate_python(arguments)
+            kwargs = {key: getattr(checked, key) for key in field_names}
+            if checked.__pydantic_extra__:
+                kwargs.update(checked.__pydantic_extra__)
+            return kwargs
+
+        return cls(
+            fn,
+            name=tool_name,
+            description=description if description is not None else signature.description,
+            schema=signature.schema,
+            validate=validate,
+            accepted=field_names,
+            **options,
+        )
+
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        description: str,
+        parameters: Mapping[str, Any] | None,
+        fn: Callable[..., Any],
+        **options: Any,
+    ) -> Tool[..., Any]:
+        """Make a tool whose JSON Schema comes from elsewhere (MCP, OpenAPI, BFCL).
+
+        The schema is normalized to standard JSON Schema; `fn` is called with the validated
+        arguments as keyword arguments (only those the model sent).
+        """
+        schema = normalize(parameters)
+        adapter: TypeAdapter[Any] = validator_for(schema, name=name)
+
+        def validate(arguments: Mapping[str, Any]) -> dict[str, Any]:
+            checked: dict[str, Any] = adapter.validate_python(arguments)
+            return checked
+
+        return cls(
+            fn,
+            name=name,
+            description=description,
+            schema=schema,
+            validate=validate,
+            accepted=list(schema.get("properties", {})),
+            **options,
+        )
+
+
+def _keys(keys: Keys | None, arguments: Mapping[str, Any]) -> frozenset[str]:
+    if keys is None:
+        return frozenset()
+    if callable(keys):
+        return frozenset(str(key) for key in keys(arguments))
+    return frozenset(keys)
+
+
+@overload
+def tool(fn: Callable[P, R], /) -> Tool[P, R]: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    effects: Effects | None = None,
+    reads: Keys | None = None,
+    writes: Keys | None = None,
+    timeout: float | _Unset | None = UNSET,
+    retries: int = 0,
+    retry_on: tuple[type[BaseException], ...] = _DEFAULT_RETRY_ON,
+    idempotent: bool = False,
+    max_concurrency: int | None = None,
+) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
+
+
+def tool(
+    fn: Callable[P, R] | None = None,
+    /,
+    **options: Any,
+) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
+    """Make a tool of a function, sync or async: `@tool` or `@tool(...)`.
+
+    Args:
+        fn: the function; its type hints and docstring give the schema.
+        **options: `name`, `description` (default: the docstring), `effects` (`"read"` holds
+            every resource shared, `"write"` holds every resource alone: a barrier),
+            `reads`/`writes` (resource keys, a list or a function of the arguments, for
+            finer ordering), `timeout` (seconds per attempt; default: the executor's),
+            `retries` and `retry_on` (only for read or `idempotent=True` tools), and
+            `max_concurrency` (calls of this tool running at once).
+    """
+    if fn is not None:
+        return Tool.from_function(fn, **options)
+
+    def decorate(func: Callable[P, R]) -> Tool[P, R]:
+        return Tool.from_function(func, **options)
+
+    return decorate
+
+
+class Toolbox:
+    """The tools a model may call in a run, by name."""
+
+    def __init__(self, tools: Iterable[Tool[..., Any] | Callable[..., Any]] = ()) -> None:
+        self._tools: dict[str, Tool[..., Any]] = {}
+        for item in tools:
+            self.add(item)
+
+    def add(self, item: Tool[..., Any] | Callable[..., Any]) -> Tool[..., Any]:
+        """Add a tool (a plain function is made one with `tool`); names must be unique."""
+        made = item if isinstance(item, Tool) else tool(item)
+        if made.name in self._tools:
+            raise ValueError(f"a tool named {made.name!r} is already in the toolbox")
+        self._tools[made.name] = made
+        return made
+
+    def get(self, name: str) -> Tool[..., Any] | None:
+        """The tool of that name, or `None`."""
+        return self._tools.get(name)
+
+    def __getitem__(self, name: str) -> Tool[..., Any]:
+        return self._tools[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Iterator[Tool[..., Any]]:
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    @property
+    def names(self) -> list[str]:
+        """The tool names, in the order they were added."""
+        return list(self._tools)
