@@ -189,10 +189,10 @@ class _TypeBuilder:
 
 
 def _typed_dict(name: str, fields: dict[str, Any], *, forbid: bool) -> Any:
-    typed = TypedDict(_identifier(name), fields)  # type: ignore[misc]
+    typed: Any = TypedDict(_identifier(name), fields)  # type: ignore[misc]
     typed.__pydantic_config__ = ConfigDict(
         extra="forbid" if forbid else "allow", coerce_numbers_to_str=True
-    )  # type: ignore[attr-defined]
+    )
     return typed
 
 
