@@ -190,9 +190,8 @@ class _TypeBuilder:
 
 def _typed_dict(name: str, fields: dict[str, Any], *, forbid: bool) -> Any:
     typed: Any = TypedDict(_identifier(name), fields)  # type: ignore[misc]
-    typed.__pydantic_config__ = ConfigDict(
-        extra="forbid" if forbid else "allow", coerce_numbers_to_str=True
-    )
+    config = ConfigDict(extra="forbid" if forbid else "allow", coerce_numbers_to_str=True)
+    setattr(typed, "__pydantic_config__", config)  # noqa: B010 (pydantic reads it from the class)
     return typed
 
 
