@@ -17,6 +17,7 @@ __all__ = [
 ]
 
 REF_KEY = "$ref"
+_NESTED = (Mapping, list, tuple)
 _SNIPPET = 200
 
 
@@ -30,7 +31,7 @@ def parse_arguments(raw: Mapping[str, Any] | str, *, tool: str) -> dict[str, Any
     An empty string means no arguments: several OpenAI-compatible servers send it for tools
     without parameters.
     """
-    if isinstance(raw, Mapping):
+    if type(raw) is dict or isinstance(raw, Mapping):
         return dict(raw)
     if not isinstance(raw, str):
         raise ArgumentError(
@@ -55,6 +56,8 @@ def parse_arguments(raw: Mapping[str, Any] | str, *, tool: str) -> dict[str, Any
 
 def find_refs(value: Any) -> list[str]:
     """The call ids named by `{"$ref": "<id>"}` anywhere in `value`, in order of appearance."""
+    if type(value) is dict and not any(isinstance(v, _NESTED) for v in value.values()):
+        return []
     found: list[str] = []
 
     def walk(node: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -21,23 +21,39 @@ from ._tool import Tool, Toolbox
 __all__ = ["Batch"]
 
 
-@dataclass(slots=True, eq=False)
 class _Entry:
     """A submitted call and everything the batch learned about it."""
 
-    index: int
-    call: ToolCall
-    tool: Tool[..., Any] | None = None
-    arguments: dict[str, Any] = field(default_factory=dict)
-    kwargs: dict[str, Any] | None = None
-    refs: list[str] = field(default_factory=list)
-    needs: tuple[str, ...] = ()
-    access: Access = NO_ACCESS
-    node: int = -1
-    original: _Entry | None = None
-    task: asyncio.Task[None] | None = None
-    cancel_requested: bool = False
-    result: ToolResult | None = None
+    __slots__ = (
+        "access",
+        "arguments",
+        "call",
+        "cancel_requested",
+        "index",
+        "kwargs",
+        "needs",
+        "node",
+        "original",
+        "refs",
+        "result",
+        "task",
+        "tool",
+    )
+
+    def __init__(self, index: int, call: ToolCall) -> None:
+        self.index = index
+        self.call = call
+        self.tool: Tool[..., Any] | None = None
+        self.arguments: dict[str, Any] = {}
+        self.kwargs: dict[str, Any] | None = None
+        self.refs: list[str] = []
+        self.needs: tuple[str, ...] = ()
+        self.access = NO_ACCESS
+        self.node = -1
+        self.original: _Entry | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.cancel_requested = False
+        self.result: ToolResult | None = None
 
 
 class Batch:
@@ -67,7 +83,6 @@ class Batch:
         self._by_node: list[_Entry] = []
         self._parked: list[_Entry] = []
         self._reads: dict[tuple[Any, ...], _Entry] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self._unfinished = 0
         self._all_done = asyncio.Event()
         self._closed = False
@@ -99,8 +114,15 @@ class Batch:
         self._by_id[call.id] = entry
         self._prepare(entry)
         if entry.result is None:
-            self._place(entry)
-        self._unpark()
+            if entry.needs or not entry.access.is_empty:
+                self._place(entry)
+            else:
+                # Depends on nothing and holds nothing: it may start now, whatever else runs.
+                entry.node = self._scheduler.add_free()
+                self._by_node.append(entry)
+                self._launch(entry)
+        if self._parked:
+            self._unpark()
         self._dispatch()
 
     def _prepare(self, entry: _Entry) -> None:
@@ -244,14 +266,19 @@ class Batch:
         if entry.cancel_requested or self._cancelled:
             self._finish(entry, _cancelled(call, "before it started"))
             return
-        task = asyncio.get_running_loop().create_task(self._run(entry), name=f"volley:{call.id}")
-        entry.task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._launch(entry)
+
+    def _launch(self, entry: _Entry) -> None:
+        entry.task = asyncio.get_running_loop().create_task(
+            self._run(entry), name=f"volley:{entry.call.id}"
+        )
 
     async def _run(self, entry: _Entry) -> None:
         try:
-            result = await self._execute(entry)
+            if entry.kwargs is not None:
+                result = await self._runner.run(entry.call, entry.tool, entry.kwargs)  # type: ignore[arg-type]
+            else:
+                result = await self._execute(entry)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             assert task is not None
@@ -287,7 +314,6 @@ class Batch:
 
     def _finish(self, entry: _Entry, result: ToolResult) -> None:
         entry.result = result
-        entry.task = None
         if entry.node >= 0:
             self._scheduler.finish(entry.node, ok=not result.is_error)
         self._unfinished -= 1
@@ -321,7 +347,7 @@ class Batch:
             targets = [e for i in call_ids if (e := self._by_id.get(i)) and e.result is None]
         for entry in targets:
             entry.cancel_requested = True
-            if entry.task is not None:
+            if entry.task is not None and not entry.task.done():
                 entry.task.cancel()
         for entry in [e for e in self._parked if e.cancel_requested]:
             self._parked.remove(entry)
@@ -369,11 +395,11 @@ class Batch:
         self._dispatch()
 
     async def _drain(self) -> None:
-        while self._tasks:
+        while pending := [e.task for e in self._entries if e.task and not e.task.done()]:
             try:
-                await asyncio.wait(set(self._tasks))
+                await asyncio.wait(pending)
             except asyncio.CancelledError:
-                for task in self._tasks:
+                for task in pending:
                     task.cancel()
 
     async def __aenter__(self) -> Batch:

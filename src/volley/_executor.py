@@ -94,6 +94,8 @@ class Executor:
                 batch.cancel()
                 await batch.close()
         finally:
+            if self._runner is not None:
+                self._runner.close()
             self._backend.close()
             self._runner = None
 

@@ -12,6 +12,7 @@ from tenacity.wait import wait_base, wait_exponential_jitter
 from ._backend import Backend
 from ._call import ErrorKind, ToolCall, ToolResult
 from ._content import UnserializableResult, cap, render
+from ._deadlines import Deadlines
 from ._tool import UNSET, Tool
 
 __all__ = ["CallRunner", "error_result"]
@@ -52,15 +53,26 @@ class CallRunner:
         self._retry_wait = retry_wait or wait_exponential_jitter(initial=0.1, max=5.0)
         self._limit = asyncio.Semaphore(max_concurrency)
         self._tool_limits: dict[str, asyncio.Semaphore] = {}
+        self._deadlines = Deadlines()
+
+    def close(self) -> None:
+        """Disarm the timeout timers."""
+        self._deadlines.close()
 
     async def run(self, call: ToolCall, tool: Tool[..., Any], kwargs: dict[str, Any]) -> ToolResult:
         """Run the call once its turn has come; every outcome but cancellation is a result."""
         tool_limit = self._tool_limit(tool)
-        if tool_limit is None:
-            async with self._limit:
+        if tool_limit is not None:
+            await tool_limit.acquire()
+        try:
+            await self._limit.acquire()
+            try:
                 return await self._run_limited(call, tool, kwargs)
-        async with tool_limit, self._limit:
-            return await self._run_limited(call, tool, kwargs)
+            finally:
+                self._limit.release()
+        finally:
+            if tool_limit is not None:
+                tool_limit.release()
 
     def _tool_limit(self, tool: Tool[..., Any]) -> asyncio.Semaphore | None:
         if tool.max_concurrency is None:
@@ -70,33 +82,41 @@ class CallRunner:
             limit = self._tool_limits[tool.name] = asyncio.Semaphore(tool.max_concurrency)
         return limit
 
+    async def _attempt(self, tool: Tool[..., Any], kwargs: dict[str, Any], timeout: float) -> Any:
+        deadline = self._deadlines.start(timeout)
+        try:
+            return await self.backend.run(tool, kwargs)
+        except asyncio.CancelledError:
+            if deadline.expired:
+                deadline.task.uncancel()
+                raise AttemptTimeout(timeout) from None
+            raise
+        finally:
+            deadline.done = True
+
     async def _run_limited(
         self, call: ToolCall, tool: Tool[..., Any], kwargs: dict[str, Any]
     ) -> ToolResult:
         timeout = self._timeout if tool.timeout is UNSET else tool.timeout
-        attempts = 0
-
-        async def attempt() -> Any:
-            nonlocal attempts
-            attempts += 1
-            if timeout is None:
-                return await self.backend.run(tool, kwargs)
-            scope = asyncio.timeout(timeout)
-            try:
-                async with scope:
-                    return await self.backend.run(tool, kwargs)
-            except TimeoutError:
-                if scope.expired():
-                    raise AttemptTimeout(timeout) from None
-                raise
-
+        attempts = 1
         started = self.clock()
         value: Any
         try:
             if tool.retries:
+                attempts = 0
+
+                async def attempt() -> Any:
+                    nonlocal attempts
+                    attempts += 1
+                    if timeout is None:
+                        return await self.backend.run(tool, kwargs)
+                    return await self._attempt(tool, kwargs, timeout)
+
                 value = await self._retrying(tool)(attempt)
+            elif timeout is None:
+                value = await self.backend.run(tool, kwargs)
             else:
-                value = await attempt()
+                value = await self._attempt(tool, kwargs, timeout)
         except AttemptTimeout as exc:
             return error_result(
                 call,

@@ -9,10 +9,13 @@ standard JSON Schema, so arguments are checked and coerced exactly as for `@tool
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict, Union
+from typing import Annotated, Any, Literal, NotRequired, Required, Union
 
 import annotated_types
 from pydantic import ConfigDict, TypeAdapter
+
+# pydantic rejects `typing.TypedDict` before Python 3.12; the typing_extensions one works on all.
+from typing_extensions import TypedDict
 
 __all__ = ["normalize", "validator_for"]
 
@@ -160,12 +163,14 @@ class _TypeBuilder:
     ) -> Any:
         properties = schema.get("properties")
         extra = schema.get("additionalProperties")
+        required = _required(schema)
         if not isinstance(properties, Mapping) or not properties:
-            if extra is False and strict_extra:
-                return _typed_dict(f"{self._name}_{self._next()}", {}, forbid=True)
+            if (extra is False and strict_extra) or (required and not isinstance(extra, Mapping)):
+                # Keys `required` names without describing them must be there, with any value.
+                named = dict.fromkeys(required, Required[Any])
+                return _typed_dict(f"{self._name}_{self._next()}", named, forbid=extra is False)
             values = self.annotation(extra) if isinstance(extra, Mapping) else Any
             return dict[str, values]  # type: ignore[valid-type]
-        required = set(schema.get("required") or ())
         fields: dict[str, Any] = {}
         for key, sub in properties.items():
             kind = self.annotation(sub)
@@ -186,6 +191,14 @@ class _TypeBuilder:
     def _next(self) -> int:
         self._count += 1
         return self._count
+
+
+def _required(schema: Mapping[str, Any]) -> list[str]:
+    """The names `required` lists (ignoring a draft-3 style `required: true` on a property)."""
+    names = schema.get("required")
+    if not isinstance(names, list):
+        return []
+    return [name for name in names if isinstance(name, str)]
 
 
 def _typed_dict(name: str, fields: dict[str, Any], *, forbid: bool) -> Any:

@@ -12,7 +12,7 @@ last writer, a new writer waits for both. No pairwise comparison of calls.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["ROOT", "Access", "Scheduler"]
 
@@ -38,15 +38,28 @@ class Access:
 NO_ACCESS = Access()
 
 
-@dataclass(slots=True)
 class _Node:
-    predecessors: tuple[int, ...]
-    dependencies: frozenset[int]
-    waiting: int = 0
-    successors: list[int] = field(default_factory=list)
-    done: bool = False
-    ok: bool = True
-    failed_dependency: int | None = None
+    __slots__ = (
+        "dependencies",
+        "done",
+        "failed_dependency",
+        "ok",
+        "predecessors",
+        "successors",
+        "waiting",
+    )
+
+    def __init__(self, predecessors: tuple[int, ...], dependencies: frozenset[int]) -> None:
+        self.predecessors = predecessors
+        self.dependencies = dependencies
+        self.waiting = 0
+        self.successors: list[int] = []
+        self.done = False
+        self.ok = True
+        self.failed_dependency: int | None = None
+
+
+_NO_DEPENDENCIES: frozenset[int] = frozenset()
 
 
 class Scheduler:
@@ -79,6 +92,10 @@ class Scheduler:
             access: the resources it holds while it runs.
         """
         number = len(self._nodes)
+        if not after and access.is_empty:
+            self._nodes.append(_Node((), _NO_DEPENDENCIES))
+            self._ready.append(number)
+            return number
         dependencies = frozenset(after)
         for dep in dependencies:
             if not 0 <= dep < number:
@@ -98,6 +115,14 @@ class Scheduler:
         if node.waiting == 0:
             self._ready.append(number)
         return number
+
+    def add_free(self) -> int:
+        """Register a node that depends on nothing and holds nothing; it may start at once.
+
+        Unlike `add`, the node is not returned by `ready()`: the caller starts it.
+        """
+        self._nodes.append(_Node((), _NO_DEPENDENCIES))
+        return len(self._nodes) - 1
 
     def _conflicts(self, number: int, access: Access) -> set[int]:
         """Find the earlier nodes `number` conflicts with, and record its access."""

@@ -161,7 +161,7 @@ class Tool(Generic[P, R]):
 
         def validate(arguments: Mapping[str, Any]) -> dict[str, Any]:
             checked = validator.validate_python(arguments)
-            kwargs = {key: getattr(checked, key) for key in field_names}
+            kwargs = dict(checked.__dict__)
             if checked.__pydantic_extra__:
                 kwargs.update(checked.__pydantic_extra__)
             return kwargs
