@@ -50,7 +50,7 @@ class CallRunner:
         self.clock = clock
         self._timeout = timeout
         self._max_chars = max_content_chars
-        self._retry_wait = retry_wait or wait_exponential_jitter(initial=0.1, max=5.0)
+        self._retry_wait = retry_wait or wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.1)
         self._limit = asyncio.Semaphore(max_concurrency)
         self._tool_limits: dict[str, asyncio.Semaphore] = {}
         self._deadlines = Deadlines()
