@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -140,7 +141,7 @@ def test_transient_failures_of_a_read_tool_are_retried_with_backoff() -> None:
 
     (result,) = vrun(run_calls([flaky], [ToolCall("1", "flaky")]))
     assert (result.value, result.attempts, result.is_error) == ("ok", 3, False)
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
     assert all(gap > 0 for gap in gaps)  # backoff waited between attempts
     assert gaps[1] > gaps[0] * 1.0  # and grew
 
@@ -390,11 +391,15 @@ def test_an_error_inside_a_batch_block_cancels_its_calls() -> None:
     async def main() -> list[ToolResult]:
         async with Executor([forever], timeout=None) as ex:
             batch = ex.batch()
-            with pytest.raises(KeyError):
+
+            async def fail_inside() -> None:
                 async with batch:
                     batch.submit(ToolCall("1", "forever"))
                     await asyncio.sleep(1)
                     raise KeyError("boom")
+
+            with pytest.raises(KeyError):
+                await fail_inside()
             return batch.results
 
     assert vrun(main())[0].error_kind == ErrorKind.CANCELLED
