@@ -1,5 +1,6 @@
 """volley: run an LLM's tool calls at the same time where that is safe, in order where it is not."""
 
+from ._access import Access as Access
 from ._backend import Backend as Backend
 from ._backend import InProcessBackend as InProcessBackend
 from ._batch import Batch as Batch
@@ -7,7 +8,6 @@ from ._call import ErrorKind as ErrorKind
 from ._call import ToolCall as ToolCall
 from ._call import ToolResult as ToolResult
 from ._executor import Executor as Executor
-from ._scheduler import Access as Access
 from ._stats import BatchStats as BatchStats
 from ._tool import UNSET as UNSET
 from ._tool import Tool as Tool

@@ -11,10 +11,11 @@ from typing import Any
 
 import pydantic_core
 
+from ._access import NO_ACCESS, Access
 from ._arguments import ArgumentError, find_refs, parse_arguments, substitute_refs
 from ._call import ErrorKind, ToolCall, ToolResult
 from ._invoke import CallRunner, error_result
-from ._scheduler import NO_ACCESS, Access, Scheduler
+from ._scheduler import Scheduler
 from ._stats import BatchStats, batch_stats
 from ._tool import Tool, Toolbox
 

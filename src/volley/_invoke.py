@@ -18,6 +18,10 @@ from ._tool import UNSET, Tool
 __all__ = ["CallRunner", "error_result"]
 
 
+_DEFAULT_WAIT = wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.1)
+"""Between retries: 0.1 s, 0.2 s, 0.4 s... up to 5 s, plus up to 0.1 s of jitter."""
+
+
 class AttemptTimeout(TimeoutError):
     """One attempt ran past the tool's timeout (a `TimeoutError`, so it can be retried)."""
 
@@ -50,7 +54,9 @@ class CallRunner:
         self.clock = clock
         self._timeout = timeout
         self._max_chars = max_content_chars
-        self._retry_wait = retry_wait or wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.1)
+        self._retry_wait = retry_wait or wait_exponential_jitter(
+            multiplier=0.1, max=5.0, jitter=0.1
+        )
         self._limit = asyncio.Semaphore(max_concurrency)
         self._tool_limits: dict[str, asyncio.Semaphore] = {}
         self._deadlines = Deadlines()

@@ -12,30 +12,10 @@ last writer, a new writer waits for both. No pairwise comparison of calls.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-__all__ = ["ROOT", "Access", "Scheduler"]
+from ._access import NO_ACCESS, ROOT, Access
 
-ROOT = "*"
-"""The resource that covers every other key."""
-
-
-@dataclass(frozen=True, slots=True)
-class Access:
-    """The resources one call holds while it runs."""
-
-    reads: frozenset[str] = frozenset()
-    """Keys held in shared mode."""
-    writes: frozenset[str] = frozenset()
-    """Keys held exclusively."""
-
-    @property
-    def is_empty(self) -> bool:
-        """Whether the call holds nothing and so conflicts with nothing."""
-        return not self.reads and not self.writes
-
-
-NO_ACCESS = Access()
+__all__ = ["Scheduler"]
 
 
 class _Node:

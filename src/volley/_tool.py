@@ -9,9 +9,9 @@ from typing import Any, Generic, Literal, ParamSpec, TypeAlias, TypeVar, overloa
 
 from pydantic import TypeAdapter, ValidationError
 
+from ._access import NO_ACCESS, ROOT, Access
 from ._arguments import ArgumentError, describe_validation_error
 from ._jsonschema import normalize, validator_for
-from ._scheduler import NO_ACCESS, ROOT, Access
 from ._signature import describe_function
 
 __all__ = ["UNSET", "Effects", "Keys", "Tool", "Toolbox", "tool"]
