@@ -17,7 +17,7 @@ __all__ = [
 ]
 
 REF_KEY = "$ref"
-_NESTED = (Mapping, list, tuple)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 _SNIPPET = 200
 
 
@@ -56,7 +56,7 @@ def parse_arguments(raw: Mapping[str, Any] | str, *, tool: str) -> dict[str, Any
 
 def find_refs(value: Any) -> list[str]:
     """The call ids named by `{"$ref": "<id>"}` anywhere in `value`, in order of appearance."""
-    if type(value) is dict and not any(isinstance(v, _NESTED) for v in value.values()):
+    if type(value) is dict and all(type(v) in _SCALARS for v in value.values()):
         return []
     found: list[str] = []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -14,10 +15,10 @@ __all__ = ["Backend", "InProcessBackend"]
 
 
 class Backend(Protocol):
-    """Runs one call body and gives back its return value (or raises its exception)."""
+    """Starts one call body and gives back an awaitable of its return value (or exception)."""
 
-    async def run(self, tool: Tool[..., Any], kwargs: dict[str, Any]) -> Any:
-        """Run `tool` with `kwargs`; cancellation must stop waiting at once."""
+    def start(self, tool: Tool[..., Any], kwargs: dict[str, Any]) -> Awaitable[Any]:
+        """Start `tool` with `kwargs`; cancelling the awaitable must stop waiting at once."""
         ...
 
     def close(self) -> None:
@@ -39,10 +40,14 @@ class InProcessBackend:
         self.max_threads = max_threads
         self._pool: ThreadPoolExecutor | None = None
 
-    async def run(self, tool: Tool[..., Any], kwargs: dict[str, Any]) -> Any:
-        """Await an async tool here; hand a sync one to the thread pool, context and all."""
+    def start(self, tool: Tool[..., Any], kwargs: dict[str, Any]) -> Awaitable[Any]:
+        """An async tool's own coroutine (no extra layer); a sync tool goes to the thread pool."""
         if tool.is_async:
-            return await tool.fn(**kwargs)
+            coroutine: Awaitable[Any] = tool.fn(**kwargs)
+            return coroutine
+        return self._in_thread(tool, kwargs)
+
+    async def _in_thread(self, tool: Tool[..., Any], kwargs: dict[str, Any]) -> Any:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.max_threads, thread_name_prefix="volley-tool")
         context = contextvars.copy_context()

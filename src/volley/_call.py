@@ -65,12 +65,14 @@ class ToolCall:
             object.__setattr__(self, "depends_on", tuple(self.depends_on))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolResult:
     """The one answer a call gets, whatever happened to it.
 
     `content` is what a model should read; `value` is what the tool returned, for Python code.
     Times come from the executor's clock (by default the event loop's monotonic clock), in seconds.
+    Treat it as a value: use `dataclasses.replace` to derive another (it is not frozen only
+    because freezing costs more than a no-op tool call).
     """
 
     call_id: str

@@ -19,6 +19,8 @@ def render(value: Any) -> str:
     """Strings pass through; anything else becomes JSON (models, dataclasses, dates...)."""
     if isinstance(value, str):
         return value
+    if value is None:
+        return "null"
     try:
         return pydantic_core.to_json(value).decode()
     except pydantic_core.PydanticSerializationError as exc:

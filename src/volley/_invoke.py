@@ -67,8 +67,11 @@ class CallRunner:
 
     async def run(self, call: ToolCall, tool: Tool[..., Any], kwargs: dict[str, Any]) -> ToolResult:
         """Run the call once its turn has come; every outcome but cancellation is a result."""
-        tool_limit = self._tool_limit(tool)
-        if tool_limit is not None:
+        tool_limit = None
+        if tool.max_concurrency is not None:
+            tool_limit = self._tool_limits.get(tool.name)
+            if tool_limit is None:
+                tool_limit = self._tool_limits[tool.name] = asyncio.Semaphore(tool.max_concurrency)
             await tool_limit.acquire()
         try:
             await self._limit.acquire()
@@ -80,18 +83,15 @@ class CallRunner:
             if tool_limit is not None:
                 tool_limit.release()
 
-    def _tool_limit(self, tool: Tool[..., Any]) -> asyncio.Semaphore | None:
-        if tool.max_concurrency is None:
-            return None
-        limit = self._tool_limits.get(tool.name)
-        if limit is None:
-            limit = self._tool_limits[tool.name] = asyncio.Semaphore(tool.max_concurrency)
-        return limit
-
-    async def _attempt(self, tool: Tool[..., Any], kwargs: dict[str, Any], timeout: float) -> Any:
+    async def _attempt(
+        self, tool: Tool[..., Any], kwargs: dict[str, Any], timeout: float | None
+    ) -> Any:
+        """One run of the body; past its deadline it is cancelled and `AttemptTimeout` raised."""
+        if timeout is None:
+            return await self.backend.start(tool, kwargs)
         deadline = self._deadlines.start(timeout)
         try:
-            return await self.backend.run(tool, kwargs)
+            return await self.backend.start(tool, kwargs)
         except asyncio.CancelledError:
             if deadline.expired:
                 deadline.task.uncancel()
@@ -114,13 +114,9 @@ class CallRunner:
                 async def attempt() -> Any:
                     nonlocal attempts
                     attempts += 1
-                    if timeout is None:
-                        return await self.backend.run(tool, kwargs)
                     return await self._attempt(tool, kwargs, timeout)
 
                 value = await self._retrying(tool)(attempt)
-            elif timeout is None:
-                value = await self.backend.run(tool, kwargs)
             else:
                 value = await self._attempt(tool, kwargs, timeout)
         except AttemptTimeout as exc:
