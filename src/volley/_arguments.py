@@ -93,9 +93,11 @@ def describe_validation_error(tool: str, error: ValidationError, accepted: list[
     problems: list[str] = []
     for item in error.errors(include_url=False):
         where = ".".join(str(part) for part in item["loc"]) or "(arguments)"
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "extra_forbidden" and len(item["loc"]) == 1:
             known = ", ".join(accepted) if accepted else "no arguments"
             problems.append(f"`{where}`: unexpected argument (the tool takes: {known})")
+        elif item["type"] == "extra_forbidden":
+            problems.append(f"`{where}`: unexpected key, not in the schema")
         elif item["type"] == "missing":
             problems.append(f"`{where}`: missing required argument")
         else:

@@ -165,11 +165,12 @@ class _TypeBuilder:
         extra = schema.get("additionalProperties")
         required = _required(schema)
         if not isinstance(properties, Mapping) or not properties:
-            if (extra is False and strict_extra) or (required and not isinstance(extra, Mapping)):
-                # Keys `required` names without describing them must be there, with any value.
-                named = dict.fromkeys(required, Required[Any])
-                return _typed_dict(f"{self._name}_{self._next()}", named, forbid=extra is False)
             values = self.annotation(extra) if isinstance(extra, Mapping) else Any
+            if extra is False or required:
+                # Keys `required` names without describing them must be there; their values
+                # follow `additionalProperties` (the typing of any other keys is then lost).
+                named = dict.fromkeys(required, Required[values])
+                return _typed_dict(f"{self._name}_{self._next()}", named, forbid=extra is False)
             return dict[str, values]  # type: ignore[valid-type]
         fields: dict[str, Any] = {}
         for key, sub in properties.items():
