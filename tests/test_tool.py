@@ -213,3 +213,27 @@ def test_public_names() -> None:
     )
     for name in volley.__all__:
         assert getattr(volley, name).__module__.startswith("volley")
+
+
+def test_objects_without_properties_keep_required_keys_and_closed_shapes() -> None:
+    parameters = {
+        "properties": {
+            "closed": {"type": "object", "additionalProperties": False},
+            "counts": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "required": ["total"],
+            },
+        }
+    }
+    t = Tool.from_schema("t", "", parameters, print)
+    assert t.validate({"closed": {}, "counts": {"total": "3"}}) == {
+        "closed": {},
+        "counts": {"total": 3},
+    }
+    with pytest.raises(ArgumentError, match=r"`closed.x`: unexpected key"):
+        t.validate({"closed": {"x": 1}})
+    with pytest.raises(ArgumentError, match=r"`counts.total`: missing required"):
+        t.validate({"counts": {}})
+    with pytest.raises(ArgumentError, match=r"`counts.total`: Input should be a valid integer"):
+        t.validate({"counts": {"total": "many"}})
