@@ -1,0 +1,122 @@
+"""2. Overhead per call: no-op tools through volley against raw asyncio with no scheduling."""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import pstats
+from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from volley import Executor, Toolbox, ToolCall, ToolResult, tool
+
+from ._harness import Goal, Report, compare, stopwatch, times, us
+
+THREADS = 32  # volley's default max_threads, so both sides get the same pool size
+
+
+async def noop() -> None:
+    return None
+
+
+def noop_sync() -> None:
+    return None
+
+
+UNTIMED = "volley async, timeout=None"
+TOOLBOX = Toolbox([tool(noop), tool(noop_sync)])
+
+
+def make_calls(name: str, n: int) -> list[ToolCall]:
+    return [ToolCall(f"call_{i}", name) for i in range(n)]
+
+
+async def run(quick: bool = False) -> Report:
+    n, rounds = (1_000, 3) if quick else (10_000, 7)
+    async_calls, sync_calls = make_calls("noop", n), make_calls("noop_sync", n)
+    loop = asyncio.get_running_loop()
+    outcomes: dict[str, list[ToolResult]] = {}
+
+    async def through(calls: list[ToolCall], name: str, **options: Any) -> float:
+        # A fresh executor per sample, warmed up (its threads started) outside the timed region.
+        async with Executor(TOOLBOX, **options) as ex:
+            await ex.run(calls[: 2 * THREADS])
+
+            async def go() -> None:
+                outcomes[name] = await ex.run(calls)
+
+            return await stopwatch(go)
+
+    async def gather_async() -> float:
+        return await stopwatch(lambda: asyncio.gather(*(noop() for _ in range(n))))
+
+    with ThreadPoolExecutor(THREADS) as pool:
+
+        async def gather_sync() -> float:
+            def submit_all() -> Awaitable[list[None]]:
+                return asyncio.gather(*(loop.run_in_executor(pool, noop_sync) for _ in range(n)))
+
+            return await stopwatch(submit_all)
+
+        timings = await compare(
+            {
+                "volley async": lambda: through(async_calls, "async"),
+                "gather async": gather_async,
+                UNTIMED: lambda: through(async_calls, "untimed", timeout=None),
+                "volley sync": lambda: through(sync_calls, "sync"),
+                "gather run_in_executor": gather_sync,
+            },
+            rounds=rounds,
+        )
+
+    report = Report(
+        key="overhead",
+        title=f"2. Overhead of {n:,} no-op calls ({rounds} rounds, interleaved)",
+        columns=["runner", "median per call", "best per call", "ratio to its baseline"],
+    )
+    pairs = [
+        ("gather async", None),
+        ("volley async", "gather async"),
+        (UNTIMED, "gather async"),
+        ("gather run_in_executor", None),
+        ("volley sync", "gather run_in_executor"),
+    ]
+    for name, baseline in pairs:
+        ratio = timings.ratio(name, baseline) if baseline else 1.0
+        per_call = timings.median(name) / n
+        report.rows.append([name, us(per_call), us(timings.best(name) / n), times(ratio)])
+        report.figures[f"{name} us_per_call"] = per_call * 1e6
+        if baseline:
+            report.figures[f"{name} / {baseline}"] = ratio
+    report.goals.append(
+        Goal("volley async / gather async", timings.ratio("volley async", "gather async"), 2.0)
+    )
+    report.notes += [
+        "sync rows and timeout=None are informational; the default executor has a 60 s timeout",
+        "each volley sample runs on a fresh executor, warmed up (threads started) untimed",
+    ]
+    report.check(
+        "every volley call succeeded",
+        all(len(r) == n and not any(x.is_error for x in r) for r in outcomes.values()),
+    )
+    return report
+
+
+async def profile(n: int = 10_000, top: int = 30) -> str:
+    """cProfile of one volley run of `n` async no-op calls (after a warm-up run)."""
+    calls = make_calls("noop", n)
+    async with Executor(TOOLBOX) as ex:
+        await ex.run(calls)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await ex.run(calls)
+        profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    out.write(f"cProfile of volley running {n:,} async no-op calls, by own time:\n")
+    stats.sort_stats("tottime").print_stats(top)
+    out.write("volley functions only, by cumulative time:\n")
+    pstats.Stats(profiler, stream=out).sort_stats("cumtime").print_stats(r"volley", top)
+    return out.getvalue()
