@@ -31,7 +31,9 @@ def parse_arguments(raw: Mapping[str, Any] | str, *, tool: str) -> dict[str, Any
     An empty string means no arguments: several OpenAI-compatible servers send it for tools
     without parameters.
     """
-    if type(raw) is dict or isinstance(raw, Mapping):
+    if type(raw) is dict:
+        return raw  # a call is a value: its arguments are read, never changed
+    if isinstance(raw, Mapping):
         return dict(raw)
     if not isinstance(raw, str):
         raise ArgumentError(
@@ -54,10 +56,14 @@ def parse_arguments(raw: Mapping[str, Any] | str, *, tool: str) -> dict[str, Any
     return parsed
 
 
-def find_refs(value: Any) -> list[str]:
+def find_refs(value: Any) -> tuple[str, ...]:
     """The call ids named by `{"$ref": "<id>"}` anywhere in `value`, in order of appearance."""
-    if type(value) is dict and all(type(v) in _SCALARS for v in value.values()):
-        return []
+    if type(value) is dict:  # the usual case, flat arguments, without a walk
+        for item in value.values():
+            if type(item) not in _SCALARS:
+                break
+        else:
+            return ()
     found: list[str] = []
 
     def walk(node: Any) -> None:
@@ -73,7 +79,7 @@ def find_refs(value: Any) -> list[str]:
                 walk(item)
 
     walk(value)
-    return list(dict.fromkeys(found))
+    return tuple(dict.fromkeys(found))
 
 
 def substitute_refs(value: Any, values: Mapping[str, Any]) -> Any:

@@ -35,6 +35,7 @@ class _Entry:
         "needs",
         "node",
         "original",
+        "queued",
         "refs",
         "result",
         "task",
@@ -47,14 +48,20 @@ class _Entry:
         self.tool: Tool[..., Any] | None = None
         self.arguments: dict[str, Any] = {}
         self.kwargs: dict[str, Any] | None = None
-        self.refs: list[str] = []
+        self.refs: tuple[str, ...] = ()
         self.needs: tuple[str, ...] = ()
         self.access = NO_ACCESS
         self.node = -1
         self.original: _Entry | None = None
         self.task: asyncio.Task[None] | None = None
         self.cancel_requested = False
+        self.queued = False
         self.result: ToolResult | None = None
+
+    @property
+    def wanted(self) -> bool:
+        """Whether the call still needs to run (it has no result yet)."""
+        return self.result is None
 
 
 class Batch:
@@ -78,6 +85,8 @@ class Batch:
         self._dedupe = dedupe
         self._on_close = on_close
         self._clock = runner.clock
+        self._slots = runner.slots
+        self._start_admitted = self._launch
         self._scheduler = Scheduler()
         self._entries: list[_Entry] = []
         self._by_id: dict[str, _Entry] = {}
@@ -97,7 +106,7 @@ class Batch:
         """Add a call; it starts now unless a dependency or a conflicting earlier call blocks it."""
         if self._closed:
             raise RuntimeError("this batch is closed; start a new one with executor.batch()")
-        entry = _Entry(index=len(self._entries), call=call)
+        entry = _Entry(len(self._entries), call)
         self._entries.append(entry)
         self._unfinished += 1
         if call.id in self._by_id:
@@ -114,14 +123,18 @@ class Batch:
             return
         self._by_id[call.id] = entry
         self._prepare(entry)
-        if entry.result is None:
-            if entry.needs or not entry.access.is_empty:
-                self._place(entry)
-            else:
-                # Depends on nothing and holds nothing: it may start now, whatever else runs.
-                entry.node = self._scheduler.add_free()
-                self._by_node.append(entry)
-                self._launch(entry)
+        if entry.result is not None:
+            pass
+        elif entry.needs or (entry.access is not NO_ACCESS and not entry.access.is_empty):
+            self._place(entry)
+        else:
+            # Depends on nothing and holds nothing: it may start now, whatever else runs, and
+            # registering it makes nothing else ready (unless a parked call was waiting for it).
+            entry.node = self._scheduler.add_free()
+            self._by_node.append(entry)
+            self._admit(entry)
+            if not self._parked:
+                return
         if self._parked:
             self._unpark()
         self._dispatch()
@@ -142,7 +155,8 @@ class Batch:
         except ArgumentError as exc:
             self._fail_now(entry, ErrorKind.INVALID_ARGUMENTS, str(exc))
             return
-        entry.needs = tuple(dict.fromkeys((*call.depends_on, *entry.refs)))
+        if call.depends_on or entry.refs:
+            entry.needs = tuple(dict.fromkeys((*call.depends_on, *entry.refs)))
         if call.id in entry.needs:
             self._fail_now(
                 entry,
@@ -267,20 +281,25 @@ class Batch:
         if entry.cancel_requested or self._cancelled:
             self._finish(entry, _cancelled(call, "before it started"))
             return
-        self._launch(entry)
+        self._admit(entry)
+
+    def _admit(self, entry: _Entry) -> None:
+        """Start the call now if the concurrency limits allow, else queue it (with no task)."""
+        if not self._slots.admit(entry, self._start_admitted):
+            entry.queued = True
 
     def _launch(self, entry: _Entry) -> None:
-        entry.task = asyncio.get_running_loop().create_task(
-            self._run(entry), name=f"volley:{entry.call.id}"
-        )
+        entry.task = asyncio.get_running_loop().create_task(self._run(entry))
 
     async def _run(self, entry: _Entry) -> None:
+        """The task of one admitted call: run it, record its result, release what it held."""
         try:
             if entry.kwargs is not None:
                 result = await self._runner.run(entry.call, entry.tool, entry.kwargs)  # type: ignore[arg-type]
             else:
                 result = await self._execute(entry)
         except asyncio.CancelledError:
+            self._slots.release(entry.tool)
             task = asyncio.current_task()
             assert task is not None
             requested = entry.cancel_requested or self._cancelled
@@ -293,6 +312,19 @@ class Batch:
             if task.cancelling():
                 raise
             return
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: answer the call, then go
+            self._slots.release(entry.tool)
+            self._finish(
+                entry,
+                error_result(
+                    entry.call,
+                    ErrorKind.EXCEPTION,
+                    f"Interrupted: {type(exc).__name__}",
+                    exception=exc,
+                ),
+            )
+            raise
+        self._slots.release(entry.tool)
         self._finish(entry, result)
         self._dispatch()
 
@@ -350,6 +382,9 @@ class Batch:
             entry.cancel_requested = True
             if entry.task is not None and not entry.task.done():
                 entry.task.cancel()
+            elif entry.queued and entry.task is None:
+                # Waiting for a free slot: it holds none, so it can end now.
+                self._finish(entry, _cancelled(entry.call, "while it waited for a free slot"))
         for entry in [e for e in self._parked if e.cancel_requested]:
             self._parked.remove(entry)
             self._fail_now(entry, ErrorKind.CANCELLED, "Cancelled before it started.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import Any
 
 __all__ = ["Deadline", "Deadlines"]
 
@@ -16,13 +17,29 @@ __all__ = ["Deadline", "Deadlines"]
 class Deadline:
     """One attempt's deadline; `expired` is set when it passed and the task was cancelled."""
 
-    __slots__ = ("at", "done", "expired", "task")
+    __slots__ = ("at", "done", "expired", "lane", "task")
 
-    def __init__(self, at: float, task: asyncio.Task[object]) -> None:
+    def __init__(self, at: float, task: asyncio.Task[Any], lane: _Lane) -> None:
         self.at = at
-        self.task = task
+        self.task: asyncio.Task[Any] | None = task
+        self.lane = lane
         self.done = False
         self.expired = False
+
+    def claim_expiry(self) -> bool:
+        """On a cancellation: whether this deadline caused it (then it is taken back)."""
+        if self.expired and self.task is not None:
+            self.task.uncancel()
+            return True
+        return False
+
+    def finish(self) -> None:
+        """The attempt ended: forget the task, and let go of ended deadlines at the queue's head."""
+        self.done = True
+        self.task = None
+        pending = self.lane.pending
+        while pending and pending[0].done:
+            pending.popleft()
 
 
 class _Lane:
@@ -36,37 +53,38 @@ class _Lane:
 
 
 class Deadlines:
-    """Cancels each task whose deadline passes; tasks mark their deadline done when they end."""
+    """Cancels each task whose deadline passes; tasks `finish` their deadline when they end."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._time = loop.time
         self._lanes: dict[float, _Lane] = {}
 
     def start(self, seconds: float) -> Deadline:
         """Set a deadline `seconds` from now for the current task."""
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task(loop)
+        task = asyncio.current_task(self._loop)
         if task is None:
             raise RuntimeError("a deadline needs a running task")
-        deadline = Deadline(loop.time() + seconds, task)
         lane = self._lanes.get(seconds)
         if lane is None:
             lane = self._lanes[seconds] = _Lane()
+        deadline = Deadline(self._time() + seconds, task, lane)
         lane.pending.append(deadline)
         if lane.timer is None:
-            lane.timer = loop.call_at(deadline.at, self._expire, lane, loop)
+            lane.timer = self._loop.call_at(deadline.at, self._expire, lane)
         return deadline
 
-    def _expire(self, lane: _Lane, loop: asyncio.AbstractEventLoop) -> None:
+    def _expire(self, lane: _Lane) -> None:
         lane.timer = None
-        now = loop.time()
+        now = self._time()
         pending = lane.pending
         while pending and (pending[0].done or pending[0].at <= now):
             deadline = pending.popleft()
-            if not deadline.done:
+            if not deadline.done and deadline.task is not None:
                 deadline.expired = True
                 deadline.task.cancel()
         if pending:
-            lane.timer = loop.call_at(pending[0].at, self._expire, lane, loop)
+            lane.timer = self._loop.call_at(pending[0].at, self._expire, lane)
 
     def close(self) -> None:
         """Disarm every timer."""

@@ -13,6 +13,7 @@ from ._backend import Backend
 from ._call import ErrorKind, ToolCall, ToolResult
 from ._content import UnserializableResult, cap, render
 from ._deadlines import Deadlines
+from ._slots import Slots
 from ._tool import UNSET, Tool
 
 __all__ = ["CallRunner", "error_result"]
@@ -38,7 +39,10 @@ def error_result(call: ToolCall, kind: ErrorKind, message: str, **fields: Any) -
 
 
 class CallRunner:
-    """Runs call bodies for one executor, under its limits, timeouts and retry policy."""
+    """Runs call bodies for one executor, under its timeouts and retry policy.
+
+    Its `slots` hold the executor's concurrency limits, shared by all its batches.
+    """
 
     def __init__(
         self,
@@ -57,52 +61,15 @@ class CallRunner:
         self._retry_wait = retry_wait or wait_exponential_jitter(
             multiplier=0.1, max=5.0, jitter=0.1
         )
-        self._limit = asyncio.Semaphore(max_concurrency)
-        self._tool_limits: dict[str, asyncio.Semaphore] = {}
-        self._deadlines = Deadlines()
+        self.slots = Slots(max_concurrency)
+        self._deadlines = Deadlines(asyncio.get_running_loop())
 
     def close(self) -> None:
         """Disarm the timeout timers."""
         self._deadlines.close()
 
     async def run(self, call: ToolCall, tool: Tool[..., Any], kwargs: dict[str, Any]) -> ToolResult:
-        """Run the call once its turn has come; every outcome but cancellation is a result."""
-        tool_limit = None
-        if tool.max_concurrency is not None:
-            tool_limit = self._tool_limits.get(tool.name)
-            if tool_limit is None:
-                tool_limit = self._tool_limits[tool.name] = asyncio.Semaphore(tool.max_concurrency)
-            await tool_limit.acquire()
-        try:
-            await self._limit.acquire()
-            try:
-                return await self._run_limited(call, tool, kwargs)
-            finally:
-                self._limit.release()
-        finally:
-            if tool_limit is not None:
-                tool_limit.release()
-
-    async def _attempt(
-        self, tool: Tool[..., Any], kwargs: dict[str, Any], timeout: float | None
-    ) -> Any:
-        """One run of the body; past its deadline it is cancelled and `AttemptTimeout` raised."""
-        if timeout is None:
-            return await self.backend.start(tool, kwargs)
-        deadline = self._deadlines.start(timeout)
-        try:
-            return await self.backend.start(tool, kwargs)
-        except asyncio.CancelledError:
-            if deadline.expired:
-                deadline.task.uncancel()
-                raise AttemptTimeout(timeout) from None
-            raise
-        finally:
-            deadline.done = True
-
-    async def _run_limited(
-        self, call: ToolCall, tool: Tool[..., Any], kwargs: dict[str, Any]
-    ) -> ToolResult:
+        """Run the call's body; every outcome but cancellation is a result."""
         timeout = self._timeout if tool.timeout is UNSET else tool.timeout
         attempts = 1
         started = self.clock()
@@ -117,8 +84,18 @@ class CallRunner:
                     return await self._attempt(tool, kwargs, timeout)
 
                 value = await self._retrying(tool)(attempt)
-            else:
-                value = await self._attempt(tool, kwargs, timeout)
+            elif timeout is None:
+                value = await self.backend.start(tool, kwargs)
+            else:  # `_attempt` inlined: this is the path of nearly every call
+                deadline = self._deadlines.start(timeout)
+                try:
+                    value = await self.backend.start(tool, kwargs)
+                except asyncio.CancelledError:
+                    if deadline.claim_expiry():
+                        raise AttemptTimeout(timeout) from None
+                    raise
+                finally:
+                    deadline.finish()
         except AttemptTimeout as exc:
             return error_result(
                 call,
@@ -155,15 +132,27 @@ class CallRunner:
                 attempts=attempts,
                 exception=exc,
             )
+        # Positional, in field order: keywords cost more than the rest of a no-op call's result.
         return ToolResult(
-            call_id=call.id,
-            name=call.name,
-            content=cap(content, self._max_chars),
-            value=value,
-            started_at=started,
-            ended_at=ended,
-            attempts=attempts,
-        )
+            call.id, call.name, cap(content, self._max_chars), value, False, None, started, ended,
+            attempts,
+        )  # fmt: skip
+
+    async def _attempt(
+        self, tool: Tool[..., Any], kwargs: dict[str, Any], timeout: float | None
+    ) -> Any:
+        """One run of the body; past its deadline it is cancelled and `AttemptTimeout` raised."""
+        if timeout is None:
+            return await self.backend.start(tool, kwargs)
+        deadline = self._deadlines.start(timeout)
+        try:
+            return await self.backend.start(tool, kwargs)
+        except asyncio.CancelledError:
+            if deadline.claim_expiry():
+                raise AttemptTimeout(timeout) from None
+            raise
+        finally:
+            deadline.finish()
 
     def _retrying(self, tool: Tool[..., Any]) -> AsyncRetrying:
         return AsyncRetrying(

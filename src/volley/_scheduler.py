@@ -33,7 +33,7 @@ class _Node:
         self.predecessors = predecessors
         self.dependencies = dependencies
         self.waiting = 0
-        self.successors: list[int] = []
+        self.successors: list[int] | None = None  # made on first use: most nodes have none
         self.done = False
         self.ok = True
         self.failed_dependency: int | None = None
@@ -90,7 +90,10 @@ class Scheduler:
                 if not before.ok and pred in dependencies and node.failed_dependency is None:
                     node.failed_dependency = pred
                 continue
-            before.successors.append(number)
+            if before.successors is None:
+                before.successors = [number]
+            else:
+                before.successors.append(number)
             node.waiting += 1
         if node.waiting == 0:
             self._ready.append(number)
@@ -158,17 +161,19 @@ class Scheduler:
             raise ValueError(f"node {number} has already finished")
         node.done = True
         node.ok = ok
-        for succ in node.successors:
+        successors, node.successors = node.successors, None
+        for succ in successors or ():
             after = self._nodes[succ]
             if not ok and number in after.dependencies and after.failed_dependency is None:
                 after.failed_dependency = number
             after.waiting -= 1
             if after.waiting == 0:
                 self._ready.append(succ)
-        node.successors.clear()
 
     def ready(self) -> list[int]:
         """Nodes whose predecessors have all ended, each returned once, in registration order."""
+        if not self._ready:
+            return []
         ready, self._ready = self._ready, []
         ready.sort()
         return ready

@@ -26,6 +26,9 @@ Keys: TypeAlias = Sequence[str] | Callable[[Mapping[str, Any]], Iterable[str]]
 _DEFAULT_RETRY_ON: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
 
 
+_NO_ARGUMENTS: dict[str, Any] = {}  # shared: keyword arguments are only ever read (`**kwargs`)
+
+
 class _Unset(Enum):
     UNSET = "UNSET"
 
@@ -110,6 +113,8 @@ class Tool(Generic[P, R]):
         Raises:
             ArgumentError: a message naming each bad field, meant for the model.
         """
+        if not arguments and not self._accepted:
+            return _NO_ARGUMENTS
         try:
             return self._validate(arguments)
         except ValidationError as exc:

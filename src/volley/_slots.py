@@ -1,0 +1,105 @@
+"""Concurrency limits, applied before a call's task exists.
+
+A call that may not start yet waits in a FIFO queue (its tool's, then the executor's) as a plain
+entry, not as a task blocked on a semaphore: a batch of 100,000 calls under a limit of 64 holds 64
+tasks, and admitting a call when a slot is free costs two integer updates.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ._tool import Tool
+
+__all__ = ["Slots"]
+
+
+class Waiting(Protocol):
+    """What the slots need of a call: its tool, and whether it still wants to run."""
+
+    tool: Tool[..., Any] | None
+
+    @property
+    def wanted(self) -> bool:
+        """False once the call has been cancelled or otherwise ended while it waited."""
+        ...
+
+
+_Queue = deque[tuple[Waiting, Callable[[Any], None]]]
+
+
+class _ToolSlots:
+    __slots__ = ("free", "queue")
+
+    def __init__(self, limit: int) -> None:
+        self.free = limit
+        self.queue: _Queue = deque()
+
+
+class Slots:
+    """The executor's limit on running calls, and each tool's own limit."""
+
+    def __init__(self, max_concurrency: int) -> None:
+        self._free = max_concurrency
+        self._queue: _Queue = deque()
+        self._tools: dict[str, _ToolSlots] = {}
+
+    def admit(self, call: Waiting, start: Callable[[Any], None]) -> bool:
+        """Call `start(call)` now if its slots are free and return True; else queue it.
+
+        A queued call is started (FIFO) when slots free up, unless it is no longer `wanted`.
+        """
+        tool = call.tool
+        if tool is not None and tool.max_concurrency is not None:
+            own = self._tool_slots(tool)
+            if not own.free:
+                own.queue.append((call, start))
+                return False
+            own.free -= 1
+        if not self._free:
+            self._queue.append((call, start))
+            return False
+        self._free -= 1
+        start(call)
+        return True
+
+    def release(self, tool: Tool[..., Any] | None) -> None:
+        """A started call of `tool` has ended: its slots go to the calls waiting for them."""
+        self._free += 1
+        if tool is not None and tool.max_concurrency is not None:
+            self._give_back_tool_slot(tool)
+        self._start_waiting()
+
+    def _tool_slots(self, tool: Tool[..., Any]) -> _ToolSlots:
+        own = self._tools.get(tool.name)
+        if own is None:
+            own = self._tools[tool.name] = _ToolSlots(tool.max_concurrency or 1)
+        return own
+
+    def _give_back_tool_slot(self, tool: Tool[..., Any]) -> None:
+        own = self._tool_slots(tool)
+        own.free += 1
+        while own.free and own.queue:
+            call, start = own.queue.popleft()
+            if not call.wanted:
+                continue
+            own.free -= 1
+            if self._free and not self._queue:
+                self._free -= 1
+                start(call)
+            else:
+                self._queue.append((call, start))
+
+    def _start_waiting(self) -> None:
+        while self._free and self._queue:
+            call, start = self._queue.popleft()
+            if not call.wanted:
+                # It held its tool's slot while it waited for the executor's.
+                tool = call.tool
+                if tool is not None and tool.max_concurrency is not None:
+                    self._give_back_tool_slot(tool)
+                continue
+            self._free -= 1
+            start(call)
