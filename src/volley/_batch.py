@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
@@ -15,6 +15,7 @@ from ._access import NO_ACCESS, Access
 from ._arguments import ArgumentError, find_refs, parse_arguments, substitute_refs
 from ._call import ErrorKind, ToolCall, ToolResult
 from ._invoke import CallRunner, error_result
+from ._parking import Parking
 from ._scheduler import Scheduler
 from ._stats import BatchStats, batch_stats
 from ._tool import Tool, Toolbox
@@ -59,6 +60,11 @@ class _Entry:
         self.result: ToolResult | None = None
 
     @property
+    def key(self) -> str:
+        """The call's id."""
+        return self.call.id
+
+    @property
     def wanted(self) -> bool:
         """Whether the call still needs to run (it has no result yet)."""
         return self.result is None
@@ -91,7 +97,9 @@ class Batch:
         self._entries: list[_Entry] = []
         self._by_id: dict[str, _Entry] = {}
         self._by_node: list[_Entry] = []
-        self._parked: list[_Entry] = []
+        self._parking: Parking[_Entry] = Parking()
+        self._newly_registered: list[str] = []
+        self._deferring_cycles = False
         self._reads: dict[tuple[Any, ...], _Entry] = {}
         self._unfinished = 0
         self._all_done = asyncio.Event()
@@ -133,10 +141,25 @@ class Batch:
             entry.node = self._scheduler.add_free()
             self._by_node.append(entry)
             self._admit(entry)
-            if not self._parked:
+            if not self._parking:
                 return
-        if self._parked:
-            self._unpark()
+            self._newly_registered.append(entry.key)
+        self._unpark()
+        self._dispatch()
+
+    def submit_many(self, calls: Iterable[ToolCall]) -> None:
+        """Submit calls known together; a dependency cycle among them is found as a whole.
+
+        Nothing starts running before this returns (it does not yield to the event loop).
+        """
+        self._deferring_cycles = True
+        try:
+            for call in calls:
+                self.submit(call)
+        finally:
+            self._deferring_cycles = False
+        self._fail_cycles(self._parking.cycles())
+        self._unpark()
         self._dispatch()
 
     def _prepare(self, entry: _Entry) -> None:
@@ -177,15 +200,22 @@ class Batch:
 
     def _place(self, entry: _Entry) -> None:
         """Register the entry if every call it needs is registered; otherwise park it."""
-        if all(self._registered(need) for need in entry.needs):
+        missing = [need for need in entry.needs if not self._registered(need)]
+        if not missing:
             self._register(entry)
             return
-        self._parked.append(entry)
-        cycle = self._cycle_through(entry)
-        if cycle:
-            path = " -> ".join(e.call.id for e in [*cycle, cycle[0]])
-            for member in cycle:
-                self._parked.remove(member)
+        self._parking.park(entry, missing)
+        # A new call closes a cycle only if a parked call already waits for it.
+        if not self._deferring_cycles and self._parking.is_awaited(entry.key):
+            self._fail_cycles(self._parking.cycles(through=entry))
+
+    def _fail_cycles(self, groups: list[list[_Entry]]) -> None:
+        for group in groups:
+            paths = {id(m): self._parking.cycle_path(m, group) for m in group}
+            for member in group:
+                self._parking.remove(member)
+            for member in group:
+                path = " -> ".join(e.key for e in [*paths[id(member)], member])
                 self._fail_now(
                     member,
                     ErrorKind.DEPENDENCY_CYCLE,
@@ -196,36 +226,12 @@ class Batch:
         entry = self._by_id.get(call_id)
         return entry is not None and entry.node >= 0
 
-    def _cycle_through(self, start: _Entry) -> list[_Entry]:
-        """A cycle of parked entries that goes through `start`, or an empty list."""
-        parked = {e.call.id: e for e in self._parked}
-        path: list[_Entry] = []
-        seen: set[str] = set()
-
-        def visit(entry: _Entry) -> bool:
-            path.append(entry)
-            for need in entry.needs:
-                if need == start.call.id:
-                    return True
-                nxt = parked.get(need)
-                if nxt is not None and need not in seen:
-                    seen.add(need)
-                    if visit(nxt):
-                        return True
-            path.pop()
-            return False
-
-        return path if visit(start) else []
-
     def _unpark(self) -> None:
-        progress = True
-        while progress and self._parked:
-            progress = False
-            for entry in list(self._parked):
-                if all(self._registered(need) for need in entry.needs):
-                    self._parked.remove(entry)
-                    self._register(entry)
-                    progress = True
+        """Place the parked calls whose last missing dependency has been registered."""
+        while self._newly_registered:
+            key = self._newly_registered.pop()
+            for entry in self._parking.registered(key):
+                self._register(entry)
 
     def _register(self, entry: _Entry) -> None:
         after = [self._by_id[need].node for need in entry.needs]
@@ -251,6 +257,8 @@ class Batch:
     def _add_node(self, entry: _Entry, *, after: list[int], access: Access = NO_ACCESS) -> None:
         entry.node = self._scheduler.add(after=after, access=access)
         self._by_node.append(entry)
+        if self._parking and self._by_id.get(entry.key) is entry:
+            self._newly_registered.append(entry.key)
 
     def _fail_now(self, entry: _Entry, kind: ErrorKind, message: str) -> None:
         """Give an entry that will never run its error result, and release what waits for it."""
@@ -385,9 +393,10 @@ class Batch:
             elif entry.queued and entry.task is None:
                 # Waiting for a free slot: it holds none, so it can end now.
                 self._finish(entry, _cancelled(entry.call, "while it waited for a free slot"))
-        for entry in [e for e in self._parked if e.cancel_requested]:
-            self._parked.remove(entry)
-            self._fail_now(entry, ErrorKind.CANCELLED, "Cancelled before it started.")
+        for entry in self._parking:
+            if entry.cancel_requested:
+                self._parking.remove(entry)
+                self._fail_now(entry, ErrorKind.CANCELLED, "Cancelled before it started.")
         self._unpark()
         self._dispatch()
 
@@ -414,13 +423,12 @@ class Batch:
         return self.results
 
     def _fail_missing_dependencies(self) -> None:
-        while self._parked:
-            entry = next(
-                (e for e in self._parked if any(n not in self._by_id for n in e.needs)),
-                self._parked[0],
-            )
+        """At close: calls still parked wait for ids that never came (or for each other)."""
+        for entry in self._parking:
             missing = [n for n in entry.needs if n not in self._by_id]
-            self._parked.remove(entry)
+            if not missing or entry not in self._parking:
+                continue
+            self._parking.remove(entry)
             names = ", ".join(repr(m) for m in missing)
             self._fail_now(
                 entry,
@@ -428,6 +436,8 @@ class Batch:
                 f"Not run: it depends on {names}, which is not a call in this batch.",
             )
             self._unpark()
+        self._fail_cycles(self._parking.cycles())
+        self._unpark()
         self._dispatch()
 
     async def _drain(self) -> None:

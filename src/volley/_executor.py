@@ -116,6 +116,5 @@ class Executor:
         runs, and the calls on it get `dependency_cycle` results naming it.
         """
         batch = self.batch()
-        for call in calls:
-            batch.submit(call)
+        batch.submit_many(calls)
         return await batch.close()

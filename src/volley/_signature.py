@@ -54,7 +54,9 @@ def describe_function(fn: Callable[..., Any], name: str) -> FunctionSignature:
     model = create_model(
         _model_name(name),
         __config__=ConfigDict(
-            extra="allow" if takes_extra else "forbid", coerce_numbers_to_str=True
+            extra="allow" if takes_extra else "forbid",
+            coerce_numbers_to_str=True,
+            validate_default=True,
         ),
         **fields,
     )

@@ -52,14 +52,15 @@ def batch_stats(
     Predecessors always come before their successors in `results`'s order of registration,
     which is why one pass finds the longest chain.
     """
-    durations = [r.duration for r in results]
+    # A shared read ran once: its copies add no time and occupy no slot.
+    durations = [0.0 if r.duplicate_of is not None else r.duration for r in results]
     chain: list[float] = []
     for index, duration in enumerate(durations):
         before = [chain[p] for p in predecessors(index) if p < index]
         chain.append(duration + max(before, default=0.0))
     events: list[tuple[float, int]] = []
     for r in results:
-        if r.started_at is not None and r.ended_at is not None:
+        if r.started_at is not None and r.ended_at is not None and r.duplicate_of is None:
             events.append((r.started_at, 1))
             events.append((r.ended_at, -1))
     events.sort()
