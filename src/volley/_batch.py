@@ -39,6 +39,7 @@ class _Entry:
         "queued",
         "refs",
         "result",
+        "running",
         "task",
         "tool",
     )
@@ -57,6 +58,7 @@ class _Entry:
         self.task: asyncio.Task[None] | None = None
         self.cancel_requested = False
         self.queued = False
+        self.running = False
         self.result: ToolResult | None = None
 
     @property
@@ -301,6 +303,12 @@ class Batch:
 
     async def _run(self, entry: _Entry) -> None:
         """The task of one admitted call: run it, record its result, release what it held."""
+        entry.running = True
+        if entry.cancel_requested or self._cancelled:  # cancelled before this task's first step
+            self._slots.release(entry.tool)
+            self._finish(entry, _cancelled(entry.call, "before it started"))
+            self._dispatch()
+            return
         try:
             if entry.kwargs is not None:
                 result = await self._runner.run(entry.call, entry.tool, entry.kwargs)  # type: ignore[arg-type]
@@ -388,8 +396,11 @@ class Batch:
             targets = [e for i in call_ids if (e := self._by_id.get(i)) and e.result is None]
         for entry in targets:
             entry.cancel_requested = True
-            if entry.task is not None and not entry.task.done():
+            if entry.running and entry.task is not None and not entry.task.done():
                 entry.task.cancel()
+            # A task that has not taken its first step sees `cancel_requested` when it does: a
+            # cancel now would throw into a coroutine that never ran, and the call would have
+            # no result.
             elif entry.queued and entry.task is None:
                 # Waiting for a free slot: it holds none, so it can end now.
                 self._finish(entry, _cancelled(entry.call, "while it waited for a free slot"))
