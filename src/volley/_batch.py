@@ -12,8 +12,9 @@ from typing import Any
 import pydantic_core
 
 from ._access import NO_ACCESS, Access
-from ._arguments import ArgumentError, find_refs, parse_arguments, substitute_refs
+from ._arguments import ArgumentError, substitute_refs
 from ._call import ErrorKind, ToolCall, ToolResult
+from ._entry import Entry, cancelled, dependency_failed, prepare
 from ._invoke import CallRunner, error_result
 from ._parking import Parking
 from ._scheduler import Scheduler
@@ -21,55 +22,6 @@ from ._stats import BatchStats, batch_stats
 from ._tool import Tool, Toolbox
 
 __all__ = ["Batch"]
-
-
-class _Entry:
-    """A submitted call and everything the batch learned about it."""
-
-    __slots__ = (
-        "access",
-        "arguments",
-        "call",
-        "cancel_requested",
-        "index",
-        "kwargs",
-        "needs",
-        "node",
-        "original",
-        "queued",
-        "refs",
-        "result",
-        "running",
-        "task",
-        "tool",
-    )
-
-    def __init__(self, index: int, call: ToolCall) -> None:
-        self.index = index
-        self.call = call
-        self.tool: Tool[..., Any] | None = None
-        self.arguments: dict[str, Any] = {}
-        self.kwargs: dict[str, Any] | None = None
-        self.refs: tuple[str, ...] = ()
-        self.needs: tuple[str, ...] = ()
-        self.access = NO_ACCESS
-        self.node = -1
-        self.original: _Entry | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.cancel_requested = False
-        self.queued = False
-        self.running = False
-        self.result: ToolResult | None = None
-
-    @property
-    def key(self) -> str:
-        """The call's id."""
-        return self.call.id
-
-    @property
-    def wanted(self) -> bool:
-        """Whether the call still needs to run (it has no result yet)."""
-        return self.result is None
 
 
 class Batch:
@@ -96,13 +48,13 @@ class Batch:
         self._slots = runner.slots
         self._start_admitted = self._launch
         self._scheduler = Scheduler()
-        self._entries: list[_Entry] = []
-        self._by_id: dict[str, _Entry] = {}
-        self._by_node: list[_Entry] = []
-        self._parking: Parking[_Entry] = Parking()
+        self._entries: list[Entry] = []
+        self._by_id: dict[str, Entry] = {}
+        self._by_node: list[Entry] = []
+        self._parking: Parking[Entry] = Parking()
         self._newly_registered: list[str] = []
         self._deferring_cycles = False
-        self._reads: dict[tuple[Any, ...], _Entry] = {}
+        self._reads: dict[tuple[Any, ...], Entry] = {}
         self._unfinished = 0
         self._all_done = asyncio.Event()
         self._closed = False
@@ -116,7 +68,7 @@ class Batch:
         """Add a call; it starts now unless a dependency or a conflicting earlier call blocks it."""
         if self._closed:
             raise RuntimeError("this batch is closed; start a new one with executor.batch()")
-        entry = _Entry(len(self._entries), call)
+        entry = Entry(len(self._entries), call)
         self._entries.append(entry)
         self._unfinished += 1
         if call.id in self._by_id:
@@ -132,9 +84,9 @@ class Batch:
             )
             return
         self._by_id[call.id] = entry
-        self._prepare(entry)
-        if entry.result is not None:
-            pass
+        problem = prepare(entry, self._toolbox)
+        if problem is not None:
+            self._fail_now(entry, *problem)
         elif entry.needs or (entry.access is not NO_ACCESS and not entry.access.is_empty):
             self._place(entry)
         else:
@@ -164,43 +116,7 @@ class Batch:
         self._unpark()
         self._dispatch()
 
-    def _prepare(self, entry: _Entry) -> None:
-        """Find the tool, parse and (if it can be done yet) validate the arguments."""
-        call = entry.call
-        tool = self._toolbox.get(call.name)
-        if tool is None:
-            self._fail_now(entry, ErrorKind.UNKNOWN_TOOL, self._unknown_tool_message(call.name))
-            return
-        entry.tool = tool
-        try:
-            entry.arguments = parse_arguments(call.arguments, tool=call.name)
-            entry.refs = find_refs(entry.arguments)
-            if not entry.refs:
-                entry.kwargs = tool.validate(entry.arguments)
-        except ArgumentError as exc:
-            self._fail_now(entry, ErrorKind.INVALID_ARGUMENTS, str(exc))
-            return
-        if call.depends_on or entry.refs:
-            entry.needs = tuple(dict.fromkeys((*call.depends_on, *entry.refs)))
-        if call.id in entry.needs:
-            self._fail_now(
-                entry,
-                ErrorKind.DEPENDENCY_CYCLE,
-                f"Not run: call {call.id!r} depends on itself.",
-            )
-            return
-        entry.access = tool.access(entry.kwargs if entry.kwargs is not None else entry.arguments)
-
-    def _unknown_tool_message(self, name: str) -> str:
-        import difflib
-
-        names = self._toolbox.names
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        listed = ", ".join(names[:50]) + (", ..." if len(names) > 50 else "")
-        return f"Unknown tool {name!r}.{hint} Available tools: {listed or '(none)'}."
-
-    def _place(self, entry: _Entry) -> None:
+    def _place(self, entry: Entry) -> None:
         """Register the entry if every call it needs is registered; otherwise park it."""
         missing = [need for need in entry.needs if not self._registered(need)]
         if not missing:
@@ -211,7 +127,7 @@ class Batch:
         if not self._deferring_cycles and self._parking.is_awaited(entry.key):
             self._fail_cycles(self._parking.cycles(through=entry))
 
-    def _fail_cycles(self, groups: list[list[_Entry]]) -> None:
+    def _fail_cycles(self, groups: list[list[Entry]]) -> None:
         for group in groups:
             paths = {id(m): self._parking.cycle_path(m, group) for m in group}
             for member in group:
@@ -235,7 +151,7 @@ class Batch:
             for entry in self._parking.registered(key):
                 self._register(entry)
 
-    def _register(self, entry: _Entry) -> None:
+    def _register(self, entry: Entry) -> None:
         after = [self._by_id[need].node for need in entry.needs]
         tool = entry.tool
         if self._dedupe and tool is not None and tool.is_read_only and not after:
@@ -249,20 +165,20 @@ class Batch:
                 self._reads[key] = entry
         self._add_node(entry, after=after, access=entry.access)
 
-    def _read_key(self, tool: Tool[..., Any], entry: _Entry) -> tuple[Any, ...] | None:
+    def _read_key(self, tool: Tool[..., Any], entry: Entry) -> tuple[Any, ...] | None:
         try:
             normal = json.dumps(pydantic_core.to_jsonable_python(entry.kwargs), sort_keys=True)
         except (TypeError, ValueError, pydantic_core.PydanticSerializationError):
             return None
         return (tool.name, normal, self._scheduler.write_version(entry.access))
 
-    def _add_node(self, entry: _Entry, *, after: list[int], access: Access = NO_ACCESS) -> None:
+    def _add_node(self, entry: Entry, *, after: list[int], access: Access = NO_ACCESS) -> None:
         entry.node = self._scheduler.add(after=after, access=access)
         self._by_node.append(entry)
         if self._parking and self._by_id.get(entry.key) is entry:
             self._newly_registered.append(entry.key)
 
-    def _fail_now(self, entry: _Entry, kind: ErrorKind, message: str) -> None:
+    def _fail_now(self, entry: Entry, kind: ErrorKind, message: str) -> None:
         """Give an entry that will never run its error result, and release what waits for it."""
         self._add_node(entry, after=[])
         self._finish(entry, error_result(entry.call, kind, message))
@@ -277,7 +193,7 @@ class Batch:
                 if entry.result is None:
                     self._start(entry)
 
-    def _start(self, entry: _Entry) -> None:
+    def _start(self, entry: Entry) -> None:
         call = entry.call
         if entry.original is not None:
             original = entry.original.result
@@ -286,27 +202,27 @@ class Batch:
             return
         failed = self._scheduler.failed_dependency(entry.node)
         if failed is not None:
-            self._finish(entry, self._dependency_failed(call, self._by_node[failed]))
+            self._finish(entry, dependency_failed(call, self._by_node[failed]))
             return
         if entry.cancel_requested or self._cancelled:
-            self._finish(entry, _cancelled(call, "before it started"))
+            self._finish(entry, cancelled(call, "before it started"))
             return
         self._admit(entry)
 
-    def _admit(self, entry: _Entry) -> None:
+    def _admit(self, entry: Entry) -> None:
         """Start the call now if the concurrency limits allow, else queue it (with no task)."""
         if not self._slots.admit(entry, self._start_admitted):
             entry.queued = True
 
-    def _launch(self, entry: _Entry) -> None:
+    def _launch(self, entry: Entry) -> None:
         entry.task = asyncio.get_running_loop().create_task(self._run(entry))
 
-    async def _run(self, entry: _Entry) -> None:
+    async def _run(self, entry: Entry) -> None:
         """The task of one admitted call: run it, record its result, release what it held."""
         entry.running = True
         if entry.cancel_requested or self._cancelled:  # cancelled before this task's first step
             self._slots.release(entry.tool)
-            self._finish(entry, _cancelled(entry.call, "before it started"))
+            self._finish(entry, cancelled(entry.call, "before it started"))
             self._dispatch()
             return
         try:
@@ -319,7 +235,7 @@ class Batch:
             task = asyncio.current_task()
             assert task is not None
             requested = entry.cancel_requested or self._cancelled
-            self._finish(entry, _cancelled(entry.call, "while it was running"))
+            self._finish(entry, cancelled(entry.call, "while it was running"))
             self._dispatch()
             if requested:
                 while task.cancelling():
@@ -344,7 +260,7 @@ class Batch:
         self._finish(entry, result)
         self._dispatch()
 
-    async def _execute(self, entry: _Entry) -> ToolResult:
+    async def _execute(self, entry: Entry) -> ToolResult:
         tool = entry.tool
         assert tool is not None
         kwargs = entry.kwargs
@@ -361,7 +277,7 @@ class Batch:
                 )
         return await self._runner.run(entry.call, tool, kwargs)
 
-    def _finish(self, entry: _Entry, result: ToolResult) -> None:
+    def _finish(self, entry: Entry, result: ToolResult) -> None:
         entry.result = result
         if entry.node >= 0:
             self._scheduler.finish(entry.node, ok=not result.is_error)
@@ -370,16 +286,6 @@ class Batch:
             self._ended_at = self._clock()
             if self._closed:
                 self._all_done.set()
-
-    def _dependency_failed(self, call: ToolCall, failed: _Entry) -> ToolResult:
-        assert failed.result is not None
-        why = failed.result.error_kind or "error"
-        return error_result(
-            call,
-            ErrorKind.DEPENDENCY_FAILED,
-            f"Not run: it depends on call {failed.call.id!r} ({failed.call.name}), "
-            f"which did not succeed ({why}).",
-        )
 
     # -- ending -------------------------------------------------------------------------------
 
@@ -393,8 +299,11 @@ class Batch:
             self._cancelled = True
             targets = [e for e in self._entries if e.result is None]
         else:
-            targets = [e for i in call_ids if (e := self._by_id.get(i)) and e.result is None]
+            named = (self._by_id.get(i) for i in dict.fromkeys(call_ids))
+            targets = [e for e in named if e is not None]
         for entry in targets:
+            if entry.result is not None:  # ended already, or just now by an earlier target
+                continue
             entry.cancel_requested = True
             if entry.running and entry.task is not None and not entry.task.done():
                 entry.task.cancel()
@@ -403,7 +312,7 @@ class Batch:
             # no result.
             elif entry.queued and entry.task is None:
                 # Waiting for a free slot: it holds none, so it can end now.
-                self._finish(entry, _cancelled(entry.call, "while it waited for a free slot"))
+                self._finish(entry, cancelled(entry.call, "while it waited for a free slot"))
         for entry in self._parking:
             if entry.cancel_requested:
                 self._parking.remove(entry)
@@ -507,7 +416,3 @@ class Batch:
         return batch_stats(
             ordered + unregistered, predecessors, started_at=self._started_at, ended_at=ended
         )
-
-
-def _cancelled(call: ToolCall, when: str) -> ToolResult:
-    return error_result(call, ErrorKind.CANCELLED, f"Cancelled {when}; it has no result.")

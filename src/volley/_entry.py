@@ -1,0 +1,113 @@
+"""One submitted call, and what the batch learns about it before it may run."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+from typing import Any
+
+from ._access import NO_ACCESS
+from ._arguments import ArgumentError, find_refs, parse_arguments
+from ._call import ErrorKind, ToolCall, ToolResult
+from ._invoke import error_result
+from ._tool import Tool, Toolbox
+
+__all__ = ["Entry", "cancelled", "dependency_failed", "prepare"]
+
+
+class Entry:
+    """A submitted call and everything the batch learned about it."""
+
+    __slots__ = (
+        "access",
+        "arguments",
+        "call",
+        "cancel_requested",
+        "index",
+        "kwargs",
+        "needs",
+        "node",
+        "original",
+        "queued",
+        "refs",
+        "result",
+        "running",
+        "task",
+        "tool",
+    )
+
+    def __init__(self, index: int, call: ToolCall) -> None:
+        self.index = index
+        self.call = call
+        self.tool: Tool[..., Any] | None = None
+        self.arguments: dict[str, Any] = {}
+        self.kwargs: dict[str, Any] | None = None
+        self.refs: tuple[str, ...] = ()
+        self.needs: tuple[str, ...] = ()
+        self.access = NO_ACCESS
+        self.node = -1
+        self.original: Entry | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.cancel_requested = False
+        self.queued = False
+        self.running = False
+        self.result: ToolResult | None = None
+
+    @property
+    def key(self) -> str:
+        """The call's id."""
+        return self.call.id
+
+    @property
+    def wanted(self) -> bool:
+        """Whether the call still needs to run (it has no result yet)."""
+        return self.result is None
+
+
+def prepare(entry: Entry, toolbox: Toolbox) -> tuple[ErrorKind, str] | None:
+    """Find the tool, parse and (if no `$ref` waits) validate the arguments, find the resources.
+
+    Returns why the call can never run, or `None` if it may.
+    """
+    call = entry.call
+    tool = toolbox.get(call.name)
+    if tool is None:
+        return ErrorKind.UNKNOWN_TOOL, _unknown_tool_message(call.name, toolbox.names)
+    entry.tool = tool
+    try:
+        entry.arguments = parse_arguments(call.arguments, tool=call.name)
+        entry.refs = find_refs(entry.arguments)
+        if not entry.refs:
+            entry.kwargs = tool.validate(entry.arguments)
+    except ArgumentError as exc:
+        return ErrorKind.INVALID_ARGUMENTS, str(exc)
+    if call.depends_on or entry.refs:
+        entry.needs = tuple(dict.fromkeys((*call.depends_on, *entry.refs)))
+        if call.id in entry.needs:
+            return ErrorKind.DEPENDENCY_CYCLE, f"Not run: call {call.id!r} depends on itself."
+    entry.access = tool.access(entry.kwargs if entry.kwargs is not None else entry.arguments)
+    return None
+
+
+def _unknown_tool_message(name: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    listed = ", ".join(names[:50]) + (", ..." if len(names) > 50 else "")
+    return f"Unknown tool {name!r}.{hint} Available tools: {listed or '(none)'}."
+
+
+def dependency_failed(call: ToolCall, failed: Entry) -> ToolResult:
+    """The result of a call that cannot run because `failed` did not succeed."""
+    assert failed.result is not None
+    why = failed.result.error_kind or "error"
+    return error_result(
+        call,
+        ErrorKind.DEPENDENCY_FAILED,
+        f"Not run: it depends on call {failed.call.id!r} ({failed.call.name}), "
+        f"which did not succeed ({why}).",
+    )
+
+
+def cancelled(call: ToolCall, when: str) -> ToolResult:
+    """The result of a call cancelled `when`."""
+    return error_result(call, ErrorKind.CANCELLED, f"Cancelled {when}; it has no result.")
