@@ -47,6 +47,7 @@ class Batch:
         self._clock = runner.clock
         self._slots = runner.slots
         self._start_admitted = self._launch
+        self._loop = asyncio.get_running_loop()
         self._scheduler = Scheduler()
         self._entries: list[Entry] = []
         self._by_id: dict[str, Entry] = {}
@@ -211,11 +212,13 @@ class Batch:
 
     def _admit(self, entry: Entry) -> None:
         """Start the call now if the concurrency limits allow, else queue it (with no task)."""
-        if not self._slots.admit(entry, self._start_admitted):
+        if self._slots.take(entry.tool):
+            entry.task = self._loop.create_task(self._run(entry))
+        elif not self._slots.admit(entry, self._start_admitted):
             entry.queued = True
 
     def _launch(self, entry: Entry) -> None:
-        entry.task = asyncio.get_running_loop().create_task(self._run(entry))
+        entry.task = self._loop.create_task(self._run(entry))
 
     async def _run(self, entry: Entry) -> None:
         """The task of one admitted call: run it, record its result, release what it held."""

@@ -46,6 +46,13 @@ class Slots:
         self._queue: _Queue = deque()
         self._tools: dict[str, _ToolSlots] = {}
 
+    def take(self, tool: Tool[..., Any] | None) -> bool:
+        """The fast path: take a free executor slot for a tool without a limit of its own."""
+        if self._free and (tool is None or tool.max_concurrency is None):
+            self._free -= 1
+            return True
+        return False
+
     def admit(self, call: Waiting, start: Callable[[Any], None]) -> bool:
         """Call `start(call)` now if its slots are free and return True; else queue it.
 
