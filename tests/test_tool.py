@@ -206,6 +206,7 @@ def test_public_names() -> None:
             "InProcessBackend",
             "Tool",
             "ToolCall",
+            "ToolOptions",
             "ToolResult",
             "Toolbox",
             "tool",

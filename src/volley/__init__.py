@@ -12,6 +12,7 @@ from ._stats import BatchStats as BatchStats
 from ._tool import UNSET as UNSET
 from ._tool import Tool as Tool
 from ._tool import Toolbox as Toolbox
+from ._tool import ToolOptions as ToolOptions
 from ._tool import tool as tool
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "InProcessBackend",
     "Tool",
     "ToolCall",
+    "ToolOptions",
     "ToolResult",
     "Toolbox",
     "tool",

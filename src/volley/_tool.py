@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import Enum
-from typing import Any, Generic, Literal, ParamSpec, TypeAlias, TypeVar, overload
+from typing import Any, Generic, Literal, ParamSpec, TypeAlias, TypedDict, TypeVar, Unpack, overload
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -14,7 +14,7 @@ from ._arguments import ArgumentError, describe_validation_error
 from ._jsonschema import normalize, validator_for
 from ._signature import describe_function
 
-__all__ = ["UNSET", "Effects", "Keys", "Tool", "Toolbox", "tool"]
+__all__ = ["UNSET", "Effects", "Keys", "Tool", "ToolOptions", "Toolbox", "tool"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -27,6 +27,27 @@ _DEFAULT_RETRY_ON: tuple[type[BaseException], ...] = (ConnectionError, TimeoutEr
 
 
 _NO_ARGUMENTS: dict[str, Any] = {}  # shared: keyword arguments are only ever read (`**kwargs`)
+
+
+class ToolOptions(TypedDict, total=False):
+    """How a tool may be run and what it touches; every key is optional."""
+
+    effects: Effects | None
+    """`"read"`: holds every resource shared; `"write"`: holds every resource alone (a barrier)."""
+    reads: Keys | None
+    """Resource keys held shared: a list, or a function of the validated arguments."""
+    writes: Keys | None
+    """Resource keys held exclusively: a list, or a function of the validated arguments."""
+    timeout: float | _Unset | None
+    """Seconds per attempt (default: the executor's); `None` for no limit."""
+    retries: int
+    """Attempts after the first, with backoff; only for read or idempotent tools."""
+    retry_on: tuple[type[BaseException], ...]
+    """The exceptions worth a retry (default: `ConnectionError`, `TimeoutError`)."""
+    idempotent: bool
+    """Running it twice has the effect of running it once, so retries are safe."""
+    max_concurrency: int | None
+    """How many calls of this tool may run at once."""
 
 
 class _Unset(Enum):
@@ -153,9 +174,9 @@ class Tool(Generic[P, R]):
         *,
         name: str | None = None,
         description: str | None = None,
-        **options: Any,
+        **options: Unpack[ToolOptions],
     ) -> Tool[P, R]:
-        """Make a tool of a Python function; see `tool` for the options."""
+        """Make a tool of a Python function; see `ToolOptions` for the options."""
         tool_name = name or getattr(fn, "__name__", None)
         if not tool_name:
             raise ValueError("the tool needs a name: pass name=")
@@ -188,7 +209,7 @@ class Tool(Generic[P, R]):
         description: str,
         parameters: Mapping[str, Any] | None,
         fn: Callable[..., Any],
-        **options: Any,
+        **options: Unpack[ToolOptions],
     ) -> Tool[..., Any]:
         """Make a tool whose JSON Schema comes from elsewhere (MCP, OpenAPI, BFCL).
 
@@ -222,46 +243,46 @@ def _keys(keys: Keys | None, arguments: Mapping[str, Any]) -> frozenset[str]:
 
 
 @overload
-def tool(fn: Callable[P, R], /) -> Tool[P, R]: ...
+def tool(
+    fn: Callable[P, R],
+    /,
+    *,
+    name: str | None = ...,
+    description: str | None = ...,
+    **options: Unpack[ToolOptions],
+) -> Tool[P, R]: ...
 
 
 @overload
 def tool(
     *,
-    name: str | None = None,
-    description: str | None = None,
-    effects: Effects | None = None,
-    reads: Keys | None = None,
-    writes: Keys | None = None,
-    timeout: float | _Unset | None = UNSET,
-    retries: int = 0,
-    retry_on: tuple[type[BaseException], ...] = _DEFAULT_RETRY_ON,
-    idempotent: bool = False,
-    max_concurrency: int | None = None,
+    name: str | None = ...,
+    description: str | None = ...,
+    **options: Unpack[ToolOptions],
 ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 
 
 def tool(
     fn: Callable[P, R] | None = None,
     /,
-    **options: Any,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    **options: Unpack[ToolOptions],
 ) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
-    """Make a tool of a function, sync or async: `@tool` or `@tool(...)`.
+    """Make a tool of a function, sync or async: `@tool`, `@tool(...)` or `tool(fn, ...)`.
 
     Args:
         fn: the function; its type hints and docstring give the schema.
-        **options: `name`, `description` (default: the docstring), `effects` (`"read"` holds
-            every resource shared, `"write"` holds every resource alone: a barrier),
-            `reads`/`writes` (resource keys, a list or a function of the arguments, for
-            finer ordering), `timeout` (seconds per attempt; default: the executor's),
-            `retries` and `retry_on` (only for read or `idempotent=True` tools), and
-            `max_concurrency` (calls of this tool running at once).
+        name: the tool's name (default: the function's).
+        description: what the model reads (default: the docstring, without its `Args:`).
+        **options: how it may be run and what it touches: see `ToolOptions`.
     """
     if fn is not None:
-        return Tool.from_function(fn, **options)
+        return Tool.from_function(fn, name=name, description=description, **options)
 
     def decorate(func: Callable[P, R]) -> Tool[P, R]:
-        return Tool.from_function(func, **options)
+        return Tool.from_function(func, name=name, description=description, **options)
 
     return decorate
 
