@@ -1,4 +1,4 @@
-"""Running one call body: limits, timeout, retries, and the result a model reads."""
+"""Running one call body: its timeout, its retries, and the result a model reads."""
 
 from __future__ import annotations
 
@@ -58,9 +58,7 @@ class CallRunner:
         self.clock = clock
         self._timeout = timeout
         self._max_chars = max_content_chars
-        self._retry_wait = retry_wait or wait_exponential_jitter(
-            multiplier=0.1, max=5.0, jitter=0.1
-        )
+        self._retry_wait = retry_wait or _DEFAULT_WAIT
         self.slots = Slots(max_concurrency)
         self._deadlines = Deadlines(asyncio.get_running_loop())
 
