@@ -19,24 +19,19 @@ __all__ = ["Scheduler"]
 
 
 class _Node:
-    __slots__ = (
-        "dependencies",
-        "done",
-        "failed_dependency",
-        "ok",
-        "predecessors",
-        "successors",
-        "waiting",
-    )
+    """The edges of a node; a node with none (most of them) has no `_Node` until it needs one."""
+
+    __slots__ = ("dependencies", "failed_dependency", "predecessors", "successors", "waiting")
 
     def __init__(self, predecessors: tuple[int, ...], dependencies: frozenset[int]) -> None:
         self.predecessors = predecessors
         self.dependencies = dependencies
         self.waiting = 0
-        self.successors: list[int] | None = None  # made on first use: most nodes have none
-        self.done = False
-        self.ok = True
+        self.successors: list[int] | None = None  # made on first use
         self.failed_dependency: int | None = None
+
+
+_RUNNING, _OK, _FAILED = 0, 1, 2
 
 
 _NO_DEPENDENCIES: frozenset[int] = frozenset()
@@ -51,7 +46,8 @@ class Scheduler:
     """
 
     def __init__(self) -> None:
-        self._nodes: list[_Node] = []
+        self._nodes: list[_Node | None] = []
+        self._state = bytearray()  # per node: _RUNNING (or waiting), _OK or _FAILED
         self._ready: list[int] = []
         # Since the last write of ROOT: the last writer of each key, and the readers since it.
         self._root_writer: int | None = None
@@ -73,7 +69,8 @@ class Scheduler:
         """
         number = len(self._nodes)
         if not after and access.is_empty:
-            self._nodes.append(_Node((), _NO_DEPENDENCIES))
+            self._nodes.append(None)
+            self._state.append(_RUNNING)
             self._ready.append(number)
             return number
         dependencies = frozenset(after)
@@ -84,12 +81,16 @@ class Scheduler:
         predecessors = tuple(sorted(dependencies | conflicts))
         node = _Node(predecessors=predecessors, dependencies=dependencies)
         self._nodes.append(node)
+        self._state.append(_RUNNING)
         for pred in predecessors:
-            before = self._nodes[pred]
-            if before.done:
-                if not before.ok and pred in dependencies and node.failed_dependency is None:
+            state = self._state[pred]
+            if state != _RUNNING:
+                if state == _FAILED and pred in dependencies and node.failed_dependency is None:
                     node.failed_dependency = pred
                 continue
+            before = self._nodes[pred]
+            if before is None:
+                before = self._nodes[pred] = _Node((), _NO_DEPENDENCIES)
             if before.successors is None:
                 before.successors = [number]
             else:
@@ -104,7 +105,8 @@ class Scheduler:
 
         Unlike `add`, the node is not returned by `ready()`: the caller starts it.
         """
-        self._nodes.append(_Node((), _NO_DEPENDENCIES))
+        self._nodes.append(None)
+        self._state.append(_RUNNING)
         return len(self._nodes) - 1
 
     def _conflicts(self, number: int, access: Access) -> set[int]:
@@ -156,14 +158,16 @@ class Scheduler:
 
     def finish(self, number: int, *, ok: bool) -> None:
         """Record that a node has ended; `ok=False` fails the nodes that depend on it."""
-        node = self._nodes[number]
-        if node.done:
+        if self._state[number] != _RUNNING:
             raise ValueError(f"node {number} has already finished")
-        node.done = True
-        node.ok = ok
+        self._state[number] = _OK if ok else _FAILED
+        node = self._nodes[number]
+        if node is None or node.successors is None:
+            return
         successors, node.successors = node.successors, None
-        for succ in successors or ():
+        for succ in successors:
             after = self._nodes[succ]
+            assert after is not None  # a node with a predecessor always has its edges
             if not ok and number in after.dependencies and after.failed_dependency is None:
                 after.failed_dependency = number
             after.waiting -= 1
@@ -180,12 +184,14 @@ class Scheduler:
 
     def failed_dependency(self, number: int) -> int | None:
         """The first dependency of `number` that ended without success, if any."""
-        return self._nodes[number].failed_dependency
+        node = self._nodes[number]
+        return node.failed_dependency if node is not None else None
 
     def predecessors(self, number: int) -> tuple[int, ...]:
         """Every node `number` had to wait for (dependencies and conflicts), ended or not."""
-        return self._nodes[number].predecessors
+        node = self._nodes[number]
+        return node.predecessors if node is not None else ()
 
     def is_done(self, number: int) -> bool:
         """Whether `number` has finished."""
-        return self._nodes[number].done
+        return self._state[number] != _RUNNING
