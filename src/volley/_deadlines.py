@@ -8,10 +8,23 @@ length, with one timer armed for the earliest deadline, does the same job in O(1
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Deadline", "Deadlines"]
+__all__ = ["Deadline", "Deadlines", "loop_clock"]
+
+
+def loop_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """The loop's clock; `time.monotonic` itself when that is all the loop's `time()` does.
+
+    Skipping the method saves a Python frame per reading on the hot path; a loop with a clock
+    of its own (virtual time in tests, say) keeps it.
+    """
+    if type(loop).time is asyncio.BaseEventLoop.time:
+        return time.monotonic
+    return loop.time
 
 
 class Deadline:
@@ -57,7 +70,7 @@ class Deadlines:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._time = loop.time
+        self._time = loop_clock(loop)
         self._lanes: dict[float, _Lane] = {}
 
     def start(self, seconds: float) -> Deadline:

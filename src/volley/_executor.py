@@ -13,6 +13,7 @@ from ._backend import Backend, InProcessBackend
 from ._batch import Batch
 from ._call import ToolCall, ToolResult
 from ._content import DEFAULT_MAX_CHARS
+from ._deadlines import loop_clock
 from ._invoke import CallRunner
 from ._tool import Tool, Toolbox
 
@@ -79,7 +80,7 @@ class Executor:
             timeout=self.timeout,
             max_content_chars=self.max_content_chars,
             retry_wait=self._retry_wait,
-            clock=self._clock or asyncio.get_running_loop().time,
+            clock=self._clock or loop_clock(asyncio.get_running_loop()),
         )
         return self
 
