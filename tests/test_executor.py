@@ -6,22 +6,12 @@ import asyncio
 import contextvars
 import itertools
 import threading
-from collections.abc import Coroutine
 from typing import Any
 
-import looptime
 import pytest
+from _vtime import vrun
 
 from volley import ErrorKind, Executor, Tool, ToolCall, ToolResult, tool
-
-
-def vrun(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run on an event loop whose clock jumps when idle: sleeps and timeouts cost nothing."""
-    loop = looptime.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.close()
 
 
 async def run_calls(tools: list[Any], calls: list[ToolCall], **options: Any) -> list[ToolResult]:
@@ -113,7 +103,7 @@ def test_timeout_per_tool_overrides_the_executors() -> None:
         return "done"
 
     calls = [ToolCall("1", "slow_but_allowed"), ToolCall("2", "slow"), ToolCall("3", "unlimited")]
-    results = vrun(run_calls([slow_but_allowed, slow, unlimited], calls, timeout=1.0))
+    results = vrun(lambda: run_calls([slow_but_allowed, slow, unlimited], calls, timeout=1.0))
     assert [r.error_kind for r in results] == [None, ErrorKind.TIMEOUT, None]
     assert results[1].duration == pytest.approx(1.0)
     assert results[1].content == "slow did not finish within 1 s and was stopped."
@@ -124,7 +114,7 @@ def test_a_tool_raising_timeout_error_itself_is_an_exception_not_a_timeout() -> 
     async def upstream() -> str:
         raise TimeoutError("upstream took too long")
 
-    (result,) = vrun(run_calls([upstream], [ToolCall("1", "upstream")]))
+    (result,) = vrun(lambda: run_calls([upstream], [ToolCall("1", "upstream")]))
     assert result.error_kind == ErrorKind.EXCEPTION
     assert "TimeoutError: upstream took too long" in result.content
 
@@ -139,7 +129,7 @@ def test_transient_failures_of_a_read_tool_are_retried_with_backoff() -> None:
             raise ConnectionError("connection reset")
         return "ok"
 
-    (result,) = vrun(run_calls([flaky], [ToolCall("1", "flaky")]))
+    (result,) = vrun(lambda: run_calls([flaky], [ToolCall("1", "flaky")]))
     assert (result.value, result.attempts, result.is_error) == ("ok", 3, False)
     gaps = [b - a for a, b in itertools.pairwise(attempts)]
     assert all(gap > 0 for gap in gaps)  # backoff waited between attempts
@@ -151,7 +141,7 @@ def test_retries_stop_at_the_limit_and_say_how_many_attempts_were_made() -> None
     async def down() -> str:
         raise ConnectionError("refused")
 
-    (result,) = vrun(run_calls([down], [ToolCall("1", "down")]))
+    (result,) = vrun(lambda: run_calls([down], [ToolCall("1", "down")]))
     assert result.attempts == 3
     assert result.error_kind == ErrorKind.EXCEPTION
     assert "after 3 attempts" in result.content
@@ -168,7 +158,7 @@ def test_timeouts_are_retried_when_declared_transient() -> None:
         await asyncio.sleep(5 if calls == 1 else 0.1)
         return "ok"
 
-    (result,) = vrun(run_calls([sometimes_slow], [ToolCall("1", "sometimes_slow")]))
+    (result,) = vrun(lambda: run_calls([sometimes_slow], [ToolCall("1", "sometimes_slow")]))
     assert (result.value, result.attempts) == ("ok", 2)
 
 
@@ -177,7 +167,7 @@ def test_exceptions_not_declared_transient_are_not_retried() -> None:
     async def broken() -> str:
         raise ValueError("bad input")
 
-    (result,) = vrun(run_calls([broken], [ToolCall("1", "broken")]))
+    (result,) = vrun(lambda: run_calls([broken], [ToolCall("1", "broken")]))
     assert result.attempts == 1
     assert "ValueError: bad input" in result.content
 
@@ -203,7 +193,7 @@ def test_long_results_are_cut_with_a_note() -> None:
         return "x" * n
 
     calls = [ToolCall("1", "big", {"n": 50}), ToolCall("2", "big", {"n": 51})]
-    results = vrun(run_calls([big], calls, max_content_chars=50))
+    results = vrun(lambda: run_calls([big], calls, max_content_chars=50))
     assert results[0].content == "x" * 50
     assert results[1].content.startswith("x" * 50 + "\n[output cut: 51 characters")
     assert results[1].value == "x" * 51  # Python code still gets everything
@@ -219,7 +209,9 @@ def test_values_are_serialized_as_json_and_unserializable_ones_are_errors() -> N
         return object()
 
     results = vrun(
-        run_calls([structured, opaque], [ToolCall("1", "structured"), ToolCall("2", "opaque")])
+        lambda: run_calls(
+            [structured, opaque], [ToolCall("1", "structured"), ToolCall("2", "opaque")]
+        )
     )
     assert results[0].content == '{"city":"Paris","temps":[1.5,2]}'
     assert results[1].error_kind == ErrorKind.INVALID_RESULT
@@ -237,7 +229,7 @@ def test_raw_json_text_and_empty_text_are_accepted_as_arguments() -> None:
         ToolCall("3", "echo", '["not", "an", "object"]'),
         ToolCall("4", "echo", '{"text": "unterminated'),
     ]
-    results = vrun(run_calls([echo, nothing], calls))
+    results = vrun(lambda: run_calls([echo, nothing], calls))
     assert [r.value for r in results[:2]] == ["hi", "ok"]
     assert "must be a JSON object, got list" in results[2].content
     assert "not valid JSON" in results[3].content
@@ -255,7 +247,7 @@ def test_schema_violations_name_the_field_and_what_was_wrong() -> None:
         ToolCall("3", "book", {"room": 12, "guests": [], "floor": 3}),
         ToolCall("4", "book", {"room": "12", "guests": ["a"]}),
     ]
-    results = vrun(run_calls([book], calls))
+    results = vrun(lambda: run_calls([book], calls))
     assert "`room`: Input should be a valid integer" in results[0].content
     assert "'twelve'" in results[0].content
     assert "`guests`: missing required argument" in results[1].content
@@ -264,14 +256,14 @@ def test_schema_violations_name_the_field_and_what_was_wrong() -> None:
 
 
 def test_unknown_tools_list_the_tools_and_suggest_the_closest() -> None:
-    (result,) = vrun(run_calls([echo], [ToolCall("1", "ecko", {"text": "x"})]))
+    (result,) = vrun(lambda: run_calls([echo], [ToolCall("1", "ecko", {"text": "x"})]))
     assert result.error_kind == ErrorKind.UNKNOWN_TOOL
     assert result.content == "Unknown tool 'ecko'. Did you mean 'echo'? Available tools: echo."
 
 
 def test_a_reused_call_id_is_an_error_for_the_second_call_only() -> None:
     calls = [ToolCall("same", "echo", {"text": "a"}), ToolCall("same", "echo", {"text": "b"})]
-    results = vrun(run_calls([echo], calls))
+    results = vrun(lambda: run_calls([echo], calls))
     assert results[0].value == "a"
     assert results[1].error_kind == ErrorKind.DUPLICATE_ID
 
@@ -295,7 +287,7 @@ def test_refs_at_any_depth_take_the_referenced_value_and_are_validated() -> None
         ToolCall("bad", "team", {"ids": [], "lead": {"$ref": "name"}}),
         ToolCall("name", "echo", {"text": "not a number"}),
     ]
-    results = vrun(run_calls([user_id, team, echo], calls))
+    results = vrun(lambda: run_calls([user_id, team, echo], calls))
     assert results[0].value == {"ids": [1, 2], "lead": 1}
     assert results[3].error_kind == ErrorKind.INVALID_ARGUMENTS
     assert "took results of calls name" in results[3].content
@@ -307,7 +299,7 @@ def test_a_call_depending_on_itself_or_on_a_missing_call_does_not_run() -> None:
         ToolCall("orphan", "echo", {"text": {"$ref": "ghost"}}),
         ToolCall("fine", "echo", {"text": "ok"}),
     ]
-    results = vrun(run_calls([echo], calls))
+    results = vrun(lambda: run_calls([echo], calls))
     assert results[0].error_kind == ErrorKind.DEPENDENCY_CYCLE
     assert results[1].error_kind == ErrorKind.DEPENDENCY_FAILED
     assert "'ghost', which is not a call in this batch" in results[1].content
@@ -344,7 +336,7 @@ def test_per_tool_limit_queues_calls_of_that_tool_only() -> None:
             assert batch.stats.wall_time == pytest.approx(3.0)
             return results
 
-    results = vrun(main())
+    results = vrun(main)
     assert peak == 2
     assert all(r.started_at == pytest.approx(0, abs=1e-3) for r in results[6:])
 
@@ -364,7 +356,7 @@ def test_the_executor_must_be_entered_and_a_closed_batch_takes_no_more_calls() -
             with pytest.raises(RuntimeError, match="closed"):
                 batch.submit(ToolCall("1", "echo", {"text": "x"}))
 
-    vrun(main())
+    vrun(main)
 
 
 def test_leaving_the_executor_cancels_batches_left_open() -> None:
@@ -380,7 +372,7 @@ def test_leaving_the_executor_cancels_batches_left_open() -> None:
         assert batch.results[0].error_kind == ErrorKind.CANCELLED
         return next((t for t in asyncio.all_tasks() if t is not asyncio.current_task()), None)
 
-    assert vrun(main()) is None
+    assert vrun(main) is None
 
 
 def test_an_error_inside_a_batch_block_cancels_its_calls() -> None:
@@ -402,7 +394,7 @@ def test_an_error_inside_a_batch_block_cancels_its_calls() -> None:
                 await fail_inside()
             return batch.results
 
-    assert vrun(main())[0].error_kind == ErrorKind.CANCELLED
+    assert vrun(main)[0].error_kind == ErrorKind.CANCELLED
 
 
 def test_cancelling_one_call_fails_its_dependants_and_spares_the_rest() -> None:
@@ -421,7 +413,7 @@ def test_cancelling_one_call_fails_its_dependants_and_spares_the_rest() -> None:
             batch.cancel("slow")
             return await batch.close()
 
-    results = vrun(main())
+    results = vrun(main)
     assert [r.error_kind for r in results] == [
         ErrorKind.CANCELLED,
         ErrorKind.DEPENDENCY_FAILED,

@@ -1,6 +1,9 @@
 """volley: run an LLM's tool calls at the same time where that is safe, in order where it is not."""
 
 from ._access import Access as Access
+from ._agent import Agent as Agent
+from ._agent import MaxTurnsExceeded as MaxTurnsExceeded
+from ._agent import RunResult as RunResult
 from ._backend import Backend as Backend
 from ._backend import InProcessBackend as InProcessBackend
 from ._batch import Batch as Batch
@@ -8,7 +11,14 @@ from ._call import ErrorKind as ErrorKind
 from ._call import ToolCall as ToolCall
 from ._call import ToolResult as ToolResult
 from ._executor import Executor as Executor
+from ._messages import Message as Message
+from ._messages import ModelTurn as ModelTurn
+from ._messages import ToolReturns as ToolReturns
+from ._messages import Usage as Usage
+from ._messages import UserPrompt as UserPrompt
 from ._stats import BatchStats as BatchStats
+from ._stats import RunStats as RunStats
+from ._stats import TurnStats as TurnStats
 from ._tool import UNSET as UNSET
 from ._tool import Tool as Tool
 from ._tool import Toolbox as Toolbox
@@ -18,17 +28,27 @@ from ._tool import tool as tool
 __all__ = [
     "UNSET",
     "Access",
+    "Agent",
     "Backend",
     "Batch",
     "BatchStats",
     "ErrorKind",
     "Executor",
     "InProcessBackend",
+    "MaxTurnsExceeded",
+    "Message",
+    "ModelTurn",
+    "RunResult",
+    "RunStats",
     "Tool",
     "ToolCall",
     "ToolOptions",
     "ToolResult",
+    "ToolReturns",
     "Toolbox",
+    "TurnStats",
+    "Usage",
+    "UserPrompt",
     "tool",
 ]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ._call import ToolResult
 
-__all__ = ["BatchStats", "batch_stats"]
+__all__ = ["BatchStats", "RunStats", "TurnStats", "batch_stats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +77,81 @@ def batch_stats(
         peak_concurrency=peak,
         critical_path=max(chain, default=0.0),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStats:
+    """One round trip of an agent run: the model's turn, then its calls."""
+
+    index: int
+    """1 for the first turn."""
+    calls: int
+    """Tool calls the model asked for in this turn."""
+    model_time: float
+    """Seconds spent waiting for the model."""
+    input_tokens: int
+    """Tokens the model read for this turn (the whole conversation so far)."""
+    output_tokens: int
+    """Tokens the model wrote."""
+    batch: BatchStats | None = None
+    """The figures of this turn's calls, if it had any."""
+
+    @property
+    def tool_time(self) -> float:
+        """Wall time of this turn's calls."""
+        return self.batch.wall_time if self.batch else 0.0
+
+    @property
+    def time_saved(self) -> float:
+        """Seconds saved against running this turn's calls one by one."""
+        return self.batch.time_saved if self.batch else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunStats:
+    """Figures of a whole agent run."""
+
+    turns: tuple[TurnStats, ...]
+    """Each round trip, in order."""
+    wall_time: float
+    """From the prompt to the answer."""
+
+    @property
+    def round_trips(self) -> int:
+        """Requests sent to the model."""
+        return len(self.turns)
+
+    @property
+    def calls(self) -> int:
+        """Tool calls run, over all turns."""
+        return sum(t.calls for t in self.turns)
+
+    @property
+    def calls_per_turn(self) -> list[int]:
+        """How many calls each turn asked for: all ones means nothing ran in parallel."""
+        return [t.calls for t in self.turns]
+
+    @property
+    def model_time(self) -> float:
+        """Seconds spent waiting for the model."""
+        return sum(t.model_time for t in self.turns)
+
+    @property
+    def tool_time(self) -> float:
+        """Wall time spent running tools."""
+        return sum(t.tool_time for t in self.turns)
+
+    @property
+    def time_saved(self) -> float:
+        """Tool time saved against running every call one by one."""
+        return sum(t.time_saved for t in self.turns)
+
+    @property
+    def input_tokens(self) -> int:
+        """Tokens the model read, over all round trips."""
+        return sum(t.input_tokens for t in self.turns)
+
+    @property
+    def output_tokens(self) -> int:
+        """Tokens the model wrote, over all round trips."""
+        return sum(t.output_tokens for t in self.turns)

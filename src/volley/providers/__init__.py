@@ -1,0 +1,10 @@
+"""Provider adapters: each translates the neutral conversation to one wire format and back.
+
+An adapter never runs tools and never decides order; the agent loop never sees a wire format.
+"""
+
+from ._base import ModelRequest as ModelRequest
+from ._base import Provider as Provider
+from .function import FunctionProvider as FunctionProvider
+
+__all__ = ["FunctionProvider", "ModelRequest", "Provider"]

@@ -1,0 +1,151 @@
+"""The agent loop against a scripted model: turns, one results message per turn, figures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from _vtime import vrun
+
+from volley import (
+    Agent,
+    ErrorKind,
+    MaxTurnsExceeded,
+    ModelTurn,
+    ToolCall,
+    ToolReturns,
+    Usage,
+    UserPrompt,
+    tool,
+)
+from volley.providers import FunctionProvider, ModelRequest
+
+
+@tool(effects="read")
+async def get_weather(city: str) -> str:
+    await asyncio.sleep(1)
+    return f"Sunny in {city}"
+
+
+@tool(effects="read")
+async def get_time(city: str) -> str:
+    await asyncio.sleep(1)
+    return f"12:00 in {city}"
+
+
+CITIES = [("get_weather", "Paris"), ("get_weather", "Berlin"), ("get_time", "Tokyo")]
+
+
+def scripted(request: ModelRequest) -> ModelTurn:
+    """Asks for every call at once if allowed, one per turn if not, then answers."""
+    done = sum(len(m.results) for m in request.messages if isinstance(m, ToolReturns))
+    if done == len(CITIES):
+        answers = [
+            r.content for m in request.messages if isinstance(m, ToolReturns) for r in m.results
+        ]
+        return ModelTurn(text="; ".join(answers), usage=Usage(100 * len(request.messages), 20))
+    todo = CITIES[done:] if request.parallel else CITIES[done : done + 1]
+    calls = tuple(
+        ToolCall(f"call_{done + i}", name, {"city": city}) for i, (name, city) in enumerate(todo)
+    )
+    return ModelTurn(calls=calls, stop="tool_calls", usage=Usage(100 * len(request.messages), 10))
+
+
+def test_parallel_turn_takes_two_round_trips_and_one_second_of_tools() -> None:
+    model = FunctionProvider(scripted)
+    result = vrun(
+        lambda: Agent(model, [get_weather, get_time]).run(
+            "Weather in Paris and Berlin, time in Tokyo?"
+        )
+    )
+    assert result.output == "Sunny in Paris; Sunny in Berlin; 12:00 in Tokyo"
+    assert result.stats.round_trips == 2
+    assert result.stats.calls_per_turn == [3, 0]
+    assert result.stats.tool_time == pytest.approx(1.0)
+    assert result.stats.time_saved == pytest.approx(2.0)
+    assert [m.kind for m in result.messages] == ["user", "model", "tools", "model"]
+    (returns,) = [m for m in result.messages if isinstance(m, ToolReturns)]
+    assert [r.call_id for r in returns.results] == ["call_0", "call_1", "call_2"]
+
+
+def test_one_call_per_turn_takes_four_round_trips_and_reads_more_tokens() -> None:
+    parallel = vrun(lambda: Agent(FunctionProvider(scripted), [get_weather, get_time]).run("?"))
+    serial_agent = Agent(FunctionProvider(scripted), [get_weather, get_time], parallel=False)
+    serial = vrun(lambda: serial_agent.run("?"))
+    assert serial.stats.round_trips == 4
+    assert serial.stats.calls_per_turn == [1, 1, 1, 0]
+    assert serial.stats.tool_time == pytest.approx(3.0)
+    assert serial.stats.input_tokens > parallel.stats.input_tokens
+    assert serial.output == parallel.output
+
+
+def test_the_batching_hint_is_sent_only_when_parallel_calls_are_allowed() -> None:
+    model = FunctionProvider(scripted)
+    vrun(lambda: Agent(model, [get_weather, get_time], instructions="Be brief.").run("?"))
+    assert model.requests[0].instructions is not None
+    assert model.requests[0].instructions.startswith("Be brief.\n\nYou can call several tools")
+    serial = FunctionProvider(scripted)
+    vrun(
+        lambda: Agent(
+            serial, [get_weather, get_time], parallel=False, instructions="Be brief."
+        ).run("?")
+    )
+    assert serial.requests[0].instructions == "Be brief."
+    assert serial.requests[0].parallel is False
+
+
+def test_bad_calls_become_results_the_model_reads_and_the_run_goes_on() -> None:
+    def model(request: ModelRequest) -> ModelTurn:
+        if len(request.messages) == 1:
+            calls = (
+                ToolCall("a", "get_weather", '{"city": "Par'),
+                ToolCall("b", "get_wether", {"city": "Rome"}),
+                ToolCall("c", "get_weather", {"city": "Oslo"}),
+            )
+            return ModelTurn(calls=calls, stop="tool_calls")
+        (returns,) = [m for m in request.messages if isinstance(m, ToolReturns)]
+        return ModelTurn(text=" | ".join(str(r.error_kind) for r in returns.results))
+
+    result = vrun(lambda: Agent(FunctionProvider(model), [get_weather]).run("?"))
+    assert result.output == f"{ErrorKind.INVALID_ARGUMENTS} | {ErrorKind.UNKNOWN_TOOL} | None"
+
+
+def test_max_turns_is_a_clear_error_that_keeps_the_transcript() -> None:
+    def forever(request: ModelRequest) -> ModelTurn:
+        n = len(request.messages)
+        return ModelTurn(
+            calls=(ToolCall(f"c{n}", "get_time", {"city": "Lima"}),), stop="tool_calls"
+        )
+
+    with pytest.raises(MaxTurnsExceeded, match="after 3 turns") as caught:
+        vrun(lambda: Agent(FunctionProvider(forever), [get_time], max_turns=3).run("?"))
+    assert isinstance(caught.value.messages[0], UserPrompt)
+    assert len(caught.value.messages) == 1 + 3 * 2
+    assert caught.value.stats.round_trips == 3
+
+
+def test_a_model_that_never_batches_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    def one_at_a_time(request: ModelRequest) -> ModelTurn:
+        n = len(request.messages)
+        if n > 8:
+            return ModelTurn(text="done")
+        return ModelTurn(
+            calls=(ToolCall(f"c{n}", "get_time", {"city": "Lima"}),), stop="tool_calls"
+        )
+
+    with caplog.at_level(logging.WARNING, logger="volley"):
+        vrun(lambda: Agent(FunctionProvider(one_at_a_time), [get_time]).run("?"))
+    warnings = [r for r in caplog.records if "one tool call per turn" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_run_sync_runs_without_a_loop_and_refuses_inside_one() -> None:
+    agent = Agent(FunctionProvider(lambda request: ModelTurn(text="hi")))
+    assert agent.run_sync("hello").output == "hi"
+
+    async def inside() -> None:
+        agent.run_sync("hello")
+
+    with pytest.raises(RuntimeError, match=r"await agent\.run"):
+        asyncio.run(inside())
