@@ -5,6 +5,7 @@ An adapter never runs tools and never decides order; the agent loop never sees a
 
 from ._base import ModelRequest as ModelRequest
 from ._base import Provider as Provider
+from ._base import ProviderError as ProviderError
 from .function import FunctionProvider as FunctionProvider
 
-__all__ = ["FunctionProvider", "ModelRequest", "Provider"]
+__all__ = ["FunctionProvider", "ModelRequest", "Provider", "ProviderError"]

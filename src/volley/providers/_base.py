@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .._messages import Message, ModelTurn
 from .._tool import Tool
 
-__all__ = ["ModelRequest", "Provider"]
+__all__ = ["ModelRequest", "Provider", "ProviderError", "missing_extra"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +43,24 @@ class Provider(Protocol):
         provider rejects raises, naming what it rejected.
         """
         ...
+
+
+class ProviderError(RuntimeError):
+    """The provider rejected a request: what it said, and the request that caused it.
+
+    Raised for requests the provider refuses (a 400, say), never for what the SDK retries by
+    itself (rate limits, 5xx): those are only raised once the SDK's own retries are spent.
+    """
+
+    def __init__(
+        self, provider: str, message: str, *, status: int | None, request: Mapping[str, Any]
+    ) -> None:
+        super().__init__(f"{provider} rejected the request ({status}): {message}")
+        self.status = status
+        self.request = dict(request)
+        """The parameters that were sent, so the cause can be found in them."""
+
+
+def missing_extra(package: str, extra: str) -> ImportError:
+    """The one-line error for an optional dependency that is not installed."""
+    return ImportError(f"{package} is not installed: pip install 'volley-tools[{extra}]'")

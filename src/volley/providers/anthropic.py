@@ -1,0 +1,161 @@
+"""Anthropic Messages API, through the official SDK (`AsyncAnthropic`).
+
+Results go back as ONE user message whose `tool_result` blocks come first, one per call, in call
+order, with `is_error` set on failures: the API rejects a turn whose tool_use ids are not all
+answered in the very next message, and splitting the results over several messages teaches the
+model to stop calling tools in parallel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._call import ToolCall
+from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
+from .._tool import Tool
+from ._base import ModelRequest, ProviderError, missing_extra
+from ._names import ToolNames
+
+if TYPE_CHECKING:
+    from anthropic import AsyncAnthropic
+    from anthropic.types import Message as WireMessage
+
+__all__ = ["AnthropicProvider"]
+
+DEFAULT_MAX_TOKENS = 4096
+
+_STOPS: dict[str, StopReason] = {
+    "end_turn": "end",
+    "stop_sequence": "end",
+    "tool_use": "tool_calls",
+    "max_tokens": "max_tokens",
+    "refusal": "refused",
+}
+
+
+class AnthropicProvider:
+    """Claude models over the Messages API.
+
+    Args:
+        model: e.g. `claude-sonnet-4-6`.
+        client: an `AsyncAnthropic` to use (its retry settings apply); one is made if `None`.
+        max_tokens: the default cap on a turn's output, which the API requires.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        client: AsyncAnthropic | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> None:
+        try:
+            import anthropic
+        except ImportError:
+            raise missing_extra("anthropic", "anthropic") from None
+        self.model = model
+        self.client = client or anthropic.AsyncAnthropic()
+        self.max_tokens = max_tokens
+        self._bad_request = anthropic.BadRequestError
+
+    @property
+    def name(self) -> str:
+        """`anthropic:<model>`."""
+        return f"anthropic:{self.model}"
+
+    async def complete(self, request: ModelRequest) -> ModelTurn:
+        """One Messages API round trip."""
+        names = ToolNames(t.name for t in request.tools)
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens or self.max_tokens,
+            "messages": _map_messages(request.messages, names),
+        }
+        if request.instructions:
+            params["system"] = request.instructions
+        if request.tools:
+            params["tools"] = [_map_tool(t, names) for t in request.tools]
+            params["tool_choice"] = {
+                "type": "auto",
+                "disable_parallel_tool_use": not request.parallel,
+            }
+        try:
+            message = await self.client.messages.create(**params)
+        except self._bad_request as exc:
+            raise ProviderError(
+                self.name, str(exc.message), status=exc.status_code, request=params
+            ) from exc
+        return _process_response(message, names)
+
+
+def _map_tool(tool: Tool[..., Any], names: ToolNames) -> dict[str, Any]:
+    return {
+        "name": names.to_wire(tool.name),
+        "description": tool.description,
+        "input_schema": tool.schema,
+    }
+
+
+def _map_messages(messages: Sequence[Message], names: ToolNames) -> list[dict[str, Any]]:
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, UserPrompt):
+            wire.append({"role": "user", "content": message.text})
+        elif isinstance(message, ModelTurn):
+            wire.append({"role": "assistant", "content": _assistant_content(message, names)})
+        elif isinstance(message, ToolReturns):
+            wire.append({"role": "user", "content": [_tool_result(r) for r in message.results]})
+    return wire
+
+
+def _assistant_content(turn: ModelTurn, names: ToolNames) -> list[dict[str, Any]]:
+    echoed = turn.provider_data.get("anthropic_content")
+    if echoed is not None:  # exactly what the API sent, thinking blocks and all
+        return list(echoed)
+    content: list[dict[str, Any]] = []
+    if turn.text:
+        content.append({"type": "text", "text": turn.text})
+    for call in turn.calls:
+        arguments = call.arguments if isinstance(call.arguments, Mapping) else {}
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call.id,
+                "name": names.to_wire(call.name),
+                "input": dict(arguments),
+            }
+        )
+    return content
+
+
+def _tool_result(result: Any) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "type": "tool_result",
+        "tool_use_id": result.call_id,
+        "content": result.content,
+    }
+    if result.is_error:
+        block["is_error"] = True
+    return block
+
+
+def _process_response(message: WireMessage, names: ToolNames) -> ModelTurn:
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    echoed: list[dict[str, Any]] = []
+    for block in message.content:
+        echoed.append(block.to_dict(mode="json", exclude_none=True))
+        if block.type == "text":
+            texts.append(block.text)
+        elif block.type == "tool_use":
+            arguments = block.input if isinstance(block.input, dict) else {}
+            calls.append(ToolCall(block.id, names.from_wire(block.name), arguments))
+    return ModelTurn(
+        text="".join(texts),
+        calls=tuple(calls),
+        stop=_STOPS.get(message.stop_reason or "", "other"),
+        usage=Usage(message.usage.input_tokens, message.usage.output_tokens),
+        model=message.model,
+        provider_data={"anthropic_content": echoed},
+    )
