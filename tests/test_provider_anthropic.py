@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
-import httpx2
 import pytest
+from _mockapi import MockAPI
 from _vtime import vrun
 from anthropic import AsyncAnthropic
 
@@ -51,24 +50,13 @@ def use(call_id: str, name: str, **arguments: Any) -> dict[str, Any]:
     return {"type": "tool_use", "id": call_id, "name": name, "input": arguments}
 
 
-class Server:
-    """Answers each request with the next canned response; keeps what it was sent."""
-
-    def __init__(self, *responses: tuple[int, dict[str, Any]]) -> None:
-        self.responses = list(responses)
-        self.requests: list[dict[str, Any]] = []
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        self.requests.append(json.loads(request.content))
-        status, body = self.responses.pop(0)
-        return httpx2.Response(status, json=body)
-
+class Server(MockAPI):
     def provider(self) -> AnthropicProvider:
         client = AsyncAnthropic(
             api_key="test",
             base_url="http://anthropic.test",
             max_retries=0,
-            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(self)),
+            http_client=self.http_client(),
         )
         return AnthropicProvider("claude-test", client=client)
 

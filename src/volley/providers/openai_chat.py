@@ -1,0 +1,150 @@
+"""OpenAI Chat Completions, through the official SDK (`AsyncOpenAI`); also any compatible server.
+
+vLLM, llama.cpp and Ollama speak this format: pass `base_url`. Results go back as one `tool`
+message per call, right after the assistant message, in call order; the format has no error
+flag, so a failure is said in the content. Arguments arrive as JSON text and are handed to the
+executor as text, so malformed JSON from a model becomes an `invalid_arguments` result the model
+reads, not an exception here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._call import ToolCall
+from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
+from .._tool import Tool
+from ._base import ModelRequest, ProviderError, missing_extra
+from ._names import ToolNames
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+    from openai.types.chat import ChatCompletion
+
+__all__ = ["OpenAIChatProvider"]
+
+_STOPS: dict[str, StopReason] = {
+    "stop": "end",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "length": "max_tokens",
+    "content_filter": "refused",
+}
+
+
+class OpenAIChatProvider:
+    """GPT models, or any OpenAI-compatible server, over Chat Completions.
+
+    Args:
+        model: e.g. `gpt-5.4`, or the name a local server gives its model.
+        client: an `AsyncOpenAI` to use (its retry settings apply); one is made if `None`.
+        base_url: an OpenAI-compatible server, e.g. `http://localhost:11434/v1` (Ollama).
+        provider: the prefix of `name` (`openai`, or e.g. `openai-compatible`).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        client: AsyncOpenAI | None = None,
+        base_url: str | None = None,
+        provider: str = "openai",
+    ) -> None:
+        try:
+            import openai
+        except ImportError:
+            raise missing_extra("openai", "openai") from None
+        self.model = model
+        self.client = client or openai.AsyncOpenAI(base_url=base_url)
+        self._provider = provider
+        self._bad_request = openai.BadRequestError
+
+    @property
+    def name(self) -> str:
+        """`openai:<model>`."""
+        return f"{self._provider}:{self.model}"
+
+    async def complete(self, request: ModelRequest) -> ModelTurn:
+        """One Chat Completions round trip."""
+        names = ToolNames(t.name for t in request.tools)
+        messages = _map_messages(request.messages, names)
+        if request.instructions:
+            messages.insert(0, {"role": "system", "content": request.instructions})
+        params: dict[str, Any] = {"model": self.model, "messages": messages}
+        if request.max_tokens:
+            params["max_completion_tokens"] = request.max_tokens
+        if request.tools:
+            params["tools"] = [_map_tool(t, names) for t in request.tools]
+            params["parallel_tool_calls"] = request.parallel
+        try:
+            completion = await self.client.chat.completions.create(**params)
+        except self._bad_request as exc:
+            raise ProviderError(
+                self.name, str(exc.message), status=exc.status_code, request=params
+            ) from exc
+        return _process_response(completion, names)
+
+
+def _map_tool(tool: Tool[..., Any], names: ToolNames) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": names.to_wire(tool.name),
+            "description": tool.description,
+            "parameters": tool.schema,
+        },
+    }
+
+
+def _map_messages(messages: Sequence[Message], names: ToolNames) -> list[dict[str, Any]]:
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, UserPrompt):
+            wire.append({"role": "user", "content": message.text})
+        elif isinstance(message, ModelTurn):
+            wire.append(_assistant_message(message, names))
+        elif isinstance(message, ToolReturns):
+            wire.extend(
+                {"role": "tool", "tool_call_id": r.call_id, "content": r.content}
+                for r in message.results
+            )
+    return wire
+
+
+def _assistant_message(turn: ModelTurn, names: ToolNames) -> dict[str, Any]:
+    # Built field by field: echoing the SDK's objects would send fields the API rejects.
+    message: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
+    if turn.calls:
+        message["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {
+                    "name": names.to_wire(call.name),
+                    "arguments": call.arguments
+                    if isinstance(call.arguments, str)
+                    else json.dumps(dict(call.arguments)),
+                },
+            }
+            for call in turn.calls
+        ]
+    return message
+
+
+def _process_response(completion: ChatCompletion, names: ToolNames) -> ModelTurn:
+    choice = completion.choices[0]
+    calls = tuple(
+        ToolCall(call.id, names.from_wire(call.function.name), call.function.arguments)
+        for call in choice.message.tool_calls or ()
+        if call.type == "function"
+    )
+    usage = completion.usage
+    return ModelTurn(
+        text=choice.message.content or "",
+        calls=calls,
+        stop=_STOPS.get(choice.finish_reason or "", "other"),
+        usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
+        model=completion.model,
+    )
