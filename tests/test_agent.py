@@ -149,3 +149,25 @@ def test_run_sync_runs_without_a_loop_and_refuses_inside_one() -> None:
 
     with pytest.raises(RuntimeError, match=r"await agent\.run"):
         asyncio.run(inside())
+
+
+def test_model_strings_pick_the_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from volley.providers import resolve
+    from volley.providers.anthropic import AnthropicProvider
+    from volley.providers.openai_chat import OpenAIChatProvider
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    claude = Agent("anthropic:claude-sonnet-4-6", [get_time]).model
+    assert isinstance(claude, AnthropicProvider)
+    assert claude.name == "anthropic:claude-sonnet-4-6"
+    gpt = resolve("openai:gpt-5.4")
+    assert isinstance(gpt, OpenAIChatProvider)
+    assert gpt.name == "openai:gpt-5.4"
+    local = resolve("openai-compatible:http://localhost:11434/v1:qwen3")
+    assert isinstance(local, OpenAIChatProvider)
+    assert local.name == "openai-compatible:qwen3"
+    assert str(local.client.base_url) == "http://localhost:11434/v1/"
+    for bad in ("claude", "mystery:model", "openai-compatible:qwen3", "anthropic:"):
+        with pytest.raises(ValueError, match=r"write (<provider>|openai-compatible)"):
+            resolve(bad)

@@ -13,7 +13,7 @@ from ._executor import Executor
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
 from ._stats import BatchStats, RunStats, TurnStats
 from ._tool import Tool, Toolbox
-from .providers import ModelRequest, Provider
+from .providers import ModelRequest, Provider, resolve
 
 __all__ = ["BATCHING_HINT", "Agent", "MaxTurnsExceeded", "RunResult"]
 
@@ -67,7 +67,8 @@ class Agent:
     where it is not, every call answered, all answers returned in one message.
 
     Args:
-        model: the provider adapter to talk to.
+        model: `provider:model` (`anthropic:claude-sonnet-4-6`, `openai:gpt-5.4`,
+            `openai-compatible:<base_url>:<model>`) or a provider adapter.
         tools: the tools the model may call (tools, plain functions, or a `Toolbox`).
         instructions: the system prompt.
         parallel: let the model ask for several calls per turn (where the provider has a switch).
@@ -81,7 +82,7 @@ class Agent:
 
     def __init__(
         self,
-        model: Provider,
+        model: str | Provider,
         tools: Toolbox | Iterable[Tool[..., Any] | Callable[..., Any]] = (),
         *,
         instructions: str | None = None,
@@ -95,7 +96,7 @@ class Agent:
     ) -> None:
         if max_turns < 1:
             raise ValueError("max_turns must be >= 1")
-        self.model = model
+        self.model = resolve(model)
         self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools)
         self.parallel = parallel
         self.max_turns = max_turns
