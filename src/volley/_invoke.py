@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
-from tenacity.wait import wait_base, wait_exponential_jitter
+from tenacity.wait import wait_base, wait_exponential, wait_random
 
 from ._backend import Backend
 from ._call import ErrorKind, ToolCall, ToolResult
@@ -19,7 +19,7 @@ from ._tool import UNSET, Tool
 __all__ = ["CallRunner", "error_result"]
 
 
-_DEFAULT_WAIT = wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.1)
+_DEFAULT_WAIT = wait_exponential(multiplier=0.1, max=5.0) + wait_random(0, 0.1)
 """Between retries: 0.1 s, 0.2 s, 0.4 s... up to 5 s, plus up to 0.1 s of jitter."""
 
 
