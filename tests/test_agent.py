@@ -168,6 +168,10 @@ def test_model_strings_pick_the_adapter(monkeypatch: pytest.MonkeyPatch) -> None
     assert isinstance(local, OpenAIChatProvider)
     assert local.name == "openai-compatible:qwen3"
     assert str(local.client.base_url) == "http://localhost:11434/v1/"
+    from volley.providers.gemini import GeminiProvider
+
+    monkeypatch.setenv("GOOGLE_API_KEY", "test")
+    assert isinstance(resolve("gemini:gemini-3.1-pro"), GeminiProvider)
     for bad in ("claude", "mystery:model", "openai-compatible:qwen3", "anthropic:"):
         with pytest.raises(ValueError, match=r"write (<provider>|openai-compatible)"):
             resolve(bad)

@@ -1,0 +1,170 @@
+"""Google Gemini, through the official SDK (`google-genai`, `client.aio`).
+
+The SDK's own automatic function calling is turned off: volley runs the calls. Results go back
+as ONE `user` content with one `functionResponse` per call, in call order (the API rejects a
+count that differs). Gemini 3 signs its turns (`thoughtSignature` on the first call part): the
+model's content is echoed back exactly as it came. Gemini has no switch for parallel calls:
+`parallel=False` is not sent anywhere (the instructions may ask for one call at a time).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._call import ToolCall
+from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
+from .._tool import Tool
+from ._base import ModelRequest, ProviderError, missing_extra
+from ._names import ToolNames
+
+if TYPE_CHECKING:
+    from google.genai import Client
+    from google.genai import types as genai_types
+
+__all__ = ["GeminiProvider"]
+
+_STOPS: dict[str, StopReason] = {
+    "STOP": "end",
+    "MAX_TOKENS": "max_tokens",
+    "SAFETY": "refused",
+    "RECITATION": "refused",
+    "PROHIBITED_CONTENT": "refused",
+    "BLOCKLIST": "refused",
+    "SPII": "refused",
+}
+
+
+class GeminiProvider:
+    """Gemini models over `generateContent`.
+
+    Args:
+        model: e.g. `gemini-3.1-pro`.
+        client: a `google.genai.Client` to use; one is made (from the environment) if `None`.
+    """
+
+    def __init__(self, model: str, *, client: Client | None = None) -> None:
+        try:
+            from google import genai
+            from google.genai import errors, types
+        except ImportError:
+            raise missing_extra("google-genai", "gemini") from None
+        self.model = model
+        self.client = client or genai.Client()
+        self._types = types
+        self._client_error = errors.ClientError
+
+    @property
+    def name(self) -> str:
+        """`gemini:<model>`."""
+        return f"gemini:{self.model}"
+
+    async def complete(self, request: ModelRequest) -> ModelTurn:
+        """One `generateContent` round trip."""
+        types = self._types
+        names = ToolNames(t.name for t in request.tools)
+        config = types.GenerateContentConfig(
+            system_instruction=request.instructions,
+            max_output_tokens=request.max_tokens,
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+            tools=[
+                types.Tool(function_declarations=[_declare(t, names, types) for t in request.tools])
+            ]
+            if request.tools
+            else None,
+        )
+        contents = _map_messages(request.messages, names, types)
+        try:
+            response = await self.client.aio.models.generate_content(
+                model=self.model, contents=contents, config=config
+            )
+        except self._client_error as exc:
+            sent = {"model": self.model, "contents": contents, "config": config}
+            raise ProviderError(self.name, str(exc.message), status=exc.code, request=sent) from exc
+        return _process_response(response, names)
+
+
+def _declare(tool: Tool[..., Any], names: ToolNames, types: Any) -> Any:
+    return types.FunctionDeclaration(
+        name=names.to_wire(tool.name),
+        description=tool.description,
+        parameters_json_schema=tool.schema,
+    )
+
+
+def _map_messages(messages: Sequence[Message], names: ToolNames, types: Any) -> list[Any]:
+    contents: list[Any] = []
+    for message in messages:
+        if isinstance(message, UserPrompt):
+            contents.append(types.Content(role="user", parts=[types.Part(text=message.text)]))
+        elif isinstance(message, ModelTurn):
+            contents.append(_model_content(message, names, types))
+        elif isinstance(message, ToolReturns):
+            contents.append(_responses(message, names, types))
+    return contents
+
+
+def _model_content(turn: ModelTurn, names: ToolNames, types: Any) -> Any:
+    echoed = turn.provider_data.get("gemini_content")
+    if echoed is not None:  # signatures and thoughts exactly as the model sent them
+        return echoed
+    parts = [types.Part(text=turn.text)] if turn.text else []
+    for call in turn.calls:
+        arguments = dict(call.arguments) if not isinstance(call.arguments, str) else {}
+        parts.append(
+            types.Part(
+                function_call=types.FunctionCall(
+                    id=call.id, name=names.to_wire(call.name), args=arguments
+                )
+            )
+        )
+    return types.Content(role="model", parts=parts)
+
+
+def _responses(returns: ToolReturns, names: ToolNames, types: Any) -> Any:
+    parts = []
+    for result in returns.results:
+        payload = {"error": result.content} if result.is_error else {"output": result.content}
+        call_id = None if result.call_id.startswith(_LOCAL_ID) else result.call_id
+        parts.append(
+            types.Part(
+                function_response=types.FunctionResponse(
+                    id=call_id, name=names.to_wire(result.name), response=payload
+                )
+            )
+        )
+    return types.Content(role="user", parts=parts)
+
+
+_LOCAL_ID = "volley-"
+"""Prefix of the ids volley gives calls that came without one (Gemini pairs those by order)."""
+
+
+def _process_response(response: genai_types.GenerateContentResponse, names: ToolNames) -> ModelTurn:
+    candidate = response.candidates[0] if response.candidates else None
+    content = candidate.content if candidate is not None else None
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for part in (content.parts if content is not None else None) or ():
+        if part.function_call is not None:
+            call = part.function_call
+            call_id = call.id or f"{_LOCAL_ID}{uuid.uuid4().hex[:12]}"
+            calls.append(ToolCall(call_id, names.from_wire(call.name or ""), dict(call.args or {})))
+        elif part.text and not part.thought:
+            texts.append(part.text)
+    finish = candidate.finish_reason if candidate is not None else None
+    stop = _STOPS.get(str(finish.value) if finish is not None else "", "other")
+    if calls and stop == "end":
+        stop = "tool_calls"
+    usage = response.usage_metadata
+    return ModelTurn(
+        text="".join(texts),
+        calls=tuple(calls),
+        stop=stop,
+        usage=Usage(usage.prompt_token_count or 0, usage.candidates_token_count or 0)
+        if usage is not None
+        else Usage(),
+        model=response.model_version or "",
+        provider_data={"gemini_content": content} if content is not None else {},
+    )
