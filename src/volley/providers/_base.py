@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .._call import ToolCall
 from .._messages import Message, ModelTurn
 from .._tool import Tool
 
-__all__ = ["ModelRequest", "Provider", "ProviderError", "missing_extra"]
+__all__ = ["ModelRequest", "Provider", "ProviderError", "arguments_text", "missing_extra"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,13 @@ class ProviderError(RuntimeError):
         self.status = status
         self.request = dict(request)
         """The parameters that were sent, so the cause can be found in them."""
+
+
+def arguments_text(call: ToolCall) -> str:
+    """A call's arguments as JSON text, as the model wrote them when it wrote text."""
+    if isinstance(call.arguments, str):
+        return call.arguments
+    return json.dumps(dict(call.arguments))
 
 
 def missing_extra(package: str, extra: str) -> ImportError:

@@ -13,6 +13,7 @@ __all__ = ["resolve"]
 _ADAPTERS = {
     "anthropic": ("volley.providers.anthropic", "AnthropicProvider"),
     "openai": ("volley.providers.openai_chat", "OpenAIChatProvider"),
+    "openai-responses": ("volley.providers.openai_responses", "OpenAIResponsesProvider"),
     "gemini": ("volley.providers.gemini", "GeminiProvider"),
 }
 

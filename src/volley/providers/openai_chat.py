@@ -9,14 +9,13 @@ reads, not an exception here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
-from ._base import ModelRequest, ProviderError, missing_extra
+from ._base import ModelRequest, ProviderError, arguments_text, missing_extra
 from ._names import ToolNames
 
 if TYPE_CHECKING:
@@ -123,9 +122,7 @@ def _assistant_message(turn: ModelTurn, names: ToolNames) -> dict[str, Any]:
                 "type": "function",
                 "function": {
                     "name": names.to_wire(call.name),
-                    "arguments": call.arguments
-                    if isinstance(call.arguments, str)
-                    else json.dumps(dict(call.arguments)),
+                    "arguments": arguments_text(call),
                 },
             }
             for call in turn.calls

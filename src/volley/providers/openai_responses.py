@@ -1,0 +1,159 @@
+"""OpenAI Responses API, through the official SDK (`AsyncOpenAI().responses`).
+
+Without `previous_response_id`, each request carries the whole conversation: the model's
+`function_call` items (and reasoning items) are echoed back, each followed by results as
+`function_call_output` items in call order. The API refuses an output without its call ("No tool
+call found for function call output") and a call without its output ("No tool output found").
+The format has no error flag: a failure is said in the output text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._call import ToolCall
+from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
+from .._tool import Tool
+from ._base import ModelRequest, ProviderError, missing_extra
+from ._names import ToolNames
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+    from openai.types.responses import Response
+
+__all__ = ["OpenAIResponsesProvider"]
+
+
+class OpenAIResponsesProvider:
+    """OpenAI models over the Responses API.
+
+    Args:
+        model: e.g. `gpt-5.4`.
+        client: an `AsyncOpenAI` to use (its retry settings apply); one is made if `None`.
+    """
+
+    def __init__(self, model: str, *, client: AsyncOpenAI | None = None) -> None:
+        try:
+            import openai
+        except ImportError:
+            raise missing_extra("openai", "openai") from None
+        self.model = model
+        self.client = client or openai.AsyncOpenAI()
+        self._bad_request = openai.BadRequestError
+
+    @property
+    def name(self) -> str:
+        """`openai-responses:<model>`."""
+        return f"openai-responses:{self.model}"
+
+    async def complete(self, request: ModelRequest) -> ModelTurn:
+        """One Responses API round trip."""
+        names = ToolNames(t.name for t in request.tools)
+        params: dict[str, Any] = {
+            "model": self.model,
+            "input": _map_messages(request.messages, names),
+        }
+        if request.instructions:
+            params["instructions"] = request.instructions
+        if request.max_tokens:
+            params["max_output_tokens"] = request.max_tokens
+        if request.tools:
+            params["tools"] = [_map_tool(t, names) for t in request.tools]
+            params["parallel_tool_calls"] = request.parallel
+        try:
+            response = await self.client.responses.create(**params)
+        except self._bad_request as exc:
+            raise ProviderError(
+                self.name, str(exc.message), status=exc.status_code, request=params
+            ) from exc
+        return _process_response(response, names)
+
+
+def _map_tool(tool: Tool[..., Any], names: ToolNames) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "name": names.to_wire(tool.name),
+        "description": tool.description,
+        "parameters": tool.schema,
+        "strict": False,
+    }
+
+
+def _map_messages(messages: Sequence[Message], names: ToolNames) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, UserPrompt):
+            items.append({"role": "user", "content": message.text})
+        elif isinstance(message, ModelTurn):
+            items.extend(_model_items(message, names))
+        elif isinstance(message, ToolReturns):
+            items.extend(
+                {"type": "function_call_output", "call_id": r.call_id, "output": r.content}
+                for r in message.results
+            )
+    return items
+
+
+def _model_items(turn: ModelTurn, names: ToolNames) -> list[dict[str, Any]]:
+    echoed = turn.provider_data.get("responses_items")
+    if echoed is not None:  # reasoning items and all, as the API sent them
+        return list(echoed)
+    items: list[dict[str, Any]] = []
+    if turn.text:
+        items.append({"role": "assistant", "content": turn.text})
+    for call in turn.calls:
+        arguments = call.arguments
+        items.append(
+            {
+                "type": "function_call",
+                "call_id": call.id,
+                "name": names.to_wire(call.name),
+                "arguments": arguments
+                if isinstance(arguments, str)
+                else json.dumps(dict(arguments)),
+            }
+        )
+    return items
+
+
+def _process_response(response: Response, names: ToolNames) -> ModelTurn:
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    echoed: list[dict[str, Any]] = []
+    for item in response.output:
+        if item.type == "function_call":
+            calls.append(ToolCall(item.call_id, names.from_wire(item.name), item.arguments))
+            # Built field by field: the SDK's objects carry fields the API refuses as input.
+            echoed.append(
+                {
+                    "type": "function_call",
+                    "id": item.id,
+                    "call_id": item.call_id,
+                    "name": item.name,
+                    "arguments": item.arguments,
+                }
+            )
+        elif item.type == "message":
+            text = "".join(c.text for c in item.content if c.type == "output_text")
+            texts.append(text)
+            echoed.append({"role": "assistant", "content": text})
+        else:
+            echoed.append(item.to_dict(mode="json", exclude_none=True))
+    incomplete = response.incomplete_details
+    stop: StopReason
+    if incomplete is not None and incomplete.reason == "max_output_tokens":
+        stop = "max_tokens"
+    elif incomplete is not None and incomplete.reason == "content_filter":
+        stop = "refused"
+    else:
+        stop = "tool_calls" if calls else "end"
+    usage = response.usage
+    return ModelTurn(
+        text="".join(texts),
+        calls=tuple(calls),
+        stop=stop,
+        usage=Usage(usage.input_tokens, usage.output_tokens) if usage else Usage(),
+        model=response.model,
+        provider_data={"responses_items": echoed},
+    )
