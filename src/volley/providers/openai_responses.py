@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .._call import ToolCall
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
-from ._base import ModelRequest, ProviderError, missing_extra
+from ._base import ModelRequest, ProviderError, arguments_text, missing_extra
 from ._names import ToolNames
 
 if TYPE_CHECKING:
@@ -103,15 +103,12 @@ def _model_items(turn: ModelTurn, names: ToolNames) -> list[dict[str, Any]]:
     if turn.text:
         items.append({"role": "assistant", "content": turn.text})
     for call in turn.calls:
-        arguments = call.arguments
         items.append(
             {
                 "type": "function_call",
                 "call_id": call.id,
                 "name": names.to_wire(call.name),
-                "arguments": arguments
-                if isinstance(arguments, str)
-                else json.dumps(dict(arguments)),
+                "arguments": arguments_text(call),
             }
         )
     return items
