@@ -196,6 +196,7 @@ def test_toolbox_wraps_functions_and_rejects_duplicate_names() -> None:
 def test_public_names() -> None:
     assert sorted(volley.__all__) == sorted(
         [
+            "BATCHING_HINT",
             "UNSET",
             "Access",
             "Agent",

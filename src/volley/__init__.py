@@ -1,6 +1,7 @@
 """volley: run an LLM's tool calls at the same time where that is safe, in order where it is not."""
 
 from ._access import Access as Access
+from ._agent import BATCHING_HINT as BATCHING_HINT
 from ._agent import Agent as Agent
 from ._agent import MaxTurnsExceeded as MaxTurnsExceeded
 from ._agent import RunResult as RunResult
@@ -26,6 +27,7 @@ from ._tool import ToolOptions as ToolOptions
 from ._tool import tool as tool
 
 __all__ = [
+    "BATCHING_HINT",
     "UNSET",
     "Access",
     "Agent",
