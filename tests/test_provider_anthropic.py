@@ -138,3 +138,21 @@ def test_a_missing_sdk_is_one_line_naming_the_extra(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "anthropic", None)
     with pytest.raises(ImportError, match=r"pip install 'volley-tools\[anthropic\]'"):
         AnthropicProvider("claude-test")
+
+
+def test_overload_and_server_errors_are_retried_by_the_sdk() -> None:
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+    server = Server(
+        (529, overloaded),
+        (500, overloaded),
+        (200, message([{"type": "text", "text": "Hi."}], "end_turn")),
+    )
+    client = AsyncAnthropic(
+        api_key="test",
+        base_url="http://anthropic.test",
+        max_retries=2,
+        http_client=server.http_client(),
+    )
+    agent = Agent(AnthropicProvider("claude-test", client=client), [get_weather])
+    assert vrun(lambda: agent.run("hi")).output == "Hi."
+    assert len(server.requests) == 3
