@@ -1,0 +1,50 @@
+"""A simulated LLM provider: a real loopback HTTP server speaking the providers' wire formats.
+
+The official SDKs talk to it unchanged, so volley's demo runs offline and its provider adapters are
+tested against the exact JSON and SSE event sequences the real APIs send, with scripted tool calls,
+realistic (scalable) latency and deterministic token counts. Needs the ``sim`` extra.
+
+Example:
+    ```python
+    scenario = parse_scenario('{"turns": [{"calls": [{"name": "ping"}]}, {"text": "{result[0]}"}]}')
+    async with SimServer(scenario, time_scale=0) as sim:
+        client = AsyncAnthropic(base_url=sim.base_url, api_key="x")
+        ...
+    print(len(sim.log), "round trips")
+    ```
+"""
+
+from ._app import RequestRecord
+from ._scenario import (
+    Condition,
+    Latency,
+    Scenario,
+    ScenarioError,
+    ScriptedCall,
+    Turn,
+    load_scenario,
+    parse_scenario,
+)
+from ._server import SimServer
+from ._wire import SimRequest, SseEvent, WireError, WireFormat
+from .anthropic import AnthropicMessages
+from .openai_chat import OpenAIChat
+
+__all__ = [
+    "AnthropicMessages",
+    "Condition",
+    "Latency",
+    "OpenAIChat",
+    "RequestRecord",
+    "Scenario",
+    "ScenarioError",
+    "ScriptedCall",
+    "SimRequest",
+    "SimServer",
+    "SseEvent",
+    "Turn",
+    "WireError",
+    "WireFormat",
+    "load_scenario",
+    "parse_scenario",
+]

@@ -1,0 +1,180 @@
+r"""Scenario files: what the simulated model says, turn by turn, and how fast it says it.
+
+A scenario is JSON (read with the standard library, so no extra is needed to load one)::
+
+    {
+      "latency": {"ttft": 0.4, "per_output_token": 0.02, "per_input_token": 0.0001},
+      "turns": [
+        {"text": "Let me look these up.",
+         "calls": [{"name": "get_weather", "arguments": {"city": "Paris"}},
+                   {"name": "get_weather", "arguments": {"city": "Berlin"}}]},
+        {"when": "any_error", "text": "A lookup failed: {result[0]} / {result[1]}"},
+        {"text": "Paris: {result[0]}. Berlin: {result[1]}."}
+      ],
+      "final": {"text": "That is all I know."}
+    }
+
+The model walks ``turns`` in order, one per response. A turn whose ``when`` does not hold for the
+tool results just received is skipped, so the next turn acts as its "else" branch. ``when`` is one
+of ``always`` (the default), ``any_error``, ``no_error`` (also true with no results) and
+``all_error`` (false with no results). A turn without ``calls`` is a final answer
+(``end_turn`` / ``stop``); the conversation may go on with a new user message, and the model then
+takes the next turn. Once no turn is left, every response is ``final`` (default text ``"Done."``).
+
+Texts, and string values inside ``arguments``, are templates over the results of the previous
+turn's calls, by call position (0-based): ``{result[N]}`` is the content of the result of call
+``N``, ``{name[N]}`` its tool's name, ``{results}`` every content joined by newlines,
+``{result_count}`` and ``{error_count}`` counts. A missing result renders as ``<no result N>``;
+any other brace is left alone, so JSON inside a text needs no escaping.
+
+``latency`` holds seconds: time to first token, plus time per input token before it, then time
+per output token as the deltas go out. The server multiplies every delay by its ``time_scale``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeAlias, cast, get_args
+
+Condition: TypeAlias = Literal["always", "any_error", "no_error", "all_error"]
+CONDITIONS: tuple[str, ...] = get_args(Condition)
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message names the offending field."""
+
+
+@dataclass(frozen=True)
+class ScriptedCall:
+    """One tool call the model will make: ``arguments`` may hold templates in string values."""
+
+    name: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One scripted response; without calls it is a final answer."""
+
+    text: str = ""
+    calls: tuple[ScriptedCall, ...] = ()
+    when: Condition = "always"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Delays in seconds, shaped like a real model's so benchmarks see realistic round trips."""
+
+    ttft: float = 0.0
+    per_output_token: float = 0.0
+    per_input_token: float = 0.0
+
+    def first_token(self, input_tokens: int) -> float:
+        """Seconds before the first byte: reading the prompt, then the first token."""
+        return self.ttft + self.per_input_token * input_tokens
+
+    def output(self, tokens: int) -> float:
+        """Seconds to generate ``tokens`` output tokens."""
+        return self.per_output_token * tokens
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole script: the turns in order, the answer once they run out, and the latency model."""
+
+    turns: tuple[Turn, ...] = ()
+    final: Turn = Turn(text="Done.")
+    latency: Latency = Latency()
+
+    @classmethod
+    def from_dict(cls, data: object) -> Scenario:
+        """Build a scenario from parsed JSON, checking every field (see the module docstring).
+
+        Raises:
+            ScenarioError: a field is missing, unknown or of the wrong type.
+        """
+        root = _obj(data, "scenario", {"turns", "final", "latency"})
+        turns = _list(root.get("turns", []), "turns")
+        final = _turn(root["final"], "final") if "final" in root else Turn(text="Done.")
+        if final.calls:
+            raise ScenarioError("final: the final answer cannot make tool calls")
+        lat = _obj(
+            root.get("latency", {}), "latency", {"ttft", "per_output_token", "per_input_token"}
+        )
+        values = {k: _seconds(v, f"latency.{k}") for k, v in lat.items()}
+        return cls(
+            turns=tuple(_turn(t, f"turns[{i}]") for i, t in enumerate(turns)),
+            final=final,
+            latency=Latency(**values),
+        )
+
+
+def parse_scenario(text: str) -> Scenario:
+    """Parse a scenario from JSON text.
+
+    Raises:
+        ScenarioError: the text is not JSON or not a valid scenario.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(f"scenario is not valid JSON: {exc}") from exc
+    return Scenario.from_dict(data)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario file (JSON, UTF-8).
+
+    Raises:
+        ScenarioError: the file is not a valid scenario (the message starts with its path).
+    """
+    try:
+        return parse_scenario(Path(path).read_text(encoding="utf-8"))
+    except ScenarioError as exc:
+        raise ScenarioError(f"{path}: {exc}") from exc
+
+
+def _obj(value: object, where: str, keys: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ScenarioError(f"{where}: expected an object")
+    unknown = sorted(set(value) - keys)
+    if unknown:
+        raise ScenarioError(f"{where}: unknown field {unknown[0]!r} (known: {sorted(keys)})")
+    return cast(dict[str, Any], value)
+
+
+def _list(value: object, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ScenarioError(f"{where}: expected a list")
+    return value
+
+
+def _seconds(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ScenarioError(f"{where}: expected a number of seconds >= 0")
+    return float(value)
+
+
+def _turn(value: object, where: str) -> Turn:
+    raw = _obj(value, where, {"text", "calls", "when"})
+    text = raw.get("text", "")
+    if not isinstance(text, str):
+        raise ScenarioError(f"{where}.text: expected a string")
+    when = raw.get("when", "always")
+    if when not in CONDITIONS:
+        raise ScenarioError(f"{where}.when: expected one of {list(CONDITIONS)}, got {when!r}")
+    calls = []
+    for i, item in enumerate(_list(raw.get("calls", []), f"{where}.calls")):
+        call = _obj(item, f"{where}.calls[{i}]", {"name", "arguments"})
+        name, arguments = call.get("name"), call.get("arguments", {})
+        if not isinstance(name, str) or not name:
+            raise ScenarioError(f"{where}.calls[{i}].name: expected a non-empty string")
+        if not isinstance(arguments, dict):
+            raise ScenarioError(f"{where}.calls[{i}].arguments: expected an object")
+        calls.append(ScriptedCall(name=name, arguments=arguments))
+    if not text and not calls:
+        raise ScenarioError(f"{where}: a turn needs text, calls or both")
+    return Turn(text=text, calls=tuple(calls), when=cast(Condition, when))

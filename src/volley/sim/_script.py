@@ -1,0 +1,181 @@
+"""Which scripted turn answers a request, worked out from the request alone.
+
+The simulated model keeps no per-conversation state: like a real model, it answers from the
+conversation it is sent. Each assistant message of that conversation is replayed through the
+script (taking as many calls as that message actually made), so the position in the script, the
+calls still owed from a turn split by ``parallel_tool_calls: false``, and the results the next turn
+templates over all follow from the history. Many conversations may share one server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._scenario import Scenario, Turn
+
+
+@dataclass(frozen=True)
+class ReceivedResult:
+    """A tool result as the request carried it, reduced to what templates and conditions use."""
+
+    call_id: str
+    content: str
+    is_error: bool = False
+    name: str = ""
+    """The called tool's name, looked up from the call id in the history ("" if unknown)."""
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One assistant message of the history: how many calls it made, and the results after it."""
+
+    calls: int
+    results: tuple[ReceivedResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class EmittedCall:
+    """A tool call the model makes now, with its id and its arguments as JSON text."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+    @property
+    def arguments_json(self) -> str:
+        """The arguments as the model writes them: one fixed JSON text for stream and non-stream."""
+        return json.dumps(self.arguments, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the model says in one response, in no wire format yet."""
+
+    text: str
+    calls: tuple[EmittedCall, ...]
+    turn: int
+    """Index of the scripted turn it comes from; -1 for the scenario's final answer."""
+
+
+def plan_reply(
+    scenario: Scenario,
+    history: Sequence[Exchange],
+    *,
+    max_calls: int | None,
+    id_prefix: str,
+) -> Reply:
+    """The response to a request whose assistant messages are ``history``.
+
+    Args:
+        scenario: The script.
+        history: The request's assistant messages in order, each with the results after it;
+            the last one's results are the ones the response reacts to.
+        max_calls: At most this many calls in the response (1 when parallel calls are off).
+        id_prefix: The wire format's call id prefix (``toolu_``, ``call_``).
+    """
+    cursor = _Cursor(scenario, id_prefix)
+    before: Sequence[ReceivedResult] = ()
+    for exchange in history:
+        cursor.step(before, exchange.calls)
+        before = exchange.results
+    return cursor.step(before, max_calls)
+
+
+class _Cursor:
+    """A position in the script: the next turn, calls still owed, results gathered for templates."""
+
+    def __init__(self, scenario: Scenario, id_prefix: str) -> None:
+        self.scenario = scenario
+        self.id_prefix = id_prefix
+        self.next = 0
+        self.turn = -1
+        self.pending: list[EmittedCall] = []
+        self.gathered: list[ReceivedResult] = []
+
+    def step(self, results: Sequence[ReceivedResult], limit: int | None) -> Reply:
+        self.gathered.extend(results)
+        if self.pending:
+            take, self.pending = _cut(self.pending, limit)
+            return Reply(text="", calls=tuple(take), turn=self.turn)
+        basis, self.gathered = self.gathered, []
+        turn = self._choose(basis)
+        calls = [
+            EmittedCall(
+                id=self._call_id(i, call.name),
+                name=call.name,
+                arguments=_render_value(dict(call.arguments), basis),
+            )
+            for i, call in enumerate(turn.calls)
+        ]
+        take, self.pending = _cut(calls, limit)
+        return Reply(text=render(turn.text, basis), calls=tuple(take), turn=self.turn)
+
+    def _choose(self, basis: Sequence[ReceivedResult]) -> Turn:
+        turns = self.scenario.turns
+        for index in range(self.next, len(turns)):
+            if holds(turns[index].when, basis):
+                self.next, self.turn = index + 1, index
+                return turns[index]
+        self.next, self.turn = len(turns), -1
+        return self.scenario.final
+
+    def _call_id(self, position: int, name: str) -> str:
+        digest = hashlib.sha256(f"{self.turn}:{position}:{name}".encode()).hexdigest()
+        return f"{self.id_prefix}{digest[:24]}"
+
+
+def _cut(
+    calls: list[EmittedCall], limit: int | None
+) -> tuple[list[EmittedCall], list[EmittedCall]]:
+    if limit is None:
+        return calls, []
+    return calls[:limit], calls[limit:]
+
+
+def holds(when: str, results: Sequence[ReceivedResult]) -> bool:
+    """Whether a turn's condition holds for the results just received."""
+    errors = sum(r.is_error for r in results)
+    if when == "any_error":
+        return errors > 0
+    if when == "no_error":
+        return errors == 0
+    if when == "all_error":
+        return bool(results) and errors == len(results)
+    return True
+
+
+_PLACEHOLDER = re.compile(r"\{(result|name)\[(\d+)\]\}|\{(results|result_count|error_count)\}")
+
+
+def render(template: str, results: Sequence[ReceivedResult]) -> str:
+    """Fill a template's placeholders (see the scenario docstring) from results by position."""
+
+    def fill(match: re.Match[str]) -> str:
+        kind, position, whole = match.groups()
+        if whole == "results":
+            return "\n".join(r.content for r in results)
+        if whole == "result_count":
+            return str(len(results))
+        if whole == "error_count":
+            return str(sum(r.is_error for r in results))
+        n = int(position)
+        if n >= len(results):
+            return f"<no result {n}>"
+        return results[n].content if kind == "result" else results[n].name
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+def _render_value(value: Any, results: Sequence[ReceivedResult]) -> Any:
+    if isinstance(value, str):
+        return render(value, results)
+    if isinstance(value, dict):
+        return {k: _render_value(v, results) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_value(v, results) for v in value]
+    return value

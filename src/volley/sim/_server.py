@@ -1,0 +1,128 @@
+"""`SimServer`: the simulator on a real loopback socket, so that unmodified SDKs can reach it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+
+from ._app import Simulator, Sleep
+from ._scenario import Scenario
+from ._wire import WireFormat
+from .anthropic import AnthropicMessages
+from .openai_chat import OpenAIChat
+
+try:
+    import uvicorn
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("volley.sim needs uvicorn: pip install 'volley-tools[sim]'") from exc
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves the host's signal handlers alone and stops without polling.
+
+    uvicorn's own main loop checks for exit every 0.1 s; tests start hundreds of servers, so this
+    one waits on an event instead (still ticking once a second to refresh the Date header).
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.stopping = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def main_loop(self) -> None:
+        ticks = 0
+        while not await self.on_tick(ticks):
+            ticks = (ticks + 10) % 864000  # on_tick counts tenths of a second
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self.stopping.wait()
+
+    def stop(self) -> None:
+        """Ask the server to shut down now."""
+        self.should_exit = True
+        self.stopping.set()
+
+
+class SimServer(Simulator):
+    """A simulated LLM provider on ``127.0.0.1`` at a free port.
+
+    Use as ``async with SimServer(scenario) as sim:`` and point an SDK at ``sim.base_url``
+    (Anthropic) or ``sim.base_url + "/v1"`` (OpenAI). ``sim.app`` is the same server as an ASGI
+    app, usable without a socket. ``sim.log`` records every request.
+
+    Args:
+        scenario: What the model says (see `Scenario`).
+        time_scale: Multiplies every scripted delay; 0 answers at once (tests).
+        ollama: Stream OpenAI Chat tool calls Ollama-style (every call at index 0).
+        formats: The wire formats to serve; default Anthropic Messages and OpenAI Chat.
+        sleep: Awaited for each delay; injectable for virtual-time tests.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        time_scale: float = 1.0,
+        ollama: bool = False,
+        formats: Sequence[WireFormat] | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if formats is None:
+            formats = (AnthropicMessages(), OpenAIChat(ollama=ollama))
+        super().__init__(scenario, formats, time_scale=time_scale, sleep=sleep)
+        self._server: _QuietServer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._port: int | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` while the server runs.
+
+        Raises:
+            RuntimeError: the server is not running.
+        """
+        if self._port is None:
+            raise RuntimeError("SimServer is not running: use `async with SimServer(...)`")
+        return f"http://127.0.0.1:{self._port}"
+
+    async def __aenter__(self) -> SimServer:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            lifespan="off",
+            ws="none",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        self._server = _QuietServer(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                sock.close()
+                self._task.result()  # re-raise why it could not start
+                raise RuntimeError("SimServer stopped while starting")
+            await asyncio.sleep(0.001)
+        self._port = port
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.stop()
+            await self._task
+        self._server = self._task = None
+        self._port = None

@@ -1,0 +1,109 @@
+"""What every wire format module provides, and the neutral values that pass between them.
+
+A wire format turns a request body into a `SimRequest` (or a `WireError`, which the server sends
+as a 400 in that provider's error shape), and a neutral `Reply` into that provider's JSON response
+or SSE events. The server owns the script, the latency and the log, so adding a provider's format
+is one module implementing `WireFormat`, listed in the server's formats.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ._script import Exchange, Reply
+from ._tokens import count_tokens
+
+
+class WireError(Exception):
+    """A request the real API would refuse with a 400; ``param`` names the field, if any."""
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+@dataclass(frozen=True)
+class SimRequest:
+    """A valid request, reduced to what the script and the renderers need."""
+
+    model: str
+    stream: bool
+    history: tuple[Exchange, ...]
+    """The assistant messages in order, each with the tool results that answered it."""
+    max_calls: int | None
+    """1 when the request turned parallel tool calls off, else no limit."""
+    input_tokens: int
+    body: Mapping[str, Any] = field(default_factory=dict)
+    """The request as sent, for options only one format knows (``stream_options``)."""
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    """One server-sent event, with the output tokens it carries so that the server can pace it."""
+
+    data: str
+    event: str | None = None
+    tokens: int = 0
+
+    def encode(self) -> bytes:
+        """The event as it goes on the wire, blank line included."""
+        head = f"event: {self.event}\n" if self.event else ""
+        return f"{head}data: {self.data}\n\n".encode()
+
+
+def sse(payload: Mapping[str, Any], event: str | None = None, tokens: int = 0) -> SseEvent:
+    """An event whose data is ``payload`` as compact JSON."""
+    return SseEvent(json.dumps(payload, separators=(",", ":"), ensure_ascii=False), event, tokens)
+
+
+def output_tokens(reply: Reply) -> int:
+    """Output tokens of a reply: its text, plus each call's name and JSON arguments."""
+    return count_tokens(reply.text) + sum(
+        count_tokens(call.name) + count_tokens(call.arguments_json) for call in reply.calls
+    )
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """What a renderer needs beyond the reply: ids and figures fixed by the server."""
+
+    message_id: str
+    created: int
+    input_tokens: int
+    output_tokens: int
+
+
+class WireFormat(Protocol):
+    """One provider wire format: where it is served, how it validates, how it answers."""
+
+    name: str
+    """Short name used in the request log, e.g. ``"anthropic"``."""
+    path: str
+    """The POST route, e.g. ``"/v1/messages"``."""
+    call_id_prefix: str
+    message_id_prefix: str
+
+    def parse(self, body: object) -> SimRequest:
+        """Validate a request body as the real API would.
+
+        Raises:
+            WireError: the request is invalid.
+        """
+        ...
+
+    def error_body(self, error: WireError) -> dict[str, Any]:
+        """The provider's JSON body for a 400."""
+        ...
+
+    def response(self, request: SimRequest, reply: Reply, info: Rendering) -> dict[str, Any]:
+        """The non-streaming JSON response."""
+        ...
+
+    def events(self, request: SimRequest, reply: Reply, info: Rendering) -> Iterator[SseEvent]:
+        """The streaming response, event by event, exactly as the real API orders them."""
+        ...
