@@ -1,0 +1,127 @@
+"""Agents through the real SDKs, over loopback HTTP, against the simulated provider."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from anthropic import AsyncAnthropic
+from openai import AsyncOpenAI
+
+from volley import Agent, ErrorKind, RunResult, Tool, ToolReturns, tool
+from volley.providers.anthropic import AnthropicProvider
+from volley.providers.openai_chat import OpenAIChatProvider
+from volley.sim import SimServer, parse_scenario
+
+
+@tool(effects="read")
+async def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+@tool(effects="read")
+async def get_time(city: str) -> str:
+    """The time in a city."""
+    if city == "Atlantis":
+        raise LookupError("no such city")
+    return f"12:00 in {city}"
+
+
+play = Tool.from_schema(
+    "spotify.play",
+    "Play an artist.",
+    {"type": "dict", "properties": {"artist": {"type": "string"}}, "required": ["artist"]},
+    lambda artist: f"playing {artist}",
+)
+
+TOOLS = [get_weather, get_time, play]
+
+
+def scenario(*calls: tuple[str, dict[str, Any]]) -> str:
+    answer = " | ".join(f"{{result[{i}]}}" for i in range(len(calls)))
+    turns = [
+        {"calls": [{"name": name, "arguments": arguments} for name, arguments in calls]},
+        {"text": answer},
+    ]
+    return json.dumps({"turns": turns})
+
+
+def anthropic(sim: SimServer) -> AnthropicProvider:
+    client = AsyncAnthropic(base_url=sim.base_url, api_key="test", max_retries=0)
+    return AnthropicProvider("claude-sim", client=client)
+
+
+def openai_chat(sim: SimServer) -> OpenAIChatProvider:
+    client = AsyncOpenAI(base_url=sim.base_url + "/v1", api_key="test", max_retries=0)
+    return OpenAIChatProvider("gpt-sim", client=client)
+
+
+ADAPTERS = [anthropic, openai_chat]
+
+
+def run(
+    script: str,
+    adapter: Callable[[SimServer], AnthropicProvider | OpenAIChatProvider],
+    **options: Any,
+) -> tuple[RunResult, SimServer]:
+    async def main() -> tuple[RunResult, SimServer]:
+        async with SimServer(parse_scenario(script), time_scale=0) as sim:
+            provider = adapter(sim)
+            try:
+                result = await Agent(provider, TOOLS, **options).run("go")
+            finally:
+                await provider.client.close()
+        return result, sim
+
+    return asyncio.run(main())
+
+
+SEEDS = scenario(
+    ("get_weather", {"city": "Paris"}),
+    ("get_weather", {"city": "Berlin"}),
+    ("get_time", {"city": "Tokyo"}),
+)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_three_independent_calls_take_two_round_trips_and_four_one_at_a_time(adapter):
+    parallel, parallel_sim = run(SEEDS, adapter)
+    serial, serial_sim = run(SEEDS, adapter, parallel=False)
+    expected = "sunny in Paris | sunny in Berlin | 12:00 in Tokyo"
+    assert parallel.output == serial.output == expected
+    assert parallel.stats.round_trips == len(parallel_sim.log) == 2
+    assert serial.stats.round_trips == len(serial_sim.log) == 4
+    assert parallel.stats.calls_per_turn == [3, 0]
+    assert serial.stats.calls_per_turn == [1, 1, 1, 0]
+    # What the provider reported is what the simulator counted, and batching reads less.
+    assert parallel.stats.input_tokens == sum(r.input_tokens for r in parallel_sim.log)
+    assert parallel.stats.input_tokens < serial.stats.input_tokens
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_failures_unknown_tools_bad_arguments_and_rejected_names_are_answered(adapter):
+    script = scenario(
+        ("get_time", {"city": "Atlantis"}),
+        ("get_wether", {"city": "Rome"}),
+        ("get_weather", {"town": "Oslo"}),
+        ("spotify_play", {"artist": "Muse"}),
+    )
+    result, sim = run(script, adapter)
+    assert [r.status for r in sim.log] == [200, 200]  # the strict simulator accepted every answer
+    (returns,) = [m for m in result.messages if isinstance(m, ToolReturns)]
+    kinds = [r.error_kind for r in returns.results]
+    assert kinds == [
+        ErrorKind.EXCEPTION,
+        ErrorKind.UNKNOWN_TOOL,
+        ErrorKind.INVALID_ARGUMENTS,
+        None,
+    ]
+    answer = result.output.split(" | ")
+    assert "LookupError: no such city" in answer[0]
+    assert "Unknown tool 'get_wether'" in answer[1]
+    assert "`city`: missing required argument" in answer[2]
+    assert answer[3] == "playing Muse"
