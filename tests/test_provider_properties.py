@@ -1,0 +1,134 @@
+"""For random batches, what each adapter sends is what the API accepts.
+
+Each adapter builds a request for a random turn of calls and its results, through its real SDK;
+the SDK's bytes are checked by the simulated provider's strict validation (the rules of the real
+API: every call answered, in the right place, once) and against the SDK's own param types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+import pydantic
+from anthropic import AsyncAnthropic
+from anthropic.types import MessageParam
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
+
+from volley import ModelTurn, Tool, ToolCall, ToolResult, ToolReturns, UserPrompt
+from volley.providers import ModelRequest, Provider
+from volley.providers.anthropic import AnthropicProvider
+from volley.providers.openai_chat import OpenAIChatProvider
+from volley.sim import AnthropicMessages, OpenAIChat, WireError
+
+TOOL_NAMES = ["get_weather", "spotify.play", "db.query:v2", "x" * 70]
+TOOLS = [
+    Tool.from_schema(name, "", {"properties": {"q": {"type": "string"}}}, print)
+    for name in TOOL_NAMES
+]
+
+ANTHROPIC_REPLY = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "m",
+    "content": [{"type": "text", "text": "ok"}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 1, "output_tokens": 1},
+}
+OPENAI_REPLY = {
+    "id": "c",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "m",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+    ],
+}
+
+
+def checked_by(
+    wire: AnthropicMessages | OpenAIChat, reply: dict[str, Any], sent: list[dict[str, Any]]
+) -> httpx2.AsyncClient:
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        sent.append(body)
+        try:
+            wire.parse(body)
+        except WireError as error:
+            return httpx2.Response(400, json=wire.error_body(error))
+        return httpx2.Response(200, json=reply)
+
+    return httpx2.AsyncClient(transport=httpx2.MockTransport(handle))
+
+
+def anthropic(sent: list[dict[str, Any]]) -> Provider:
+    http = checked_by(AnthropicMessages(), ANTHROPIC_REPLY, sent)
+    client = AsyncAnthropic(api_key="x", base_url="http://a.test", max_retries=0, http_client=http)
+    return AnthropicProvider("m", client=client)
+
+
+def openai_chat(sent: list[dict[str, Any]]) -> Provider:
+    http = checked_by(OpenAIChat(), OPENAI_REPLY, sent)
+    client = AsyncOpenAI(api_key="x", base_url="http://o.test/v1", max_retries=0, http_client=http)
+    return OpenAIChatProvider("m", client=client)
+
+
+PARAM_TYPES: dict[str, Any] = {
+    "anthropic": pydantic.TypeAdapter(list[MessageParam]),
+    "openai": pydantic.TypeAdapter(list[ChatCompletionMessageParam]),
+}
+
+texts = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
+
+
+@st.composite
+def turns(draw: Any) -> tuple[ModelTurn, ToolReturns]:
+    n = draw(st.integers(1, 8))
+    ids = draw(
+        st.lists(
+            st.from_regex(r"[a-zA-Z0-9_]{1,20}", fullmatch=True),
+            min_size=n,
+            max_size=n,
+            unique=True,
+        )
+    )
+    calls = tuple(
+        ToolCall(
+            call_id,
+            draw(st.sampled_from(TOOL_NAMES)),
+            draw(st.one_of(st.just("{bad json"), st.fixed_dictionaries({"q": texts}))),
+        )
+        for call_id in ids
+    )
+    results = tuple(
+        ToolResult(call.id, call.name, draw(texts.filter(bool)), is_error=draw(st.booleans()))
+        for call in calls
+    )
+    return ModelTurn(text=draw(texts), calls=calls, stop="tool_calls"), ToolReturns(results)
+
+
+@given(turns(), st.sampled_from([("anthropic", anthropic), ("openai", openai_chat)]), st.booleans())
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_results_messages_are_accepted_and_fit_the_sdk_types(
+    turn: tuple[ModelTurn, ToolReturns],
+    adapter: tuple[str, Callable[[list[dict[str, Any]]], Provider]],
+    parallel: bool,
+) -> None:
+    kind, make = adapter
+    sent: list[dict[str, Any]] = []
+    provider = make(sent)
+    request = ModelRequest(
+        messages=[UserPrompt("go"), *turn], tools=TOOLS, instructions="hint", parallel=parallel
+    )
+    reply = asyncio.run(provider.complete(request))  # a ProviderError would fail the test
+    assert reply.text == "ok"
+    (body,) = sent
+    PARAM_TYPES[kind].validate_python(body["messages"])
