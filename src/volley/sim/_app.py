@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from ._scenario import Scenario
@@ -33,7 +33,7 @@ class RequestRecord:
     """One request the simulator received: a round trip, with its token figures."""
 
     format: str
-    """The wire format's name (``"anthropic"``, ``"openai_chat"``)."""
+    """The wire format's name (``"anthropic"``, ``"openai_chat"``, ``"openai_responses"``, ...)."""
     stream: bool
     status: int
     input_tokens: int = 0
@@ -67,18 +67,20 @@ class Simulator:
 
     def _endpoint(self, wire: WireFormat) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            return await self.handle(wire, await request.body())
+            return await self.handle(wire, await request.body(), request.path_params)
 
         return endpoint
 
-    async def handle(self, wire: WireFormat, raw: bytes) -> Response:
+    async def handle(
+        self, wire: WireFormat, raw: bytes, route: Mapping[str, str] | None = None
+    ) -> Response:
         """Answer one request body in ``wire``'s format (a 400 in its error shape if invalid)."""
         try:
             try:
                 body = json.loads(raw)
             except ValueError as exc:
                 raise WireError(f"The request body is not valid JSON: {exc}") from exc
-            request = wire.parse(body)
+            request = wire.parse(body, route)
         except WireError as error:
             self.log.append(RequestRecord(wire.name, False, 400, error=error.message))
             return JSONResponse(wire.error_body(error), status_code=400)

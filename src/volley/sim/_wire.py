@@ -88,8 +88,11 @@ class WireFormat(Protocol):
     call_id_prefix: str
     message_id_prefix: str
 
-    def parse(self, body: object) -> SimRequest:
+    def parse(self, body: object, route: Mapping[str, str] | None = None) -> SimRequest:
         """Validate a request body as the real API would.
+
+        ``route`` holds the path's parameters, for formats that put request fields in the URL
+        (Gemini's model and method); the others ignore it.
 
         Raises:
             WireError: the request is invalid.

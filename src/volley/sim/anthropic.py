@@ -12,7 +12,7 @@ message just before. ``tool_choice.disable_parallel_tool_use: true`` limits a re
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
 from ._script import Exchange, ReceivedResult, Reply
@@ -30,7 +30,7 @@ class AnthropicMessages:
     call_id_prefix = "toolu_"
     message_id_prefix = "msg_"
 
-    def parse(self, body: object) -> SimRequest:
+    def parse(self, body: object, route: Mapping[str, str] | None = None) -> SimRequest:
         """Validate a Messages request (see the module docstring).
 
         Raises:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
 from ._script import Exchange, ReceivedResult, Reply
@@ -41,7 +41,7 @@ class OpenAIChat:
     def __init__(self, *, ollama: bool = False) -> None:
         self.ollama = ollama
 
-    def parse(self, body: object) -> SimRequest:
+    def parse(self, body: object, route: Mapping[str, str] | None = None) -> SimRequest:
         """Validate a Chat Completions request (see the module docstring).
 
         Raises:
