@@ -175,3 +175,26 @@ def test_model_strings_pick_the_adapter(monkeypatch: pytest.MonkeyPatch) -> None
     for bad in ("claude", "mystery:model", "openai-compatible:qwen3", "anthropic:"):
         with pytest.raises(ValueError, match=r"write (<provider>|openai-compatible)"):
             resolve(bad)
+
+
+def test_one_write_per_turn_is_not_reported(caplog: pytest.LogCaptureFixture) -> None:
+    @tool(effects="write")
+    async def save(key: str) -> None: ...
+
+    def one_write_at_a_time(request: ModelRequest) -> ModelTurn:
+        n = len(request.messages)
+        if n > 8:
+            return ModelTurn(text="done")
+        return ModelTurn(calls=(ToolCall(f"c{n}", "save", {"key": "k"}),), stop="tool_calls")
+
+    with caplog.at_level(logging.WARNING, logger="volley"):
+        vrun(lambda: Agent(FunctionProvider(one_write_at_a_time), [save]).run("?"))
+    assert not [r for r in caplog.records if "one tool call per turn" in r.getMessage()]
+
+
+def test_a_client_is_handed_to_the_adapter_a_model_string_names() -> None:
+    from anthropic import AsyncAnthropic
+
+    client = AsyncAnthropic(api_key="test", max_retries=7)
+    agent = Agent("anthropic:claude-sonnet-4-6", [get_time], client=client)
+    assert agent.model.client is client  # type: ignore[attr-defined]

@@ -69,6 +69,8 @@ class Agent:
     Args:
         model: `provider:model` (`anthropic:claude-sonnet-4-6`, `openai:gpt-5.4`,
             `openai-compatible:<base_url>:<model>`) or a provider adapter.
+        client: the SDK client for a model string (e.g. an `AsyncAnthropic` with your retry
+            settings); by default the adapter makes one from the environment.
         tools: the tools the model may call (tools, plain functions, or a `Toolbox`).
         instructions: the system prompt.
         parallel: let the model ask for several calls per turn (where the provider has a switch).
@@ -85,6 +87,7 @@ class Agent:
         model: str | Provider,
         tools: Toolbox | Iterable[Tool[..., Any] | Callable[..., Any]] = (),
         *,
+        client: Any = None,
         instructions: str | None = None,
         parallel: bool = True,
         batching_hint: bool = True,
@@ -96,7 +99,7 @@ class Agent:
     ) -> None:
         if max_turns < 1:
             raise ValueError("max_turns must be >= 1")
-        self.model = resolve(model)
+        self.model = resolve(model, client=client) if client is not None else resolve(model)
         self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools)
         self.parallel = parallel
         self.max_turns = max_turns
@@ -141,16 +144,24 @@ class Agent:
                 results = await batch.close()
                 messages.append(ToolReturns(tuple(results)))
                 turns.append(_turn_stats(index, turn, model_time, batch.stats))
-                serial_turns = serial_turns + 1 if len(turn.calls) == 1 else 0
+                serial_turns = serial_turns + 1 if self._could_have_batched(turn) else 0
                 if serial_turns == SERIAL_TURNS_WARNING and self.parallel:
                     logger.warning(
-                        "%s asked for one tool call per turn %d turns in a row, so nothing ran "
-                        "in parallel; check that the provider allows parallel calls and that "
-                        "the instructions do not ask for one call at a time",
+                        "%s asked for one tool call per turn %d turns in a row, of tools that "
+                        "write nothing, so nothing ran in parallel; check that the provider "
+                        "allows parallel calls and that the instructions do not ask for one "
+                        "call at a time",
                         self.model.name,
                         serial_turns,
                     )
         raise MaxTurnsExceeded(self.max_turns, messages, RunStats(tuple(turns), clock() - started))
+
+    def _could_have_batched(self, turn: ModelTurn) -> bool:
+        """A single call of a tool that writes nothing: it need not have come alone."""
+        if len(turn.calls) != 1:
+            return False
+        tool = self.toolbox.get(turn.calls[0].name)
+        return tool is None or (tool.effects != "write" and tool.writes is None)
 
     def _request(self, messages: list[Message]) -> ModelRequest:
         return ModelRequest(
