@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
-import pydantic_core
-
 from ._access import NO_ACCESS, Access
-from ._arguments import ArgumentError, substitute_refs
 from ._call import ErrorKind, ToolCall, ToolResult
-from ._entry import Entry, cancelled, dependency_failed, prepare
+from ._entry import (
+    Entry,
+    cancelled,
+    dependency_failed,
+    normal_arguments,
+    prepare,
+    resolve_refs,
+)
 from ._invoke import CallRunner, error_result
 from ._parking import Parking
 from ._scheduler import Scheduler
 from ._stats import BatchStats, batch_stats
-from ._tool import Tool, Toolbox
+from ._tool import Toolbox
 
 __all__ = ["Batch"]
 
@@ -156,8 +159,9 @@ class Batch:
         after = [self._by_id[need].node for need in entry.needs]
         tool = entry.tool
         if self._dedupe and tool is not None and tool.is_read_only and not after:
-            key = self._read_key(tool, entry)
-            if key is not None:
+            normal = normal_arguments(entry)
+            if normal is not None:
+                key = (tool.name, normal, self._scheduler.write_version(entry.access))
                 original = self._reads.get(key)
                 if original is not None:
                     entry.original = original
@@ -165,13 +169,6 @@ class Batch:
                     return
                 self._reads[key] = entry
         self._add_node(entry, after=after, access=entry.access)
-
-    def _read_key(self, tool: Tool[..., Any], entry: Entry) -> tuple[Any, ...] | None:
-        try:
-            normal = json.dumps(pydantic_core.to_jsonable_python(entry.kwargs), sort_keys=True)
-        except (TypeError, ValueError, pydantic_core.PydanticSerializationError):
-            return None
-        return (tool.name, normal, self._scheduler.write_version(entry.access))
 
     def _add_node(self, entry: Entry, *, after: list[int], access: Access = NO_ACCESS) -> None:
         entry.node = self._scheduler.add(after=after, access=access)
@@ -264,21 +261,13 @@ class Batch:
         self._dispatch()
 
     async def _execute(self, entry: Entry) -> ToolResult:
-        tool = entry.tool
-        assert tool is not None
-        kwargs = entry.kwargs
-        if kwargs is None:
-            values = {ref: self._by_id[ref].result.value for ref in entry.refs}  # type: ignore[union-attr]
-            try:
-                kwargs = tool.validate(substitute_refs(entry.arguments, values))
-            except ArgumentError as exc:
-                used = ", ".join(entry.refs)
-                return error_result(
-                    entry.call,
-                    ErrorKind.INVALID_ARGUMENTS,
-                    f"{exc} (the arguments took results of calls {used})",
-                )
-        return await self._runner.run(entry.call, tool, kwargs)
+        """Run a call whose arguments take other calls' results (`$ref`)."""
+        values = {ref: self._by_id[ref].result.value for ref in entry.refs}  # type: ignore[union-attr]
+        kwargs = resolve_refs(entry, values)
+        if isinstance(kwargs, ToolResult):
+            return kwargs
+        assert entry.tool is not None
+        return await self._runner.run(entry.call, entry.tool, kwargs)
 
     def _finish(self, entry: Entry, result: ToolResult) -> None:
         entry.result = result

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import json
+from collections.abc import Mapping
 from typing import Any
 
+import pydantic_core
+
 from ._access import NO_ACCESS
-from ._arguments import ArgumentError, find_refs, parse_arguments
+from ._arguments import ArgumentError, find_refs, parse_arguments, substitute_refs
 from ._call import ErrorKind, ToolCall, ToolResult
 from ._invoke import error_result
 from ._tool import Tool, Toolbox
 
-__all__ = ["Entry", "cancelled", "dependency_failed", "prepare"]
+__all__ = [
+    "Entry",
+    "cancelled",
+    "dependency_failed",
+    "normal_arguments",
+    "prepare",
+    "resolve_refs",
+]
 
 
 class Entry:
@@ -87,6 +98,28 @@ def prepare(entry: Entry, toolbox: Toolbox) -> tuple[ErrorKind, str] | None:
             return ErrorKind.DEPENDENCY_CYCLE, f"Not run: call {call.id!r} depends on itself."
     entry.access = tool.access(entry.kwargs if entry.kwargs is not None else entry.arguments)
     return None
+
+
+def resolve_refs(entry: Entry, values: Mapping[str, Any]) -> dict[str, Any] | ToolResult:
+    """The call's arguments with each `$ref` replaced by that call's value, validated now."""
+    assert entry.tool is not None
+    try:
+        return entry.tool.validate(substitute_refs(entry.arguments, values))
+    except ArgumentError as exc:
+        used = ", ".join(entry.refs)
+        return error_result(
+            entry.call,
+            ErrorKind.INVALID_ARGUMENTS,
+            f"{exc} (the arguments took results of calls {used})",
+        )
+
+
+def normal_arguments(entry: Entry) -> str | None:
+    """The validated arguments as canonical JSON, to recognize identical reads (or `None`)."""
+    try:
+        return json.dumps(pydantic_core.to_jsonable_python(entry.kwargs), sort_keys=True)
+    except (TypeError, ValueError, pydantic_core.PydanticSerializationError):
+        return None
 
 
 def _unknown_tool_message(name: str, names: list[str]) -> str:
