@@ -151,6 +151,64 @@ def assemble_openai(text: str, *, ollama: bool = False) -> dict[str, Any]:
     return result
 
 
+def assemble_responses(text: str) -> dict[str, Any]:
+    """The ``response`` a Responses stream describes, its output rebuilt from the deltas."""
+    events = [(name, json.loads(data)) for name, data in parse_sse(text)]
+    assert [e["sequence_number"] for _, e in events] == list(range(len(events)))
+    assert all(e["type"] == name for name, e in events)
+    kinds = [name for name, _ in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.completed"
+    assert events[0][1]["response"]["output"] == []
+    output: list[dict[str, Any]] = []
+    done: list[dict[str, Any]] = []
+    for name, event in events[2:-1]:
+        if name == "response.output_item.added":
+            assert event["output_index"] == len(output) == len(done)
+            output.append(event["item"])
+            continue
+        item = output[event["output_index"]]
+        if name != "response.output_item.added" and "item_id" in event:
+            assert event["item_id"] == item["id"]
+        if name == "response.content_part.added":
+            item["content"].append(event["part"])
+        elif name == "response.output_text.delta":
+            item["content"][event["content_index"]]["text"] += event["delta"]
+        elif name == "response.output_text.done":
+            assert item["content"][event["content_index"]]["text"] == event["text"]
+        elif name == "response.function_call_arguments.delta":
+            item["arguments"] += event["delta"]
+        elif name == "response.function_call_arguments.done":
+            assert item["arguments"] == event["arguments"]
+            json.loads(item["arguments"])  # complete here
+        elif name == "response.output_item.done":
+            assert event["item"] == {**item, "status": "completed"}
+            done.append(event["item"])
+    response: dict[str, Any] = events[-1][1]["response"]
+    assert response["output"] == done
+    return response
+
+
+def assemble_gemini(text: str) -> dict[str, Any]:
+    """The ``GenerateContentResponse`` a Gemini stream describes: adjacent text parts joined."""
+    chunks = [json.loads(data) for name, data in parse_sse(text) if name is None]
+    parts: list[dict[str, Any]] = []
+    for k, chunk in enumerate(chunks):
+        (candidate,) = chunk["candidates"]
+        assert ("finishReason" in candidate) == (k == len(chunks) - 1)
+        assert chunk["responseId"] == chunks[0]["responseId"]
+        for part in candidate["content"]["parts"]:
+            if "text" in part and parts and set(parts[-1]) == {"text"}:
+                parts[-1] = {"text": parts[-1]["text"] + part["text"]}
+            else:
+                parts.append(dict(part))
+    last = chunks[-1]
+    return {
+        **last,
+        "candidates": [{**last["candidates"][0], "content": {"role": "model", "parts": parts}}],
+    }
+
+
 def openai_tools() -> list[dict[str, Any]]:
     return [
         {
@@ -161,18 +219,58 @@ def openai_tools() -> list[dict[str, Any]]:
     ]
 
 
+def responses_tools() -> list[dict[str, Any]]:
+    return [
+        {"type": "function", "name": t["name"], "description": t["description"], "parameters": {}}
+        for t in TOOLS
+    ]
+
+
+def gemini_tools() -> list[dict[str, Any]]:
+    declarations = [
+        {"name": t["name"], "description": t["description"], "parametersJsonSchema": {}}
+        for t in TOOLS
+    ]
+    return [{"functionDeclarations": declarations}]
+
+
+PATHS = {
+    "anthropic": "/v1/messages",
+    "openai_chat": "/v1/chat/completions",
+    "openai_responses": "/v1/responses",
+}
+ASSEMBLE = {
+    "anthropic": assemble_anthropic,
+    "openai_chat": assemble_openai,
+    "openai_responses": assemble_responses,
+    "gemini": assemble_gemini,
+}
+
+
+def gemini_path(stream: bool, version: str = "v1", model: str = "sim") -> str:
+    if stream:
+        return f"/{version}/models/{model}:streamGenerateContent?alt=sse"
+    return f"/{version}/models/{model}:generateContent"
+
+
 async def post(client: httpx2.AsyncClient, fmt: str, body: dict[str, Any]) -> dict[str, Any]:
-    """One request; a streamed answer is reassembled, so the caller always gets the JSON shape."""
-    path = "/v1/messages" if fmt == "anthropic" else "/v1/chat/completions"
+    """One request; a streamed answer is reassembled, so the caller always gets the JSON shape.
+
+    Gemini has no ``stream`` field: a body's ``stream`` key picks the method and is not sent.
+    """
+    if fmt == "gemini":
+        stream = bool(body.get("stream"))
+        path = gemini_path(stream)
+        body = {k: v for k, v in body.items() if k != "stream"}
+    else:
+        stream, path = bool(body.get("stream")), PATHS[fmt]
     response = await client.post(path, json=body)
     assert response.status_code == 200, response.text
-    if not body.get("stream"):
+    if not stream:
         assert response.headers["content-type"].startswith("application/json")
         return response.json()  # type: ignore[no-any-return]
     assert response.headers["content-type"].startswith("text/event-stream")
-    return (
-        assemble_anthropic(response.text) if fmt == "anthropic" else assemble_openai(response.text)
-    )
+    return ASSEMBLE[fmt](response.text)
 
 
 def tool_output(name: str, arguments: dict[str, Any]) -> str:
@@ -206,6 +304,47 @@ async def converse(
                 for b in uses
             ]
             messages.append({"role": "user", "content": results})
+    elif fmt == "openai_responses":
+        items: list[dict[str, Any]] = [{"role": "user", "content": "Weather and time?"}]
+        body = {"model": "sim", "tools": responses_tools(), "parallel_tool_calls": parallel}
+        for _ in range(10):
+            reply = await post(client, fmt, {**body, "input": items, "stream": stream})
+            responses.append(reply)
+            items += reply["output"]
+            calls = [i for i in reply["output"] if i["type"] == "function_call"]
+            if not calls:
+                (message,) = reply["output"]
+                return responses, message["content"][0]["text"]
+            items += [
+                {
+                    "type": "function_call_output",
+                    "call_id": c["call_id"],
+                    "output": tool_output(c["name"], json.loads(c["arguments"])),
+                }
+                for c in calls
+            ]
+    elif fmt == "gemini":
+        contents: list[dict[str, Any]] = [{"role": "user", "parts": [{"text": "Weather?"}]}]
+        body = {"tools": gemini_tools()}
+        for _ in range(10):
+            reply = await post(client, fmt, {**body, "contents": contents, "stream": stream})
+            responses.append(reply)
+            content = reply["candidates"][0]["content"]
+            contents.append(content)
+            calls = [p["functionCall"] for p in content["parts"] if "functionCall" in p]
+            if not calls:
+                return responses, content["parts"][0]["text"]
+            answers = [
+                {
+                    "functionResponse": {
+                        **({"id": c["id"]} if "id" in c else {}),
+                        "name": c["name"],
+                        "response": {"output": tool_output(c["name"], c["args"])},
+                    }
+                }
+                for c in calls
+            ]
+            contents.append({"role": "user", "parts": answers})
     else:
         messages = [{"role": "user", "content": "Weather and time?"}]
         body = {"model": "sim", "tools": openai_tools(), "parallel_tool_calls": parallel}

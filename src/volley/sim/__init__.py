@@ -28,13 +28,17 @@ from ._scenario import (
 from ._server import SimServer
 from ._wire import SimRequest, SseEvent, WireError, WireFormat
 from .anthropic import AnthropicMessages
+from .gemini import Gemini
 from .openai_chat import OpenAIChat
+from .openai_responses import OpenAIResponses
 
 __all__ = [
     "AnthropicMessages",
     "Condition",
+    "Gemini",
     "Latency",
     "OpenAIChat",
+    "OpenAIResponses",
     "RequestRecord",
     "Scenario",
     "ScenarioError",

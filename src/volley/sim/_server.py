@@ -12,7 +12,9 @@ from ._app import Simulator, Sleep
 from ._scenario import Scenario
 from ._wire import WireFormat
 from .anthropic import AnthropicMessages
+from .gemini import Gemini
 from .openai_chat import OpenAIChat
+from .openai_responses import OpenAIResponses
 
 try:
     import uvicorn
@@ -53,14 +55,15 @@ class SimServer(Simulator):
     """A simulated LLM provider on ``127.0.0.1`` at a free port.
 
     Use as ``async with SimServer(scenario) as sim:`` and point an SDK at ``sim.base_url``
-    (Anthropic) or ``sim.base_url + "/v1"`` (OpenAI). ``sim.app`` is the same server as an ASGI
-    app, usable without a socket. ``sim.log`` records every request.
+    (Anthropic, Gemini) or ``sim.base_url + "/v1"`` (OpenAI). ``sim.app`` is the same server as
+    an ASGI app, usable without a socket. ``sim.log`` records every request.
 
     Args:
         scenario: What the model says (see `Scenario`).
         time_scale: Multiplies every scripted delay; 0 answers at once (tests).
         ollama: Stream OpenAI Chat tool calls Ollama-style (every call at index 0).
-        formats: The wire formats to serve; default Anthropic Messages and OpenAI Chat.
+        formats: The wire formats to serve; default Anthropic Messages, OpenAI Chat, OpenAI
+            Responses and Gemini (without call ids, with signatures).
         sleep: Awaited for each delay; injectable for virtual-time tests.
     """
 
@@ -74,7 +77,7 @@ class SimServer(Simulator):
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         if formats is None:
-            formats = (AnthropicMessages(), OpenAIChat(ollama=ollama))
+            formats = (AnthropicMessages(), OpenAIChat(ollama=ollama), OpenAIResponses(), Gemini())
         super().__init__(scenario, formats, time_scale=time_scale, sleep=sleep)
         self._server: _QuietServer | None = None
         self._task: asyncio.Task[None] | None = None

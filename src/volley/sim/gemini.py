@@ -1,0 +1,309 @@
+"""The Google Gemini wire format (``:generateContent`` and ``:streamGenerateContent?alt=sse``).
+
+Served at ``/{version}/models/{model}:{method}`` for versions ``v1`` (the google-genai SDK's
+default) and ``v1beta``. Field names are accepted in camelCase and snake_case, as the SDK mixes
+them. Validation follows the real API where it matters to tool calling: ``contents`` is a
+non-empty list of ``user``/``model`` contents with non-empty ``parts``; a ``model`` content with N
+``functionCall`` parts must be followed by a ``user`` content with exactly N ``functionResponse``
+parts, names in call order (and ids, when the call had one), and a ``functionResponse`` must
+answer such a turn. Function declarations need a unique name matching
+``^[a-zA-Z_][a-zA-Z0-9_:-]{0,63}$`` (no dots: the real API's advertised pattern allows them, but
+they are refused in practice) and at most one of ``parameters`` / ``parametersJsonSchema``.
+
+Like Gemini 3, the first ``functionCall`` part of a turn carries a ``thoughtSignature``, which must
+come back unchanged: the signature is a digest of the turn's calls, so the simulator checks it
+without keeping state, and refuses a missing or altered one (``signatures=False`` turns both off,
+like older models). Calls carry no ``id`` unless ``ids=True``, as Gemini often sends them; results
+are then paired by order. Gemini has no switch for parallel calls. A ``functionResponse`` counts as
+an error when its ``response`` has an ``"error"`` key, as the google-genai SDK writes failures.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, NoReturn
+
+from ._script import EmittedCall, Exchange, ReceivedResult, Reply
+from ._tokens import count_json_tokens, count_tokens, split_tokens
+from ._wire import Rendering, SimRequest, SseEvent, WireError, sse
+
+TOOL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:-]{0,63}$")
+VERSIONS = ("v1", "v1beta")
+METHODS = {"generateContent": False, "streamGenerateContent": True}
+
+
+class Gemini:
+    """Serve ``generateContent`` so that the ``google-genai`` SDK talks to the simulator unchanged.
+
+    Args:
+        ids: Give each function call an ``id`` (and check that results echo it).
+        signatures: Sign each calling turn and require the signature back, as Gemini 3 does.
+    """
+
+    name = "gemini"
+    path = "/{version}/models/{target}"
+    call_id_prefix = ""
+    message_id_prefix = ""
+
+    def __init__(self, *, ids: bool = False, signatures: bool = True) -> None:
+        self.ids = ids
+        self.signatures = signatures
+
+    def parse(self, body: object, route: Mapping[str, str] | None = None) -> SimRequest:
+        """Validate a request (see the module docstring); ``route`` names the model and method.
+
+        Raises:
+            WireError: the request is invalid.
+        """
+        model, stream = _route(route or {})
+        if not isinstance(body, dict):
+            raise WireError("Invalid JSON payload received. Expected an object.")
+        tools = body.get("tools", [])
+        _check_tools(tools)
+        contents = body.get("contents")
+        history = self._check_contents(contents)
+        system = _get(body, "systemInstruction")
+        return SimRequest(
+            model=model,
+            stream=stream,
+            history=history,
+            max_calls=None,
+            input_tokens=count_json_tokens(
+                {"system": system, "messages": contents, "tools": tools}
+            ),
+            body=body,
+        )
+
+    def error_body(self, error: WireError) -> dict[str, Any]:
+        """Google's error shape."""
+        return {"error": {"code": 400, "message": error.message, "status": "INVALID_ARGUMENT"}}
+
+    def response(self, request: SimRequest, reply: Reply, info: Rendering) -> dict[str, Any]:
+        """One candidate whose content holds the text part, then one part per call."""
+        parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
+        parts.extend(self._call_parts(reply.calls))
+        return _chunk(request, info, parts, info.output_tokens, finished=True)
+
+    def events(self, request: SimRequest, reply: Reply, info: Rendering) -> Iterator[SseEvent]:
+        """The text in pieces, then each call whole in its own chunk; the last one finishes."""
+        pieces = [([{"text": text}], tokens) for text, tokens in split_tokens(reply.text)]
+        calls = self._call_parts(reply.calls)
+        pieces += [
+            ([part], count_tokens(c.name) + count_tokens(c.arguments_json))
+            for part, c in zip(calls, reply.calls, strict=True)
+        ]
+        sent = 0
+        for k, (parts, tokens) in enumerate(pieces):
+            sent += tokens
+            last = k == len(pieces) - 1
+            yield sse(_chunk(request, info, parts, sent, finished=last), tokens=tokens)
+
+    def _call_parts(self, calls: tuple[EmittedCall, ...]) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        for call in calls:
+            function: dict[str, Any] = {"name": call.name, "args": call.arguments}
+            if self.ids:
+                function["id"] = call.id
+            parts.append({"functionCall": function})
+        if parts and self.signatures:
+            parts[0]["thoughtSignature"] = signature([(c.name, c.arguments) for c in calls])
+        return parts
+
+    def _check_contents(self, contents: object) -> tuple[Exchange, ...]:
+        if not isinstance(contents, list) or not contents:
+            raise WireError("* GenerateContentRequest.contents: contents is not specified")
+        history: list[Exchange] = []
+        open_calls: list[tuple[str, str | None]] = []  # (name, id) of the last model content
+        open_at = -1
+        for i, content in enumerate(contents):
+            role, parts = _content(content, i)
+            calls = [_get(p, "functionCall") for p in parts if _get(p, "functionCall") is not None]
+            answers = [
+                _get(p, "functionResponse")
+                for p in parts
+                if _get(p, "functionResponse") is not None
+            ]
+            if open_calls:
+                if role != "user" or len(answers) != len(open_calls):
+                    _count_mismatch(open_at)
+                results = tuple(
+                    _answer(a, call, i, k)
+                    for k, (a, call) in enumerate(zip(answers, open_calls, strict=True))
+                )
+                history[-1] = Exchange(calls=len(open_calls), results=results)
+            elif answers:
+                raise WireError(
+                    "Please ensure that function response turn comes immediately after a "
+                    "function call turn."
+                )
+            open_calls = []
+            if role == "model":
+                open_calls, open_at = self._model_calls(parts, calls, i), i
+                history.append(Exchange(calls=len(open_calls)))
+        if open_calls:
+            _count_mismatch(open_at)
+        return tuple(history)
+
+    def _model_calls(
+        self, parts: list[dict[str, Any]], calls: list[Any], i: int
+    ) -> list[tuple[str, str | None]]:
+        found: list[tuple[str, str | None]] = []
+        for k, call in enumerate(calls):
+            name, call_id = call.get("name") if isinstance(call, dict) else None, None
+            if not isinstance(name, str) or not isinstance(call.get("args", {}), dict):
+                raise WireError(
+                    f"* GenerateContentRequest.contents[{i}].parts[{k}].function_call.name: "
+                    "name and args are required"
+                )
+            call_id = call.get("id")
+            found.append((name, call_id if isinstance(call_id, str) and call_id else None))
+        if not calls or not self.signatures:
+            return found
+        first = next(p for p in parts if _get(p, "functionCall") is not None)
+        sent = _get(first, "thoughtSignature")
+        if sent is None:
+            raise WireError(
+                "Function call is missing a thought_signature in functionCall parts. This is "
+                "required for tools to work correctly. Additional data, function call "
+                f"`{found[0][0]}` , position {i + 1}. Please refer to "
+                "https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+            )
+        expected = signature([(c["name"], c.get("args", {})) for c in calls])
+        if _signature_bytes(sent) != _signature_bytes(expected):
+            raise WireError(f"Corrupted thought signature in contents[{i}].")
+        return found
+
+
+def signature(calls: list[tuple[str, Any]]) -> str:
+    """The ``thoughtSignature`` of a turn with these calls: base64 of a digest of them."""
+    canonical = json.dumps(calls, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return base64.b64encode(hashlib.sha256(f"sim:{canonical}".encode()).digest()).decode()
+
+
+def _signature_bytes(value: object) -> bytes | None:
+    """The bytes a signature encodes: the SDK re-encodes it URL-safe, which is the same value."""
+    if not isinstance(value, str):
+        return None
+    text = value.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except ValueError:
+        return None
+
+
+def _chunk(
+    request: SimRequest, info: Rendering, parts: list[dict[str, Any]], sent: int, *, finished: bool
+) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+    if finished:
+        candidate["finishReason"] = "STOP"
+    usage = {
+        "promptTokenCount": info.input_tokens,
+        "candidatesTokenCount": sent,
+        "totalTokenCount": info.input_tokens + sent,
+    }
+    return {
+        "candidates": [candidate],
+        "usageMetadata": usage,
+        "modelVersion": request.model,
+        "responseId": info.message_id,
+    }
+
+
+def _get(value: object, camel: str) -> Any:
+    """``value[camel]``, or its snake_case spelling, or None."""
+    if not isinstance(value, dict):
+        return None
+    if camel in value:
+        return value[camel]
+    return value.get(re.sub(r"[A-Z]", lambda m: "_" + m.group().lower(), camel))
+
+
+def _route(route: Mapping[str, str]) -> tuple[str, bool]:
+    version, target = route.get("version", ""), route.get("target", "")
+    model, _, method = target.rpartition(":")
+    if version not in VERSIONS or method not in METHODS or not model:
+        raise WireError(f"Method not found: /{version}/models/{target}.")
+    return model, METHODS[method]
+
+
+def _check_tools(tools: object) -> None:
+    if not isinstance(tools, list):
+        raise WireError("* GenerateContentRequest.tools: expected a list")
+    names: set[str] = set()
+    for t, tool in enumerate(tools):
+        declarations = _get(tool, "functionDeclarations")
+        if declarations is None:
+            continue  # google_search, code_execution, ...: the real API knows those
+        if not isinstance(declarations, list):
+            raise WireError(f"* GenerateContentRequest.tools[{t}].function_declarations: list")
+        for d, declaration in enumerate(declarations):
+            where = f"* GenerateContentRequest.tools[{t}].function_declarations[{d}]"
+            name = _get(declaration, "name")
+            if not isinstance(name, str) or not TOOL_NAME.match(name):
+                raise WireError(
+                    f"{where}.name: Invalid function name. Must start with a letter or an "
+                    "underscore. Must be a-z, A-Z, 0-9, or contain underscores, colons and "
+                    "dashes, with a maximum length of 64."
+                )
+            if name in names:
+                raise WireError(f"{where}.name: Duplicate function declaration name: {name}")
+            names.add(name)
+            schemas = [
+                _get(declaration, key)
+                for key in ("parameters", "parametersJsonSchema")
+                if _get(declaration, key) is not None
+            ]
+            if len(schemas) > 1:
+                raise WireError(
+                    f"{where}: parameters and parameters_json_schema cannot both be set"
+                )
+            if schemas and not isinstance(schemas[0], dict):
+                raise WireError(f"{where}.parameters: expected an object schema")
+
+
+def _content(content: object, i: int) -> tuple[str, list[dict[str, Any]]]:
+    if not isinstance(content, dict):
+        raise WireError(f"* GenerateContentRequest.contents[{i}]: expected an object")
+    role = content.get("role") or "user"
+    if role not in ("user", "model"):
+        raise WireError(f"Please use a valid role: user, model. (contents[{i}].role: {role!r})")
+    parts = content.get("parts")
+    if not isinstance(parts, list) or not parts or not all(isinstance(p, dict) for p in parts):
+        raise WireError(
+            f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty."
+        )
+    return role, parts
+
+
+def _answer(answer: Any, call: tuple[str, str | None], i: int, k: int) -> ReceivedResult:
+    name, call_id = call
+    where = f"* GenerateContentRequest.contents[{i}].parts[{k}].function_response"
+    if not isinstance(answer, dict) or answer.get("name") != name:
+        got = answer.get("name") if isinstance(answer, dict) else None
+        raise WireError(
+            f"{where}.name: function response name {got!r} does not match function call name "
+            f"{name!r}: responses must follow the order of the calls."
+        )
+    if call_id is not None and answer.get("id") != call_id:
+        raise WireError(
+            f"{where}.id: function response id {answer.get('id')!r} does not match function "
+            f"call id {call_id!r}."
+        )
+    response = answer.get("response", {})
+    if not isinstance(response, dict):
+        raise WireError(f"{where}.response: expected an object")
+    value = response.get("output", response.get("error", response))
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return ReceivedResult(call_id or f"{name}#{k}", text, "error" in response, name)
+
+
+def _count_mismatch(at: int) -> NoReturn:
+    raise WireError(
+        "Please ensure that the number of function response parts is equal to the number of "
+        f"function call parts of the function call turn (contents[{at}])."
+    )

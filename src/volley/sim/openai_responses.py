@@ -1,0 +1,357 @@
+"""The OpenAI Responses wire format (``POST /v1/responses``), non-streaming and SSE.
+
+Validation follows the real API where it matters to tool calling: ``model`` is required; ``input``
+is a string or a list of items (messages, ``function_call``, ``function_call_output``,
+``reasoning``); every ``function_call`` needs a ``function_call_output`` with its ``call_id`` later
+in the input, and an output needs a call before it; call ids and outputs are unique. Tools are
+flat ``{"type": "function", "name", "parameters"}`` with a name matching ``^[a-zA-Z0-9_-]{1,64}$``
+(unique). Stricter than the real API: ``parameters`` is required and other tool types are refused,
+so that adapters always send a schema. ``previous_response_id`` is refused as unknown: the
+simulator stores nothing, so each request must carry the whole conversation.
+``parallel_tool_calls: false`` limits a response to one call.
+
+The model's items in the input are grouped into turns: a run of ``function_call``, ``reasoning``
+and assistant message items is one assistant message of the history. Like Chat, the format has no
+error flag; a ``function_call_output`` counts as an error by the same rule as a Chat ``tool``
+message (its text starts with ``error`` or is a JSON object with an ``"error"`` key).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, NoReturn
+
+from ._script import EmittedCall, Exchange, ReceivedResult, Reply
+from ._tokens import count_json_tokens, count_tokens, split_tokens
+from ._wire import Rendering, SimRequest, SseEvent, WireError, sse
+from .openai_chat import _looks_like_error
+
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+ROLES = ("user", "assistant", "system", "developer")
+
+
+class OpenAIResponses:
+    """Serve the Responses API so that the ``openai`` SDK talks to the simulator unchanged."""
+
+    name = "openai_responses"
+    path = "/v1/responses"
+    call_id_prefix = "call_"
+    message_id_prefix = "resp_"
+
+    def parse(self, body: object, route: Mapping[str, str] | None = None) -> SimRequest:
+        """Validate a Responses request (see the module docstring).
+
+        Raises:
+            WireError: the request is invalid.
+        """
+        if not isinstance(body, dict):
+            raise WireError("Request body must be a JSON object")
+        model = body.get("model")
+        if model is None:
+            _missing("model")
+        if not isinstance(model, str) or not model:
+            _invalid_type("model", "string")
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool):
+            _invalid_type("stream", "boolean")
+        if body.get("previous_response_id") is not None:
+            raise WireError(
+                f"Previous response with id '{body['previous_response_id']}' not found.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+        tools = body.get("tools", [])
+        _check_tools(tools)
+        parallel = body.get("parallel_tool_calls", True)
+        if not isinstance(parallel, bool):
+            _invalid_type("parallel_tool_calls", "boolean")
+        instructions = body.get("instructions")
+        if instructions is not None and not isinstance(instructions, str):
+            _invalid_type("instructions", "string")
+        items = body.get("input")
+        history = _check_input(items)
+        return SimRequest(
+            model=model,
+            stream=stream,
+            history=history,
+            max_calls=None if parallel else 1,
+            input_tokens=count_json_tokens(
+                {"system": instructions, "messages": items, "tools": tools}
+            ),
+            body=body,
+        )
+
+    def error_body(self, error: WireError) -> dict[str, Any]:
+        """OpenAI's error shape."""
+        return {
+            "error": {
+                "message": error.message,
+                "type": "invalid_request_error",
+                "param": error.param,
+                "code": error.code,
+            }
+        }
+
+    def response(self, request: SimRequest, reply: Reply, info: Rendering) -> dict[str, Any]:
+        """A ``response`` object: a message item for the text, then one item per call."""
+        return _response(request, info, _items(reply, info), completed=True)
+
+    def events(self, request: SimRequest, reply: Reply, info: Rendering) -> Iterator[SseEvent]:
+        """Created, in progress, each item's added, deltas and done events, then completed."""
+        sequence = iter(range(1 << 31))
+
+        def event(kind: str, tokens: int = 0, **fields: Any) -> SseEvent:
+            return sse({"type": kind, "sequence_number": next(sequence), **fields}, kind, tokens)
+
+        start = _response(request, info, [], completed=False)
+        yield event("response.created", response=start)
+        yield event("response.in_progress", response=start)
+        for index, item in enumerate(_items(reply, info)):
+            where = {"item_id": item["id"], "output_index": index}
+            if item["type"] == "message":
+                yield event(
+                    "response.output_item.added",
+                    output_index=index,
+                    item={**item, "status": "in_progress", "content": []},
+                )
+                part = {"type": "output_text", "annotations": [], "text": ""}
+                yield event("response.content_part.added", **where, content_index=0, part=part)
+                for text, tokens in split_tokens(reply.text):
+                    yield event(
+                        "response.output_text.delta",
+                        tokens,
+                        **where,
+                        content_index=0,
+                        delta=text,
+                        logprobs=[],
+                    )
+                yield event(
+                    "response.output_text.done",
+                    **where,
+                    content_index=0,
+                    text=reply.text,
+                    logprobs=[],
+                )
+                done = item["content"][0]
+                yield event("response.content_part.done", **where, content_index=0, part=done)
+            else:
+                yield event(
+                    "response.output_item.added",
+                    count_tokens(item["name"]),
+                    output_index=index,
+                    item={**item, "status": "in_progress", "arguments": ""},
+                )
+                for fragment, tokens in split_tokens(item["arguments"]):
+                    yield event(
+                        "response.function_call_arguments.delta", tokens, **where, delta=fragment
+                    )
+                yield event(
+                    "response.function_call_arguments.done", **where, arguments=item["arguments"]
+                )
+            yield event("response.output_item.done", output_index=index, item=item)
+        yield event("response.completed", response=self.response(request, reply, info))
+
+
+def _items(reply: Reply, info: Rendering) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    if reply.text:
+        items.append(
+            {
+                "id": "msg_" + info.message_id.removeprefix("resp_"),
+                "type": "message",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "annotations": [], "text": reply.text}],
+            }
+        )
+    items.extend(_call_item(call) for call in reply.calls)
+    return items
+
+
+def _call_item(call: EmittedCall) -> dict[str, Any]:
+    return {
+        "id": "fc_" + call.id.removeprefix("call_"),
+        "type": "function_call",
+        "status": "completed",
+        "arguments": call.arguments_json,
+        "call_id": call.id,
+        "name": call.name,
+    }
+
+
+def _response(
+    request: SimRequest, info: Rendering, output: list[dict[str, Any]], *, completed: bool
+) -> dict[str, Any]:
+    body = request.body
+    usage = {
+        "input_tokens": info.input_tokens,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": info.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": info.input_tokens + info.output_tokens,
+    }
+    return {
+        "id": info.message_id,
+        "object": "response",
+        "created_at": info.created,
+        "status": "completed" if completed else "in_progress",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "model": request.model,
+        "output": output,
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "previous_response_id": None,
+        "temperature": 1.0,
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": body.get("tools", []),
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": usage if completed else None,
+        "metadata": {},
+    }
+
+
+def _invalid_type(param: str, expected: str) -> NoReturn:
+    raise WireError(
+        f"Invalid type for '{param}': expected a {expected}.", param=param, code="invalid_type"
+    )
+
+
+def _missing(param: str) -> NoReturn:
+    raise WireError(
+        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+    )
+
+
+def _check_tools(tools: object) -> None:
+    if not isinstance(tools, list):
+        _invalid_type("tools", "array")
+    names: set[str] = set()
+    for k, tool in enumerate(tools):
+        where = f"tools[{k}]"
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            raise WireError(
+                f"Invalid value for '{where}.type': expected 'function'.",
+                param=f"{where}.type",
+                code="invalid_value",
+            )
+        name = tool.get("name")
+        if not isinstance(name, str):
+            _missing(f"{where}.name")
+        if not TOOL_NAME.match(name):
+            raise WireError(
+                f"Invalid '{where}.name': string does not match pattern. Expected a string that "
+                f"matches the pattern '{TOOL_NAME.pattern}'.",
+                param=f"{where}.name",
+                code="invalid_value",
+            )
+        if not isinstance(tool.get("parameters"), dict):
+            _missing(f"{where}.parameters")
+        if name in names:
+            raise WireError(
+                f"Duplicate tool name: '{name}'.", param=f"{where}.name", code="invalid_value"
+            )
+        names.add(name)
+
+
+def _check_input(items: object) -> tuple[Exchange, ...]:
+    if items is None:
+        _missing("input")
+    if isinstance(items, str):
+        return ()
+    if not isinstance(items, list):
+        _invalid_type("input", "string or array")
+    turns: list[list[str]] = []  # the call ids of each assistant turn
+    results: list[list[ReceivedResult]] = []
+    calls: dict[str, tuple[str, int]] = {}  # call_id -> (tool name, turn)
+    answered: set[str] = set()
+    in_turn = False
+    for i, item in enumerate(items):
+        kind = _kind(item, i)
+        if kind in ("function_call", "reasoning", "assistant"):
+            if not in_turn:
+                turns.append([])
+                results.append([])
+            in_turn = True
+            if kind == "function_call":
+                call_id, name = _function_call(item, i)
+                if call_id in calls:
+                    raise WireError(
+                        f"Duplicate function call with call_id '{call_id}'.",
+                        param=f"input[{i}].call_id",
+                        code="invalid_value",
+                    )
+                calls[call_id] = (name, len(turns) - 1)
+                turns[-1].append(call_id)
+            continue
+        in_turn = False
+        if kind == "function_call_output":
+            call_id, output = _function_output(item, i)
+            if call_id not in calls:
+                raise WireError(
+                    f"No tool call found for function call output with call_id {call_id}.",
+                    param="input",
+                )
+            if call_id in answered:
+                raise WireError(
+                    f"Duplicate function call output for call_id {call_id}.", param="input"
+                )
+            answered.add(call_id)
+            name, turn = calls[call_id]
+            results[turn].append(ReceivedResult(call_id, output, _looks_like_error(output), name))
+    for call_id in calls:
+        if call_id not in answered:
+            raise WireError(f"No tool output found for function call {call_id}.", param="input")
+    return tuple(
+        Exchange(calls=len(ids), results=tuple(got))
+        for ids, got in zip(turns, results, strict=True)
+    )
+
+
+def _kind(item: object, i: int) -> str:
+    """``assistant`` for a model message, ``message`` for any other, else the item's type."""
+    if not isinstance(item, dict):
+        _invalid_type(f"input[{i}]", "object")
+    kind = item.get("type", "message")
+    if kind in ("function_call", "function_call_output", "reasoning"):
+        return str(kind)
+    if kind != "message":
+        raise WireError(
+            f"Invalid value: '{kind}'. Supported values are: 'message', 'function_call', "
+            "'function_call_output' and 'reasoning'.",
+            param=f"input[{i}].type",
+            code="invalid_value",
+        )
+    role = item.get("role")
+    if role not in ROLES:
+        raise WireError(
+            f"Invalid value: {role!r}. Supported values are: 'assistant', 'system', "
+            "'developer', and 'user'.",
+            param=f"input[{i}].role",
+            code="invalid_value",
+        )
+    if "content" not in item:
+        _missing(f"input[{i}].content")
+    return "assistant" if role == "assistant" else "message"
+
+
+def _function_call(item: dict[str, Any], i: int) -> tuple[str, str]:
+    for key in ("call_id", "name", "arguments"):
+        if not isinstance(item.get(key), str):
+            _missing(f"input[{i}].{key}")
+    return item["call_id"], item["name"]
+
+
+def _function_output(item: dict[str, Any], i: int) -> tuple[str, str]:
+    call_id = item.get("call_id")
+    if not isinstance(call_id, str):
+        _missing(f"input[{i}].call_id")
+    output = item.get("output")
+    if isinstance(output, list):
+        output = "".join(p.get("text", "") for p in output if isinstance(p, dict))
+    if not isinstance(output, str):
+        _missing(f"input[{i}].output")
+    return call_id, output
