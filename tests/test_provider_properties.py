@@ -16,16 +16,21 @@ import httpx2
 import pydantic
 from anthropic import AsyncAnthropic
 from anthropic.types import MessageParam
+from google import genai
+from google.genai import types
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
+from openai.types.responses import ResponseInputParam
 
 from volley import ModelTurn, Tool, ToolCall, ToolResult, ToolReturns, UserPrompt
 from volley.providers import ModelRequest, Provider
 from volley.providers.anthropic import AnthropicProvider
+from volley.providers.gemini import GeminiProvider
 from volley.providers.openai_chat import OpenAIChatProvider
-from volley.sim import AnthropicMessages, OpenAIChat, WireError
+from volley.providers.openai_responses import OpenAIResponsesProvider
+from volley.sim import AnthropicMessages, Gemini, OpenAIChat, OpenAIResponses, WireError
 
 TOOL_NAMES = ["get_weather", "spotify.play", "db.query:v2", "x" * 70]
 TOOLS = [
@@ -54,14 +59,40 @@ OPENAI_REPLY = {
 }
 
 
-def checked_by(
-    wire: AnthropicMessages | OpenAIChat, reply: dict[str, Any], sent: list[dict[str, Any]]
-) -> httpx2.AsyncClient:
+RESPONSES_REPLY = {
+    "id": "r",
+    "object": "response",
+    "created_at": 0,
+    "model": "m",
+    "status": "completed",
+    "output": [
+        {
+            "type": "message",
+            "id": "msg",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": "ok", "annotations": []}],
+        }
+    ],
+    "parallel_tool_calls": True,
+    "tool_choice": "auto",
+    "tools": [],
+}
+GEMINI_REPLY = {
+    "candidates": [
+        {"content": {"role": "model", "parts": [{"text": "ok"}]}, "finishReason": "STOP"}
+    ]
+}
+Wire = AnthropicMessages | OpenAIChat | OpenAIResponses | Gemini
+
+
+def checked_by(wire: Wire, reply: dict[str, Any], sent: list[dict[str, Any]]) -> httpx2.AsyncClient:
     def handle(request: httpx2.Request) -> httpx2.Response:
         body = json.loads(request.content)
         sent.append(body)
+        version, _, target = request.url.path.strip("/").partition("/models/")
         try:
-            wire.parse(body)
+            wire.parse(body, {"version": version, "target": target})
         except WireError as error:
             return httpx2.Response(400, json=wire.error_body(error))
         return httpx2.Response(200, json=reply)
@@ -81,9 +112,30 @@ def openai_chat(sent: list[dict[str, Any]]) -> Provider:
     return OpenAIChatProvider("m", client=client)
 
 
-PARAM_TYPES: dict[str, Any] = {
-    "anthropic": pydantic.TypeAdapter(list[MessageParam]),
-    "openai": pydantic.TypeAdapter(list[ChatCompletionMessageParam]),
+def openai_responses(sent: list[dict[str, Any]]) -> Provider:
+    http = checked_by(OpenAIResponses(), RESPONSES_REPLY, sent)
+    client = AsyncOpenAI(api_key="x", base_url="http://o.test/v1", max_retries=0, http_client=http)
+    return OpenAIResponsesProvider("m", client=client)
+
+
+def gemini(sent: list[dict[str, Any]]) -> Provider:
+    # These turns were not signed by the simulator, so it must not ask for its signatures.
+    options = types.HttpOptions(base_url="http://g.test")
+    options.httpx_async_client = checked_by(Gemini(signatures=False), GEMINI_REPLY, sent)
+    return GeminiProvider("m", client=genai.Client(api_key="x", http_options=options))
+
+
+ADAPTERS = [
+    ("anthropic", anthropic),
+    ("openai", openai_chat),
+    ("responses", openai_responses),
+    ("gemini", gemini),
+]
+PARAM_TYPES: dict[str, tuple[str, Any]] = {
+    "anthropic": ("messages", pydantic.TypeAdapter(list[MessageParam])),
+    "openai": ("messages", pydantic.TypeAdapter(list[ChatCompletionMessageParam])),
+    "responses": ("input", pydantic.TypeAdapter(ResponseInputParam)),
+    "gemini": ("contents", pydantic.TypeAdapter(list[types.Content])),
 }
 
 texts = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
@@ -115,7 +167,7 @@ def turns(draw: Any) -> tuple[ModelTurn, ToolReturns]:
     return ModelTurn(text=draw(texts), calls=calls, stop="tool_calls"), ToolReturns(results)
 
 
-@given(turns(), st.sampled_from([("anthropic", anthropic), ("openai", openai_chat)]), st.booleans())
+@given(turns(), st.sampled_from(ADAPTERS), st.booleans())
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_results_messages_are_accepted_and_fit_the_sdk_types(
     turn: tuple[ModelTurn, ToolReturns],
@@ -131,4 +183,5 @@ def test_results_messages_are_accepted_and_fit_the_sdk_types(
     reply = asyncio.run(provider.complete(request))  # a ProviderError would fail the test
     assert reply.text == "ok"
     (body,) = sent
-    PARAM_TYPES[kind].validate_python(body["messages"])
+    field, param_type = PARAM_TYPES[kind]
+    param_type.validate_python(body[field])
