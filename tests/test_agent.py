@@ -64,6 +64,7 @@ def test_parallel_turn_takes_two_round_trips_and_one_second_of_tools() -> None:
     assert result.stats.calls_per_turn == [3, 0]
     assert result.stats.tool_time == pytest.approx(1.0)
     assert result.stats.time_saved == pytest.approx(2.0)
+    assert [t.wall_time for t in result.turns] == pytest.approx([1.0, 0.0])
     assert [m.kind for m in result.messages] == ["user", "model", "tools", "model"]
     (returns,) = [m for m in result.messages if isinstance(m, ToolReturns)]
     assert [r.call_id for r in returns.results] == ["call_0", "call_1", "call_2"]

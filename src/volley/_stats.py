@@ -102,6 +102,11 @@ class TurnStats:
         return self.batch.wall_time if self.batch else 0.0
 
     @property
+    def wall_time(self) -> float:
+        """The whole turn: waiting for the model, then running its calls."""
+        return self.model_time + self.tool_time
+
+    @property
     def time_saved(self) -> float:
         """Seconds saved against running this turn's calls one by one."""
         return self.batch.time_saved if self.batch else 0.0
