@@ -17,11 +17,11 @@ as Ollama does, so that stream parsers can be tested against it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
+from ._openai import error_body, invalid_type, looks_like_error, missing
 from ._script import Exchange, ReceivedResult, Reply
 from ._tokens import count_json_tokens, count_tokens, split_tokens
 from ._wire import Rendering, SimRequest, SseEvent, WireError, sse
@@ -54,7 +54,7 @@ class OpenAIChat:
             raise WireError("you must provide a model parameter")
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
-            _invalid_type("stream", "boolean")
+            invalid_type("stream", "boolean")
         if "stream_options" in body and not stream:
             raise WireError(
                 "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
@@ -64,7 +64,7 @@ class OpenAIChat:
         _check_tools(tools)
         parallel = body.get("parallel_tool_calls", True)
         if not isinstance(parallel, bool):
-            _invalid_type("parallel_tool_calls", "boolean")
+            invalid_type("parallel_tool_calls", "boolean")
         if "parallel_tool_calls" in body and not tools:
             raise WireError(
                 "Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed "
@@ -84,14 +84,7 @@ class OpenAIChat:
 
     def error_body(self, error: WireError) -> dict[str, Any]:
         """OpenAI's error shape."""
-        return {
-            "error": {
-                "message": error.message,
-                "type": "invalid_request_error",
-                "param": error.param,
-                "code": error.code,
-            }
-        }
+        return error_body(error)
 
     def response(self, request: SimRequest, reply: Reply, info: Rendering) -> dict[str, Any]:
         """A ``chat.completion`` with the text and ``tool_calls`` in one message."""
@@ -168,21 +161,9 @@ def _finish(reply: Reply) -> str:
     return "tool_calls" if reply.calls else "stop"
 
 
-def _invalid_type(param: str, expected: str) -> NoReturn:
-    raise WireError(
-        f"Invalid type for '{param}': expected a {expected}.", param=param, code="invalid_type"
-    )
-
-
-def _missing(param: str) -> NoReturn:
-    raise WireError(
-        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
-    )
-
-
 def _check_tools(tools: object) -> None:
     if not isinstance(tools, list):
-        _invalid_type("tools", "array")
+        invalid_type("tools", "array")
     for k, tool in enumerate(tools):
         where = f"tools[{k}]"
         if not isinstance(tool, dict) or tool.get("type") != "function":
@@ -193,10 +174,10 @@ def _check_tools(tools: object) -> None:
             )
         function = tool.get("function")
         if not isinstance(function, dict):
-            _missing(f"{where}.function")
+            missing(f"{where}.function")
         name = function.get("name")
         if not isinstance(name, str):
-            _missing(f"{where}.function.name")
+            missing(f"{where}.function.name")
         if len(name) > 64:
             raise WireError(
                 f"Invalid '{where}.function.name': string too long. Expected a string with "
@@ -212,12 +193,12 @@ def _check_tools(tools: object) -> None:
                 code="invalid_value",
             )
         if not isinstance(function.get("parameters"), dict):
-            _missing(f"{where}.function.parameters")
+            missing(f"{where}.function.parameters")
 
 
 def _check_messages(messages: object) -> tuple[Exchange, ...]:
     if messages is None:
-        _missing("messages")
+        missing("messages")
     if not isinstance(messages, list) or not messages:
         raise WireError(
             "Invalid 'messages': empty array. Expected an array with minimum length 1, "
@@ -256,17 +237,17 @@ def _check_messages(messages: object) -> tuple[Exchange, ...]:
 def _tool_calls(message: dict[str, Any], i: int) -> dict[str, str]:
     raw = message.get("tool_calls") or []
     if not isinstance(raw, list):
-        _invalid_type(f"messages[{i}].tool_calls", "array")
+        invalid_type(f"messages[{i}].tool_calls", "array")
     calls: dict[str, str] = {}
     for k, call in enumerate(raw):
         where = f"messages[{i}].tool_calls[{k}]"
         if not isinstance(call, dict) or not isinstance(call.get("id"), str):
-            _missing(f"{where}.id")
+            missing(f"{where}.id")
         function = call.get("function")
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            _missing(f"{where}.function.name")
+            missing(f"{where}.function.name")
         if not isinstance(function.get("arguments"), str):
-            _missing(f"{where}.function.arguments")
+            missing(f"{where}.function.arguments")
         calls[call["id"]] = function["name"]
     return calls
 
@@ -282,7 +263,7 @@ def _tool_message(
         )
     call_id = message.get("tool_call_id")
     if not isinstance(call_id, str):
-        _missing(f"messages[{i}].tool_call_id")
+        missing(f"messages[{i}].tool_call_id")
     if call_id not in calls:
         raise WireError(
             f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in 'tool_calls' of "
@@ -298,18 +279,8 @@ def _tool_message(
     if isinstance(content, list):
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
     if not isinstance(content, str):
-        _invalid_type(f"messages[{i}].content", "string")
-    return ReceivedResult(call_id, content, _looks_like_error(content), calls[call_id])
-
-
-def _looks_like_error(content: str) -> bool:
-    if content.lstrip().lower().startswith("error"):
-        return True
-    try:
-        value = json.loads(content)
-    except ValueError:
-        return False
-    return isinstance(value, dict) and "error" in value
+        invalid_type(f"messages[{i}].content", "string")
+    return ReceivedResult(call_id, content, looks_like_error(content), calls[call_id])
 
 
 def _unanswered(at: int, ids: list[str]) -> NoReturn:

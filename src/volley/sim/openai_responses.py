@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, NoReturn
+from typing import Any
 
+from ._openai import error_body, invalid_type, looks_like_error, missing
 from ._script import EmittedCall, Exchange, ReceivedResult, Reply
 from ._tokens import count_json_tokens, count_tokens, split_tokens
 from ._wire import Rendering, SimRequest, SseEvent, WireError, sse
-from .openai_chat import _looks_like_error
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 ROLES = ("user", "assistant", "system", "developer")
@@ -49,12 +49,12 @@ class OpenAIResponses:
             raise WireError("Request body must be a JSON object")
         model = body.get("model")
         if model is None:
-            _missing("model")
+            missing("model")
         if not isinstance(model, str) or not model:
-            _invalid_type("model", "string")
+            invalid_type("model", "string")
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
-            _invalid_type("stream", "boolean")
+            invalid_type("stream", "boolean")
         if body.get("previous_response_id") is not None:
             raise WireError(
                 f"Previous response with id '{body['previous_response_id']}' not found.",
@@ -65,10 +65,10 @@ class OpenAIResponses:
         _check_tools(tools)
         parallel = body.get("parallel_tool_calls", True)
         if not isinstance(parallel, bool):
-            _invalid_type("parallel_tool_calls", "boolean")
+            invalid_type("parallel_tool_calls", "boolean")
         instructions = body.get("instructions")
         if instructions is not None and not isinstance(instructions, str):
-            _invalid_type("instructions", "string")
+            invalid_type("instructions", "string")
         items = body.get("input")
         history = _check_input(items)
         return SimRequest(
@@ -84,14 +84,7 @@ class OpenAIResponses:
 
     def error_body(self, error: WireError) -> dict[str, Any]:
         """OpenAI's error shape."""
-        return {
-            "error": {
-                "message": error.message,
-                "type": "invalid_request_error",
-                "param": error.param,
-                "code": error.code,
-            }
-        }
+        return error_body(error)
 
     def response(self, request: SimRequest, reply: Reply, info: Rendering) -> dict[str, Any]:
         """A ``response`` object: a message item for the text, then one item per call."""
@@ -214,21 +207,9 @@ def _response(
     }
 
 
-def _invalid_type(param: str, expected: str) -> NoReturn:
-    raise WireError(
-        f"Invalid type for '{param}': expected a {expected}.", param=param, code="invalid_type"
-    )
-
-
-def _missing(param: str) -> NoReturn:
-    raise WireError(
-        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
-    )
-
-
 def _check_tools(tools: object) -> None:
     if not isinstance(tools, list):
-        _invalid_type("tools", "array")
+        invalid_type("tools", "array")
     names: set[str] = set()
     for k, tool in enumerate(tools):
         where = f"tools[{k}]"
@@ -240,7 +221,7 @@ def _check_tools(tools: object) -> None:
             )
         name = tool.get("name")
         if not isinstance(name, str):
-            _missing(f"{where}.name")
+            missing(f"{where}.name")
         if not TOOL_NAME.match(name):
             raise WireError(
                 f"Invalid '{where}.name': string does not match pattern. Expected a string that "
@@ -249,7 +230,7 @@ def _check_tools(tools: object) -> None:
                 code="invalid_value",
             )
         if not isinstance(tool.get("parameters"), dict):
-            _missing(f"{where}.parameters")
+            missing(f"{where}.parameters")
         if name in names:
             raise WireError(
                 f"Duplicate tool name: '{name}'.", param=f"{where}.name", code="invalid_value"
@@ -259,11 +240,11 @@ def _check_tools(tools: object) -> None:
 
 def _check_input(items: object) -> tuple[Exchange, ...]:
     if items is None:
-        _missing("input")
+        missing("input")
     if isinstance(items, str):
         return ()
     if not isinstance(items, list):
-        _invalid_type("input", "string or array")
+        invalid_type("input", "string or array")
     turns: list[list[str]] = []  # the call ids of each assistant turn
     results: list[list[ReceivedResult]] = []
     calls: dict[str, tuple[str, int]] = {}  # call_id -> (tool name, turn)
@@ -301,7 +282,7 @@ def _check_input(items: object) -> tuple[Exchange, ...]:
                 )
             answered.add(call_id)
             name, turn = calls[call_id]
-            results[turn].append(ReceivedResult(call_id, output, _looks_like_error(output), name))
+            results[turn].append(ReceivedResult(call_id, output, looks_like_error(output), name))
     for call_id in calls:
         if call_id not in answered:
             raise WireError(f"No tool output found for function call {call_id}.", param="input")
@@ -314,7 +295,7 @@ def _check_input(items: object) -> tuple[Exchange, ...]:
 def _kind(item: object, i: int) -> str:
     """``assistant`` for a model message, ``message`` for any other, else the item's type."""
     if not isinstance(item, dict):
-        _invalid_type(f"input[{i}]", "object")
+        invalid_type(f"input[{i}]", "object")
     kind = item.get("type", "message")
     if kind in ("function_call", "function_call_output", "reasoning"):
         return str(kind)
@@ -334,24 +315,24 @@ def _kind(item: object, i: int) -> str:
             code="invalid_value",
         )
     if "content" not in item:
-        _missing(f"input[{i}].content")
+        missing(f"input[{i}].content")
     return "assistant" if role == "assistant" else "message"
 
 
 def _function_call(item: dict[str, Any], i: int) -> tuple[str, str]:
     for key in ("call_id", "name", "arguments"):
         if not isinstance(item.get(key), str):
-            _missing(f"input[{i}].{key}")
+            missing(f"input[{i}].{key}")
     return item["call_id"], item["name"]
 
 
 def _function_output(item: dict[str, Any], i: int) -> tuple[str, str]:
     call_id = item.get("call_id")
     if not isinstance(call_id, str):
-        _missing(f"input[{i}].call_id")
+        missing(f"input[{i}].call_id")
     output = item.get("output")
     if isinstance(output, list):
         output = "".join(p.get("text", "") for p in output if isinstance(p, dict))
     if not isinstance(output, str):
-        _missing(f"input[{i}].output")
+        missing(f"input[{i}].output")
     return call_id, output
