@@ -162,7 +162,7 @@ CASES = {
     ),
     "tool name too long": (
         body(tools=[{"type": "function", "name": "x" * 65, "parameters": {}}]),
-        "does not match pattern",
+        "string too long",
     ),
     "chat-style nested tool": (
         body(tools=[{"type": "function", "function": {"name": "t", "parameters": {}}}]),

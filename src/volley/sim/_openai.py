@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, NoReturn
 
 from ._wire import WireError
 
-__all__ = ["error_body", "invalid_type", "looks_like_error", "missing"]
+__all__ = ["check_function", "error_body", "invalid_type", "looks_like_error", "missing"]
+
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+"""Function names both formats accept, of at most 64 characters."""
 
 
 def error_body(error: WireError) -> dict[str, Any]:
@@ -45,3 +49,27 @@ def looks_like_error(content: str) -> bool:
     except ValueError:
         return False
     return isinstance(value, dict) and "error" in value
+
+
+def check_function(function: dict[str, Any], where: str) -> str:
+    """Check a function tool's `name` and `parameters` (under `where`); return the name."""
+    name = function.get("name")
+    if not isinstance(name, str):
+        missing(f"{where}.name")
+    if len(name) > 64:
+        raise WireError(
+            f"Invalid '{where}.name': string too long. Expected a string with maximum length "
+            f"64, but got a string with length {len(name)} instead.",
+            param=f"{where}.name",
+            code="string_above_max_length",
+        )
+    if not TOOL_NAME.match(name):
+        raise WireError(
+            f"Invalid '{where}.name': string does not match pattern. Expected a string that "
+            f"matches the pattern '{TOOL_NAME.pattern}'.",
+            param=f"{where}.name",
+            code="invalid_value",
+        )
+    if not isinstance(function.get("parameters"), dict):
+        missing(f"{where}.parameters")
+    return name

@@ -17,16 +17,14 @@ as Ollama does, so that stream parsers can be tested against it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
-from ._openai import error_body, invalid_type, looks_like_error, missing
+from ._openai import check_function, error_body, invalid_type, looks_like_error, missing
 from ._script import Exchange, ReceivedResult, Reply
 from ._tokens import count_json_tokens, count_tokens, split_tokens
 from ._wire import Rendering, SimRequest, SseEvent, WireError, sse
 
-TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
@@ -175,25 +173,7 @@ def _check_tools(tools: object) -> None:
         function = tool.get("function")
         if not isinstance(function, dict):
             missing(f"{where}.function")
-        name = function.get("name")
-        if not isinstance(name, str):
-            missing(f"{where}.function.name")
-        if len(name) > 64:
-            raise WireError(
-                f"Invalid '{where}.function.name': string too long. Expected a string with "
-                f"maximum length 64, but got a string with length {len(name)} instead.",
-                param=f"{where}.function.name",
-                code="string_above_max_length",
-            )
-        if not TOOL_NAME.match(name):
-            raise WireError(
-                f"Invalid '{where}.function.name': string does not match pattern. Expected a "
-                f"string that matches the pattern '{TOOL_NAME.pattern}'.",
-                param=f"{where}.function.name",
-                code="invalid_value",
-            )
-        if not isinstance(function.get("parameters"), dict):
-            missing(f"{where}.function.parameters")
+        check_function(function, f"{where}.function")
 
 
 def _check_messages(messages: object) -> tuple[Exchange, ...]:

@@ -18,16 +18,14 @@ message (its text starts with ``error`` or is a JSON object with an ``"error"`` 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._openai import error_body, invalid_type, looks_like_error, missing
+from ._openai import check_function, error_body, invalid_type, looks_like_error, missing
 from ._script import EmittedCall, Exchange, ReceivedResult, Reply
 from ._tokens import count_json_tokens, count_tokens, split_tokens
 from ._wire import Rendering, SimRequest, SseEvent, WireError, sse
 
-TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 ROLES = ("user", "assistant", "system", "developer")
 
 
@@ -219,18 +217,7 @@ def _check_tools(tools: object) -> None:
                 param=f"{where}.type",
                 code="invalid_value",
             )
-        name = tool.get("name")
-        if not isinstance(name, str):
-            missing(f"{where}.name")
-        if not TOOL_NAME.match(name):
-            raise WireError(
-                f"Invalid '{where}.name': string does not match pattern. Expected a string that "
-                f"matches the pattern '{TOOL_NAME.pattern}'.",
-                param=f"{where}.name",
-                code="invalid_value",
-            )
-        if not isinstance(tool.get("parameters"), dict):
-            missing(f"{where}.parameters")
+        name = check_function(tool, where)
         if name in names:
             raise WireError(
                 f"Duplicate tool name: '{name}'.", param=f"{where}.name", code="invalid_value"
