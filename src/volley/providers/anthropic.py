@@ -25,7 +25,7 @@ __all__ = ["AnthropicProvider"]
 
 DEFAULT_MAX_TOKENS = 4096
 
-_STOPS: dict[str, StopReason] = {
+STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "end",
     "stop_sequence": "end",
     "tool_use": "tool_calls",
@@ -154,7 +154,7 @@ def _process_response(message: WireMessage, names: ToolNames) -> ModelTurn:
     return ModelTurn(
         text="".join(texts),
         calls=tuple(calls),
-        stop=_STOPS.get(message.stop_reason or "", "other"),
+        stop=STOP_REASONS.get(message.stop_reason or "", "other"),
         usage=Usage(message.usage.input_tokens, message.usage.output_tokens),
         model=message.model,
         provider_data={"anthropic_content": echoed},

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["GeminiProvider"]
 
-_STOPS: dict[str, StopReason] = {
+STOP_REASONS: dict[str, StopReason] = {
     "STOP": "end",
     "MAX_TOKENS": "max_tokens",
     "SAFETY": "refused",
@@ -126,7 +126,7 @@ def _responses(returns: ToolReturns, names: ToolNames, types: Any) -> Any:
     parts = []
     for result in returns.results:
         payload = {"error": result.content} if result.is_error else {"output": result.content}
-        call_id = None if result.call_id.startswith(_LOCAL_ID) else result.call_id
+        call_id = None if result.call_id.startswith(LOCAL_ID_PREFIX) else result.call_id
         parts.append(
             types.Part(
                 function_response=types.FunctionResponse(
@@ -137,7 +137,7 @@ def _responses(returns: ToolReturns, names: ToolNames, types: Any) -> Any:
     return types.Content(role="user", parts=parts)
 
 
-_LOCAL_ID = "volley-"
+LOCAL_ID_PREFIX = "volley-"
 """Prefix of the ids volley gives calls that came without one (Gemini pairs those by order)."""
 
 
@@ -149,12 +149,12 @@ def _process_response(response: genai_types.GenerateContentResponse, names: Tool
     for part in (content.parts if content is not None else None) or ():
         if part.function_call is not None:
             call = part.function_call
-            call_id = call.id or f"{_LOCAL_ID}{uuid.uuid4().hex[:12]}"
+            call_id = call.id or f"{LOCAL_ID_PREFIX}{uuid.uuid4().hex[:12]}"
             calls.append(ToolCall(call_id, names.from_wire(call.name or ""), dict(call.args or {})))
         elif part.text and not part.thought:
             texts.append(part.text)
     finish = candidate.finish_reason if candidate is not None else None
-    stop = _STOPS.get(str(finish.value) if finish is not None else "", "other")
+    stop = STOP_REASONS.get(str(finish.value) if finish is not None else "", "other")
     if calls and stop == "end":
         stop = "tool_calls"
     usage = response.usage_metadata

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OpenAIChatProvider"]
 
-_STOPS: dict[str, StopReason] = {
+STOP_REASONS: dict[str, StopReason] = {
     "stop": "end",
     "tool_calls": "tool_calls",
     "function_call": "tool_calls",
@@ -141,7 +141,7 @@ def _process_response(completion: ChatCompletion, names: ToolNames) -> ModelTurn
     return ModelTurn(
         text=choice.message.content or "",
         calls=calls,
-        stop=_STOPS.get(choice.finish_reason or "", "other"),
+        stop=STOP_REASONS.get(choice.finish_reason or "", "other"),
         usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
         model=completion.model,
     )

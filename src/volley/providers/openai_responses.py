@@ -67,7 +67,7 @@ class OpenAIResponsesProvider:
             raise ProviderError(
                 self.name, str(exc.message), status=exc.status_code, request=params
             ) from exc
-        return _process_response(response, names)
+        return turn_from_response(response, names)
 
 
 def _map_tool(tool: Tool[..., Any], names: ToolNames) -> dict[str, Any]:
@@ -114,7 +114,7 @@ def _model_items(turn: ModelTurn, names: ToolNames) -> list[dict[str, Any]]:
     return items
 
 
-def _process_response(response: Response, names: ToolNames) -> ModelTurn:
+def turn_from_response(response: Response, names: ToolNames) -> ModelTurn:
     texts: list[str] = []
     calls: list[ToolCall] = []
     echoed: list[dict[str, Any]] = []

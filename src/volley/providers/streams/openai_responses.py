@@ -1,0 +1,214 @@
+"""OpenAI Responses streams, assembled call by call.
+
+Each output item is announced by `response.output_item.added`; a `function_call` item's arguments
+then arrive as `response.function_call_arguments.delta` events and are final at
+`response.function_call_arguments.done` (or, at the latest, at the item's
+`response.output_item.done`): that is when the call may start. Reasoning items are kept whole, to
+be echoed back with the turn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..._call import ToolCall
+from ..._messages import ModelTurn, Usage
+from .._base import missing_extra
+from .._names import ToolNames
+from ..openai_responses import turn_from_response
+from ._events import (
+    CallComplete,
+    IncompleteCall,
+    NeutralEvent,
+    StreamError,
+    TextDelta,
+    TurnEnd,
+    validated,
+)
+
+__all__ = ["OpenAIResponsesAssembler"]
+
+
+@dataclass
+class _Item:
+    item: Any
+    """The item as announced, replaced by the final item at `output_item.done`."""
+    arguments: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+    call_index: int | None = None
+    done: bool = False
+
+
+class OpenAIResponsesAssembler:
+    """Turns the events of one Responses stream into neutral events and a `ModelTurn`.
+
+    Feed it `openai.types.responses.ResponseStreamEvent` objects (what
+    `responses.create(stream=True)` yields) or plain dicts of the same JSON.
+
+    Args:
+        names: The request's tool names, to map wire names back to the tools' own names.
+    """
+
+    def __init__(self, names: ToolNames) -> None:
+        try:
+            from openai.types.responses import Response, ResponseStreamEvent
+        except ImportError:
+            raise missing_extra("openai", "openai") from None
+        self._event_type: Any = ResponseStreamEvent
+        self._response_type: Any = Response
+        self._names = names
+        self._started = False
+        self._response: Any = None
+        """The latest whole response object the stream carried (created, then completed)."""
+        self._ended = False
+        self._items: dict[int, _Item] = {}
+        self._by_id: dict[str, int] = {}
+        self._calls: list[ToolCall] = []
+
+    def feed(self, event: object) -> list[NeutralEvent]:
+        """Absorb one stream event; returns what it completed, in order.
+
+        Raises:
+            StreamError: the event is malformed or out of order, or the stream reports an error
+                or a failed response.
+        """
+        parsed = validated(self._event_type, event, "Responses stream")
+        kind: str = parsed.type
+        if kind == "error":
+            raise StreamError(f"the stream reported an error: {parsed.message}")
+        if kind in ("response.created", "response.in_progress"):
+            if self._ended:
+                raise StreamError(f"{kind} after the response ended")
+            self._started = True
+            self._response = parsed.response
+            return []
+        if not self._started:
+            raise StreamError(f"{kind} before response.created")
+        if self._ended:
+            raise StreamError(f"{kind} after the response ended")
+        if kind == "response.output_item.added":
+            if parsed.output_index in self._items:
+                raise StreamError(f"output item {parsed.output_index} was added twice")
+            self._items[parsed.output_index] = _Item(parsed.item)
+            item_id = getattr(parsed.item, "id", None)
+            if isinstance(item_id, str):
+                self._by_id[item_id] = parsed.output_index
+            return []
+        if kind == "response.output_text.delta":
+            entry = self._item(parsed, kind)
+            entry.text.append(parsed.delta)
+            return [TextDelta(parsed.delta)] if parsed.delta else []
+        if kind == "response.function_call_arguments.delta":
+            entry = self._call_item(parsed, kind)
+            entry.arguments.append(parsed.delta)
+            return []
+        if kind == "response.function_call_arguments.done":
+            entry = self._call_item(parsed, kind)
+            return self._complete(entry, parsed.arguments)
+        if kind == "response.output_item.done":
+            return self._item_done(parsed)
+        if kind in ("response.completed", "response.incomplete"):
+            self._ended = True
+            self._response = parsed.response
+            turn = self.finish()
+            return [TurnEnd(turn.stop, turn.usage, turn.model)]
+        if kind == "response.failed":
+            error = parsed.response.error
+            raise StreamError(f"the response failed: {error.message if error else 'no reason'}")
+        # Content parts, reasoning, refusals: they come again, whole, in output_item.done.
+        # Server tools, audio...: nothing volley runs or shows.
+        return []
+
+    def _item_done(self, event: Any) -> list[NeutralEvent]:
+        kind = "response.output_item.done"
+        entry = self._items.get(event.output_index)
+        if entry is None:
+            raise StreamError(f"{kind} for output item {event.output_index}, never added")
+        if entry.done:
+            raise StreamError(f"{kind} twice for output item {event.output_index}")
+        if event.item.type != entry.item.type:
+            raise StreamError(f"{kind}: item {event.output_index} changed its type")
+        entry.done = True
+        if event.item.type == "function_call" and entry.call_index is None:
+            entry.item = event.item
+            return self._complete(entry, event.item.arguments)
+        entry.item = event.item
+        return []
+
+    def _item(self, event: Any, kind: str) -> _Item:
+        index = self._by_id.get(event.item_id, event.output_index)
+        entry = self._items.get(index)
+        if entry is None or getattr(entry.item, "id", None) != event.item_id:
+            raise StreamError(f"{kind} for item {event.item_id!r}, which was never added")
+        if entry.done:
+            raise StreamError(f"{kind} for item {event.item_id!r}, which is already done")
+        return entry
+
+    def _call_item(self, event: Any, kind: str) -> _Item:
+        entry = self._item(event, kind)
+        if entry.item.type != "function_call":
+            raise StreamError(f"{kind} for item {event.item_id!r}, a {entry.item.type}")
+        if entry.call_index is not None:
+            raise StreamError(f"{kind} for call {event.item_id!r}, which is already complete")
+        return entry
+
+    def _complete(self, entry: _Item, arguments: str) -> list[NeutralEvent]:
+        item = entry.item
+        entry.item = item.model_copy(update={"arguments": arguments, "status": "completed"})
+        call = ToolCall(item.call_id, self._names.from_wire(item.name), arguments)
+        entry.call_index = len(self._calls)
+        self._calls.append(call)
+        return [CallComplete(call, entry.call_index)]
+
+    def incomplete(self) -> list[IncompleteCall]:
+        """The `function_call` items announced whose arguments never completed."""
+        return [
+            IncompleteCall(
+                id=entry.item.call_id,
+                name=self._names.from_wire(entry.item.name),
+                arguments="".join(entry.arguments),
+                wire_index=index,
+            )
+            for index, entry in sorted(self._items.items())
+            if entry.item.type == "function_call" and entry.call_index is None
+        ]
+
+    def finish(self) -> ModelTurn:
+        """The whole turn, as the non-streaming adapter would have returned it.
+
+        Built from the items as they streamed (so the calls are exactly those `CallComplete`
+        announced) plus the final response's usage and reason; a cut stream gives the completed
+        items, partial text, and `stop="other"` unless the stream said why it stopped.
+        """
+        output: list[Any] = []
+        for _, entry in sorted(self._items.items()):
+            item = entry.item
+            if item.type == "function_call":
+                if entry.call_index is not None:
+                    output.append(item)
+            elif item.type == "message" and not entry.done:
+                output.append(self._partial_message(item, "".join(entry.text)))
+            else:
+                output.append(item)
+        response = self._response
+        usage = getattr(response, "usage", None)
+        whole = self._response_type.model_construct(
+            output=output,
+            usage=usage,
+            model=getattr(response, "model", "") or "",
+            incomplete_details=getattr(response, "incomplete_details", None),
+        )
+        turn = turn_from_response(whole, self._names)
+        if not self._ended and turn.stop != "max_tokens":
+            turn = dataclasses.replace(turn, stop="other")
+        if usage is None:
+            turn = dataclasses.replace(turn, usage=Usage())
+        return turn
+
+    def _partial_message(self, item: Any, text: str) -> Any:
+        from openai.types.responses import ResponseOutputText
+
+        part = ResponseOutputText.model_construct(type="output_text", text=text, annotations=[])
+        return item.model_copy(update={"content": [part]})
