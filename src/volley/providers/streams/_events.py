@@ -102,6 +102,8 @@ def validated(kind: Any, event: object, what: str) -> Any:
         return adapter.validate_python(event)
     except pydantic.ValidationError as exc:
         raise StreamError(f"not a valid {what} event: {_first_error(exc)}; got {event!r}") from exc
+    except (AttributeError, TypeError, ValueError) as exc:  # an SDK validator that chokes itself
+        raise StreamError(f"not a valid {what} event ({exc}); got {event!r}") from exc
 
 
 def _first_error(exc: Any) -> str:
