@@ -234,27 +234,18 @@ class Batch:
             self._slots.release(entry.tool)
             task = asyncio.current_task()
             assert task is not None
-            requested = entry.cancel_requested or self._cancelled
             self._finish(entry, cancelled(entry.call, "while it was running"))
             self._dispatch()
-            if requested:
+            if entry.cancel_requested or self._cancelled:  # ours: swallow it
                 while task.cancelling():
                     task.uncancel()
-                return
-            if task.cancelling():
+            elif task.cancelling():  # someone else's (the loop shutting down): pass it on
                 raise
             return
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: answer the call, then go
             self._slots.release(entry.tool)
-            self._finish(
-                entry,
-                error_result(
-                    entry.call,
-                    ErrorKind.EXCEPTION,
-                    f"Interrupted: {type(exc).__name__}",
-                    exception=exc,
-                ),
-            )
+            why = f"Interrupted: {type(exc).__name__}"
+            self._finish(entry, error_result(entry.call, ErrorKind.EXCEPTION, why, exception=exc))
             raise
         self._slots.release(entry.tool)
         self._finish(entry, result)
@@ -397,14 +388,8 @@ class Batch:
         """Figures of the batch: wall time, busy time, parallelism, critical path."""
         if self._unfinished:
             raise RuntimeError("the batch's figures are known once every call has ended")
-        ordered = [e.result for e in self._by_node if e.result is not None]
-        unregistered = [e.result for e in self._entries if e.node < 0 and e.result is not None]
-        scheduler = self._scheduler
-
-        def predecessors(index: int) -> tuple[int, ...]:
-            return scheduler.predecessors(index) if index < len(scheduler) else ()
-
+        entries = [*self._by_node, *(e for e in self._entries if e.node < 0)]  # graph order
+        results = [e.result for e in entries if e.result is not None]
+        waits = [self._scheduler.predecessors(e.node) if e.node >= 0 else () for e in entries]
         ended = self._ended_at if self._ended_at is not None else self._clock()
-        return batch_stats(
-            ordered + unregistered, predecessors, started_at=self._started_at, ended_at=ended
-        )
+        return batch_stats(results, waits, started_at=self._started_at, ended_at=ended)

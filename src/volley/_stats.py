@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._call import ToolResult
@@ -42,12 +42,12 @@ class BatchStats:
 
 def batch_stats(
     results: Sequence[ToolResult],
-    predecessors: Callable[[int], Sequence[int]],
+    predecessors: Sequence[Sequence[int]],
     *,
     started_at: float,
     ended_at: float,
 ) -> BatchStats:
-    """Compute the figures; `predecessors(i)` lists the calls result `i` had to wait for.
+    """Compute the figures; `predecessors[i]` lists the calls result `i` had to wait for.
 
     Predecessors always come before their successors in `results`'s order of registration,
     which is why one pass finds the longest chain.
@@ -56,7 +56,7 @@ def batch_stats(
     durations = [0.0 if r.duplicate_of is not None else r.duration for r in results]
     chain: list[float] = []
     for index, duration in enumerate(durations):
-        before = [chain[p] for p in predecessors(index) if p < index]
+        before = [chain[p] for p in predecessors[index] if p < index]
         chain.append(duration + max(before, default=0.0))
     events: list[tuple[float, int]] = []
     for r in results:
