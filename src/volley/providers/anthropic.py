@@ -8,7 +8,7 @@ model to stop calling tools in parallel.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
@@ -20,6 +20,8 @@ from ._names import ToolNames
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
     from anthropic.types import Message as WireMessage
+
+    from .streams import NeutralEvent
 
 __all__ = ["AnthropicProvider"]
 
@@ -67,6 +69,31 @@ class AnthropicProvider:
     async def complete(self, request: ModelRequest) -> ModelTurn:
         """One Messages API round trip."""
         names = ToolNames(t.name for t in request.tools)
+        params = self._params(request, names)
+        try:
+            message = await self.client.messages.create(**params)
+        except self._bad_request as exc:
+            raise self._rejected(exc, params) from exc
+        return _process_response(message, names)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[NeutralEvent | ModelTurn]:
+        """One streamed round trip: each call as soon as it is complete, then the whole turn."""
+        from .streams.anthropic import AnthropicAssembler
+
+        names = ToolNames(t.name for t in request.tools)
+        params = self._params(request, names)
+        assembler = AnthropicAssembler(names)
+        try:
+            events = await self.client.messages.create(**params, stream=True)
+        except self._bad_request as exc:
+            raise self._rejected(exc, params) from exc
+        async with events:
+            async for event in events:
+                for neutral in assembler.feed(event):
+                    yield neutral
+        yield assembler.finish()
+
+    def _params(self, request: ModelRequest, names: ToolNames) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": request.max_tokens or self.max_tokens,
@@ -80,13 +107,10 @@ class AnthropicProvider:
                 "type": "auto",
                 "disable_parallel_tool_use": not request.parallel,
             }
-        try:
-            message = await self.client.messages.create(**params)
-        except self._bad_request as exc:
-            raise ProviderError(
-                self.name, str(exc.message), status=exc.status_code, request=params
-            ) from exc
-        return _process_response(message, names)
+        return params
+
+    def _rejected(self, exc: Any, params: dict[str, Any]) -> ProviderError:
+        return ProviderError(self.name, str(exc.message), status=exc.status_code, request=params)
 
 
 def _map_tool(tool: Tool[..., Any], names: ToolNames) -> dict[str, Any]:

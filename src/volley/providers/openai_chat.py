@@ -9,7 +9,7 @@ reads, not an exception here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
@@ -21,6 +21,8 @@ from ._names import ToolNames
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
     from openai.types.chat import ChatCompletion
+
+    from .streams import NeutralEvent
 
 __all__ = ["OpenAIChatProvider"]
 
@@ -68,6 +70,32 @@ class OpenAIChatProvider:
     async def complete(self, request: ModelRequest) -> ModelTurn:
         """One Chat Completions round trip."""
         names = ToolNames(t.name for t in request.tools)
+        params = self._params(request, names)
+        try:
+            completion = await self.client.chat.completions.create(**params)
+        except self._bad_request as exc:
+            raise self._rejected(exc, params) from exc
+        return _process_response(completion, names)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[NeutralEvent | ModelTurn]:
+        """One streamed round trip: each call as soon as it is complete, then the whole turn."""
+        from .streams.openai_chat import OpenAIChatAssembler
+
+        names = ToolNames(t.name for t in request.tools)
+        params = self._params(request, names)
+        params["stream_options"] = {"include_usage": True}
+        assembler = OpenAIChatAssembler(names)
+        try:
+            chunks = await self.client.chat.completions.create(**params, stream=True)
+        except self._bad_request as exc:
+            raise self._rejected(exc, params) from exc
+        async with chunks:
+            async for chunk in chunks:
+                for neutral in assembler.feed(chunk):
+                    yield neutral
+        yield assembler.finish()
+
+    def _params(self, request: ModelRequest, names: ToolNames) -> dict[str, Any]:
         messages = _map_messages(request.messages, names)
         if request.instructions:
             messages.insert(0, {"role": "system", "content": request.instructions})
@@ -77,13 +105,10 @@ class OpenAIChatProvider:
         if request.tools:
             params["tools"] = [_map_tool(t, names) for t in request.tools]
             params["parallel_tool_calls"] = request.parallel
-        try:
-            completion = await self.client.chat.completions.create(**params)
-        except self._bad_request as exc:
-            raise ProviderError(
-                self.name, str(exc.message), status=exc.status_code, request=params
-            ) from exc
-        return _process_response(completion, names)
+        return params
+
+    def _rejected(self, exc: Any, params: dict[str, Any]) -> ProviderError:
+        return ProviderError(self.name, str(exc.message), status=exc.status_code, request=params)
 
 
 def _map_tool(tool: Tool[..., Any], names: ToolNames) -> dict[str, Any]:

@@ -1,0 +1,134 @@
+"""Adapters' streamed round trips through the real SDKs against the simulated provider."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from anthropic import AsyncAnthropic
+from openai import AsyncOpenAI
+
+from volley import ModelTurn, Tool, ToolCall, ToolResult, ToolReturns, UserPrompt, tool
+from volley.providers import ModelRequest, ProviderError
+from volley.providers.anthropic import AnthropicProvider
+from volley.providers.openai_chat import OpenAIChatProvider
+from volley.providers.streams import CallComplete, TextDelta
+from volley.sim import SimServer, parse_scenario
+
+
+@tool(effects="read")
+async def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+play = Tool.from_schema(
+    "spotify.play",
+    "Play an artist.",
+    {"type": "dict", "properties": {"artist": {"type": "string"}}, "required": ["artist"]},
+    lambda artist: f"playing {artist}",
+)
+
+SCRIPT = json.dumps(
+    {
+        "turns": [
+            {
+                "text": "Looking.",
+                "calls": [
+                    {"name": "get_weather", "arguments": {"city": "Paris"}},
+                    {"name": "spotify_play", "arguments": {"artist": "Muse"}},
+                    {"name": "get_weather", "arguments": {"city": "Oslo"}},
+                ],
+            },
+            {"text": "Done."},
+        ]
+    }
+)
+
+
+def anthropic(sim: SimServer) -> AnthropicProvider:
+    client = AsyncAnthropic(base_url=sim.base_url, api_key="test", max_retries=0)
+    return AnthropicProvider("claude-sim", client=client)
+
+
+def openai_chat(sim: SimServer) -> OpenAIChatProvider:
+    client = AsyncOpenAI(base_url=sim.base_url + "/v1", api_key="test", max_retries=0)
+    return OpenAIChatProvider("gpt-sim", client=client)
+
+
+REQUEST = ModelRequest(messages=[UserPrompt("go")], tools=[get_weather, play])
+
+
+async def both_ways(adapter: Any, request: ModelRequest) -> tuple[list[Any], ModelTurn]:
+    async with SimServer(parse_scenario(SCRIPT), time_scale=0) as sim:
+        provider = adapter(sim)
+        try:
+            streamed = [event async for event in provider.stream(request)]
+            plain = await provider.complete(request)
+        finally:
+            await provider.client.close()
+    return streamed, plain
+
+
+@pytest.mark.parametrize("adapter", [anthropic, openai_chat])
+def test_a_stream_gives_each_call_then_the_same_turn_as_a_plain_request(adapter: Any) -> None:
+    streamed, plain = asyncio.run(both_ways(adapter, REQUEST))
+    turn = streamed[-1]
+    assert isinstance(turn, ModelTurn)
+    completed = [e.call for e in streamed if isinstance(e, CallComplete)]
+    assert [(c.name, c.id) for c in completed] == [(c.name, c.id) for c in turn.calls]
+    assert [c.name for c in turn.calls] == ["get_weather", "spotify.play", "get_weather"]
+    assert "".join(e.text for e in streamed if isinstance(e, TextDelta)) == "Looking."
+    assert (turn.text, turn.stop, turn.usage) == (plain.text, plain.stop, plain.usage)
+    as_dicts = [
+        json.loads(c.arguments) if isinstance(c.arguments, str) else dict(c.arguments)
+        for c in turn.calls
+    ]
+    assert as_dicts == [{"city": "Paris"}, {"artist": "Muse"}, {"city": "Oslo"}]
+
+
+@pytest.mark.parametrize("adapter", [anthropic, openai_chat])
+def test_a_streamed_turn_can_be_answered_and_the_conversation_goes_on(adapter: Any) -> None:
+    async def main() -> ModelTurn:
+        async with SimServer(parse_scenario(SCRIPT), time_scale=0) as sim:
+            provider = adapter(sim)
+            try:
+                first = [e async for e in provider.stream(REQUEST)][-1]
+                results = tuple(ToolResult(c.id, c.name, "ok") for c in first.calls)
+                request = ModelRequest(
+                    messages=[UserPrompt("go"), first, ToolReturns(results)],
+                    tools=REQUEST.tools,
+                )
+                return [e async for e in provider.stream(request)][-1]
+            finally:
+                await provider.client.close()
+
+    final = asyncio.run(main())
+    assert (final.text, final.calls, final.stop) == ("Done.", (), "end")
+
+
+@pytest.mark.parametrize("adapter", [anthropic, openai_chat])
+def test_a_rejected_stream_is_raised_with_its_request(adapter: Any) -> None:
+    unanswered = ModelRequest(
+        messages=[
+            UserPrompt("go"),
+            ModelTurn(calls=(ToolCall("c1", "get_weather", {"city": "Rome"}),), stop="tool_calls"),
+            UserPrompt("never mind"),
+        ],
+        tools=REQUEST.tools,
+    )
+
+    async def main() -> None:
+        async with SimServer(parse_scenario(SCRIPT), time_scale=0) as sim:
+            provider = adapter(sim)
+            try:
+                async for _ in provider.stream(unanswered):
+                    pass
+            finally:
+                await provider.client.close()
+
+    with pytest.raises(ProviderError, match=r"\(400\)") as caught:
+        asyncio.run(main())
+    assert caught.value.request["messages"][-1]["content"] == "never mind"
