@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -11,7 +11,7 @@ from .._call import ToolCall
 from .._messages import Message, ModelTurn
 from .._tool import Tool
 
-__all__ = ["ModelRequest", "Provider", "ProviderError", "arguments_text", "missing_extra"]
+__all__ = ["ModelRequest", "Provider", "ProviderError", "arguments_text", "missing_extra", "relay"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,28 @@ class ProviderError(RuntimeError):
         self.status = status
         self.request = dict(request)
         """The parameters that were sent, so the cause can be found in them."""
+
+    @classmethod
+    def from_status_error(
+        cls, provider: str, exc: Any, request: Mapping[str, Any]
+    ) -> ProviderError:
+        """From an Anthropic or OpenAI SDK status error (`.message`, `.status_code`)."""
+        return cls(provider, str(exc.message), status=exc.status_code, request=request)
+
+
+class _Assembler(Protocol):
+    def feed(self, event: object) -> list[Any]: ...
+
+    def finish(self) -> ModelTurn: ...
+
+
+async def relay(events: Any, assembler: _Assembler) -> AsyncIterator[Any]:
+    """Feed an SDK stream to an assembler: its neutral events as they come, then the turn."""
+    async with events:
+        async for event in events:
+            for neutral in assembler.feed(event):
+                yield neutral
+    yield assembler.finish()
 
 
 def arguments_text(call: ToolCall) -> str:

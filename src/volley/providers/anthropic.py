@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .._call import ToolCall
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
-from ._base import ModelRequest, ProviderError, missing_extra
+from ._base import ModelRequest, ProviderError, missing_extra, relay
 from ._names import ToolNames
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class AnthropicProvider:
         try:
             message = await self.client.messages.create(**params)
         except self._bad_request as exc:
-            raise self._rejected(exc, params) from exc
+            raise ProviderError.from_status_error(self.name, exc, params) from exc
         return _process_response(message, names)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[NeutralEvent | ModelTurn]:
@@ -86,12 +86,9 @@ class AnthropicProvider:
         try:
             events = await self.client.messages.create(**params, stream=True)
         except self._bad_request as exc:
-            raise self._rejected(exc, params) from exc
-        async with events:
-            async for event in events:
-                for neutral in assembler.feed(event):
-                    yield neutral
-        yield assembler.finish()
+            raise ProviderError.from_status_error(self.name, exc, params) from exc
+        async for item in relay(events, assembler):
+            yield item
 
     def _params(self, request: ModelRequest, names: ToolNames) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -108,9 +105,6 @@ class AnthropicProvider:
                 "disable_parallel_tool_use": not request.parallel,
             }
         return params
-
-    def _rejected(self, exc: Any, params: dict[str, Any]) -> ProviderError:
-        return ProviderError(self.name, str(exc.message), status=exc.status_code, request=params)
 
 
 def _map_tool(tool: Tool[..., Any], names: ToolNames) -> dict[str, Any]:

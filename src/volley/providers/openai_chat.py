@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .._call import ToolCall
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
-from ._base import ModelRequest, ProviderError, arguments_text, missing_extra
+from ._base import ModelRequest, ProviderError, arguments_text, missing_extra, relay
 from ._names import ToolNames
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class OpenAIChatProvider:
         try:
             completion = await self.client.chat.completions.create(**params)
         except self._bad_request as exc:
-            raise self._rejected(exc, params) from exc
+            raise ProviderError.from_status_error(self.name, exc, params) from exc
         return _process_response(completion, names)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[NeutralEvent | ModelTurn]:
@@ -88,12 +88,9 @@ class OpenAIChatProvider:
         try:
             chunks = await self.client.chat.completions.create(**params, stream=True)
         except self._bad_request as exc:
-            raise self._rejected(exc, params) from exc
-        async with chunks:
-            async for chunk in chunks:
-                for neutral in assembler.feed(chunk):
-                    yield neutral
-        yield assembler.finish()
+            raise ProviderError.from_status_error(self.name, exc, params) from exc
+        async for item in relay(chunks, assembler):
+            yield item
 
     def _params(self, request: ModelRequest, names: ToolNames) -> dict[str, Any]:
         messages = _map_messages(request.messages, names)
@@ -106,9 +103,6 @@ class OpenAIChatProvider:
             params["tools"] = [_map_tool(t, names) for t in request.tools]
             params["parallel_tool_calls"] = request.parallel
         return params
-
-    def _rejected(self, exc: Any, params: dict[str, Any]) -> ProviderError:
-        return ProviderError(self.name, str(exc.message), status=exc.status_code, request=params)
 
 
 def _map_tool(tool: Tool[..., Any], names: ToolNames) -> dict[str, Any]:

@@ -64,9 +64,7 @@ class OpenAIResponsesProvider:
         try:
             response = await self.client.responses.create(**params)
         except self._bad_request as exc:
-            raise ProviderError(
-                self.name, str(exc.message), status=exc.status_code, request=params
-            ) from exc
+            raise ProviderError.from_status_error(self.name, exc, params) from exc
         return turn_from_response(response, names)
 
 
