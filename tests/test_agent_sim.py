@@ -8,12 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _tools import play
 from anthropic import AsyncAnthropic
 from google import genai
 from google.genai import types
 from openai import AsyncOpenAI
 
-from volley import Agent, ErrorKind, RunResult, Tool, ToolReturns, tool
+from volley import Agent, ErrorKind, RunResult, ToolReturns, tool
 from volley.providers import Provider
 from volley.providers.anthropic import AnthropicProvider
 from volley.providers.gemini import GeminiProvider
@@ -35,13 +36,6 @@ async def get_time(city: str) -> str:
         raise LookupError("no such city")
     return f"12:00 in {city}"
 
-
-play = Tool.from_schema(
-    "spotify.play",
-    "Play an artist.",
-    {"type": "dict", "properties": {"artist": {"type": "string"}}, "required": ["artist"]},
-    lambda artist: f"playing {artist}",
-)
 
 TOOLS = [get_weather, get_time, play]
 

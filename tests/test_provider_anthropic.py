@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 from _mockapi import MockAPI
+from _tools import play
 from _vtime import vrun
 from anthropic import AsyncAnthropic
 
-from volley import Agent, Tool, ToolCall, tool
+from volley import Agent, ToolCall, tool
 from volley.providers import ProviderError
 from volley.providers.anthropic import AnthropicProvider
 
@@ -23,14 +24,6 @@ async def get_weather(city: str) -> str:
 @tool(effects="read")
 async def get_time(city: str) -> str:
     raise ConnectionError("time service down")
-
-
-play = Tool.from_schema(
-    "spotify.play",
-    "Play an artist.",
-    {"type": "dict", "properties": {"artist": {"type": "string"}}, "required": ["artist"]},
-    lambda artist: f"playing {artist}",
-)
 
 
 def message(content: list[dict[str, Any]], stop: str, tokens: int = 10) -> dict[str, Any]:

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 from _mockapi import MockAPI
+from _tools import play
 from _vtime import vrun
 from google import genai
 from google.genai import types
 
-from volley import Agent, Tool, tool
+from volley import Agent, tool
 from volley.providers import ProviderError
 from volley.providers.gemini import GeminiProvider
 
@@ -26,13 +27,6 @@ async def get_weather(city: str) -> str:
 async def get_time(city: str) -> str:
     raise ConnectionError("time service down")
 
-
-play = Tool.from_schema(
-    "spotify.play",
-    "Play an artist.",
-    {"type": "dict", "properties": {"artist": {"type": "string"}}, "required": ["artist"]},
-    lambda artist: f"playing {artist}",
-)
 
 SIGNATURE = base64.b64encode(b"signed-thought").decode()
 

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 from _mockapi import MockAPI
+from _tools import play
 from _vtime import vrun
 from openai import AsyncOpenAI
 
-from volley import Agent, ErrorKind, Tool, ToolReturns, tool
+from volley import Agent, ErrorKind, ToolReturns, tool
 from volley.providers import ProviderError
 from volley.providers.openai_chat import OpenAIChatProvider
 
@@ -18,14 +19,6 @@ from volley.providers.openai_chat import OpenAIChatProvider
 @tool(effects="read")
 async def get_weather(city: str) -> str:
     return f"Sunny in {city}"
-
-
-play = Tool.from_schema(
-    "spotify.play",
-    "Play an artist.",
-    {"type": "dict", "properties": {"artist": {"type": "string"}}, "required": ["artist"]},
-    lambda artist: f"playing {artist}",
-)
 
 
 def completion(

@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 from _mockapi import MockAPI
+from _tools import play
 from _vtime import vrun
 from openai import AsyncOpenAI
 
-from volley import Agent, Tool, tool
+from volley import Agent, tool
 from volley.providers import ProviderError, resolve
 from volley.providers.openai_responses import OpenAIResponsesProvider
 
@@ -17,14 +18,6 @@ from volley.providers.openai_responses import OpenAIResponsesProvider
 @tool(effects="read")
 async def get_weather(city: str) -> str:
     return f"Sunny in {city}"
-
-
-play = Tool.from_schema(
-    "spotify.play",
-    "Play an artist.",
-    {"type": "dict", "properties": {"artist": {"type": "string"}}, "required": ["artist"]},
-    lambda artist: f"playing {artist}",
-)
 
 
 def response(output: list[dict[str, Any]], tokens: int = 10) -> dict[str, Any]:

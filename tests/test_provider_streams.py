@@ -7,10 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from _tools import play
 from anthropic import AsyncAnthropic
 from openai import AsyncOpenAI
 
-from volley import ModelTurn, Tool, ToolCall, ToolResult, ToolReturns, UserPrompt, tool
+from volley import ModelTurn, ToolCall, ToolResult, ToolReturns, UserPrompt, tool
 from volley.providers import ModelRequest, ProviderError
 from volley.providers.anthropic import AnthropicProvider
 from volley.providers.openai_chat import OpenAIChatProvider
@@ -23,13 +24,6 @@ async def get_weather(city: str) -> str:
     """The weather in a city."""
     return f"sunny in {city}"
 
-
-play = Tool.from_schema(
-    "spotify.play",
-    "Play an artist.",
-    {"type": "dict", "properties": {"artist": {"type": "string"}}, "required": ["artist"]},
-    lambda artist: f"playing {artist}",
-)
 
 SCRIPT = json.dumps(
     {
