@@ -9,12 +9,16 @@ from typing import Any
 import pytest
 from _tools import play
 from anthropic import AsyncAnthropic
+from google import genai
+from google.genai import types
 from openai import AsyncOpenAI
 
 from volley import ModelTurn, ToolCall, ToolResult, ToolReturns, UserPrompt, tool
 from volley.providers import ModelRequest, ProviderError
 from volley.providers.anthropic import AnthropicProvider
+from volley.providers.gemini import GeminiProvider
 from volley.providers.openai_chat import OpenAIChatProvider
+from volley.providers.openai_responses import OpenAIResponsesProvider
 from volley.providers.streams import CallComplete, TextDelta
 from volley.sim import SimServer, parse_scenario
 
@@ -52,6 +56,33 @@ def openai_chat(sim: SimServer) -> OpenAIChatProvider:
     return OpenAIChatProvider("gpt-sim", client=client)
 
 
+def openai_responses(sim: SimServer) -> OpenAIResponsesProvider:
+    client = AsyncOpenAI(base_url=sim.base_url + "/v1", api_key="test", max_retries=0)
+    return OpenAIResponsesProvider("gpt-sim", client=client)
+
+
+def gemini(sim: SimServer) -> GeminiProvider:
+    client = genai.Client(api_key="test", http_options=types.HttpOptions(base_url=sim.base_url))
+    return GeminiProvider("gemini-sim", client=client)
+
+
+ADAPTERS = [anthropic, openai_chat, openai_responses, gemini]
+
+
+async def close(provider: Any) -> None:
+    if isinstance(provider, GeminiProvider):
+        await provider.client.aio.aclose()
+    else:
+        await provider.client.close()
+
+
+def last_prompt(adapter: Any, sent: dict[str, Any]) -> str:
+    """The text of the last user message in a request as it was sent."""
+    if adapter is gemini:
+        return str(sent["contents"][-1].parts[0].text)
+    return str(sent["input" if adapter is openai_responses else "messages"][-1]["content"])
+
+
 REQUEST = ModelRequest(messages=[UserPrompt("go")], tools=[get_weather, play])
 
 
@@ -62,11 +93,12 @@ async def both_ways(adapter: Any, request: ModelRequest) -> tuple[list[Any], Mod
             streamed = [event async for event in provider.stream(request)]
             plain = await provider.complete(request)
         finally:
-            await provider.client.close()
+            await close(provider)
+    assert [r.stream for r in sim.log] == [True, False]
     return streamed, plain
 
 
-@pytest.mark.parametrize("adapter", [anthropic, openai_chat])
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_stream_gives_each_call_then_the_same_turn_as_a_plain_request(adapter: Any) -> None:
     streamed, plain = asyncio.run(both_ways(adapter, REQUEST))
     turn = streamed[-1]
@@ -83,7 +115,7 @@ def test_a_stream_gives_each_call_then_the_same_turn_as_a_plain_request(adapter:
     assert as_dicts == [{"city": "Paris"}, {"artist": "Muse"}, {"city": "Oslo"}]
 
 
-@pytest.mark.parametrize("adapter", [anthropic, openai_chat])
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_streamed_turn_can_be_answered_and_the_conversation_goes_on(adapter: Any) -> None:
     async def main() -> ModelTurn:
         async with SimServer(parse_scenario(SCRIPT), time_scale=0) as sim:
@@ -97,13 +129,13 @@ def test_a_streamed_turn_can_be_answered_and_the_conversation_goes_on(adapter: A
                 )
                 return [e async for e in provider.stream(request)][-1]
             finally:
-                await provider.client.close()
+                await close(provider)
 
     final = asyncio.run(main())
     assert (final.text, final.calls, final.stop) == ("Done.", (), "end")
 
 
-@pytest.mark.parametrize("adapter", [anthropic, openai_chat])
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_rejected_stream_is_raised_with_its_request(adapter: Any) -> None:
     unanswered = ModelRequest(
         messages=[
@@ -121,8 +153,8 @@ def test_a_rejected_stream_is_raised_with_its_request(adapter: Any) -> None:
                 async for _ in provider.stream(unanswered):
                     pass
             finally:
-                await provider.client.close()
+                await close(provider)
 
     with pytest.raises(ProviderError, match=r"\(400\)") as caught:
         asyncio.run(main())
-    assert caught.value.request["messages"][-1]["content"] == "never mind"
+    assert last_prompt(adapter, caught.value.request) == "never mind"

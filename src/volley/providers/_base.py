@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -77,12 +78,25 @@ class _Assembler(Protocol):
 
 
 async def relay(events: Any, assembler: _Assembler) -> AsyncIterator[Any]:
-    """Feed an SDK stream to an assembler: its neutral events as they come, then the turn."""
-    async with events:
+    """Feed an SDK stream to an assembler: its neutral events as they come, then the turn.
+
+    The stream is closed however the caller stops, to free its connection: with `async with`
+    where the SDK's stream has it (Anthropic, OpenAI), else with `aclose()` (genai's streams are
+    bare async generators).
+    """
+    async with _closing(events):
         async for event in events:
             for neutral in assembler.feed(event):
                 yield neutral
     yield assembler.finish()
+
+
+def _closing(stream: Any) -> contextlib.AbstractAsyncContextManager[Any]:
+    if hasattr(stream, "__aenter__"):
+        return stream  # type: ignore[no-any-return]
+    if hasattr(stream, "aclose"):
+        return contextlib.aclosing(stream)
+    return contextlib.nullcontext(stream)
 
 
 def arguments_text(call: ToolCall) -> str:

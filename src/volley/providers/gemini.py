@@ -10,18 +10,20 @@ model's content is echoed back exactly as it came. Gemini has no switch for para
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
-from ._base import ModelRequest, ProviderError, missing_extra
+from ._base import ModelRequest, ProviderError, missing_extra, relay
 from ._names import ToolNames
 
 if TYPE_CHECKING:
     from google.genai import Client
     from google.genai import types as genai_types
+
+    from .streams import NeutralEvent
 
 __all__ = ["GeminiProvider"]
 
@@ -62,8 +64,30 @@ class GeminiProvider:
 
     async def complete(self, request: ModelRequest) -> ModelTurn:
         """One `generateContent` round trip."""
-        types = self._types
         names = ToolNames(t.name for t in request.tools)
+        params = self._params(request, names)
+        try:
+            response = await self.client.aio.models.generate_content(**params)
+        except self._client_error as exc:
+            raise self._rejected(exc, params) from exc
+        return _process_response(response, names)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[NeutralEvent | ModelTurn]:
+        """One streamed round trip: each call as soon as it is complete, then the whole turn."""
+        from .streams.gemini import GeminiAssembler
+
+        names = ToolNames(t.name for t in request.tools)
+        params = self._params(request, names)
+        assembler = GeminiAssembler(names)
+        chunks = await self.client.aio.models.generate_content_stream(**params)
+        try:  # the SDK sends the request only when the first chunk is asked for
+            async for item in relay(chunks, assembler):
+                yield item
+        except self._client_error as exc:
+            raise self._rejected(exc, params) from exc
+
+    def _params(self, request: ModelRequest, names: ToolNames) -> dict[str, Any]:
+        types = self._types
         config = types.GenerateContentConfig(
             system_instruction=request.instructions,
             max_output_tokens=request.max_tokens,
@@ -75,14 +99,10 @@ class GeminiProvider:
             else None,
         )
         contents = _map_messages(request.messages, names, types)
-        try:
-            response = await self.client.aio.models.generate_content(
-                model=self.model, contents=contents, config=config
-            )
-        except self._client_error as exc:
-            sent = {"model": self.model, "contents": contents, "config": config}
-            raise ProviderError(self.name, str(exc.message), status=exc.code, request=sent) from exc
-        return _process_response(response, names)
+        return {"model": self.model, "contents": contents, "config": config}
+
+    def _rejected(self, exc: Any, params: dict[str, Any]) -> ProviderError:
+        return ProviderError(self.name, str(exc.message), status=exc.code, request=params)
 
 
 def _declare(tool: Tool[..., Any], names: ToolNames, types: Any) -> Any:

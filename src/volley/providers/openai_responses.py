@@ -9,18 +9,20 @@ The format has no error flag: a failure is said in the output text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
-from ._base import ModelRequest, ProviderError, arguments_text, missing_extra
+from ._base import ModelRequest, ProviderError, arguments_text, missing_extra, relay
 from ._names import ToolNames
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
     from openai.types.responses import Response
+
+    from .streams import NeutralEvent
 
 __all__ = ["OpenAIResponsesProvider"]
 
@@ -50,6 +52,28 @@ class OpenAIResponsesProvider:
     async def complete(self, request: ModelRequest) -> ModelTurn:
         """One Responses API round trip."""
         names = ToolNames(t.name for t in request.tools)
+        params = self._params(request, names)
+        try:
+            response = await self.client.responses.create(**params)
+        except self._bad_request as exc:
+            raise ProviderError.from_status_error(self.name, exc, params) from exc
+        return turn_from_response(response, names)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[NeutralEvent | ModelTurn]:
+        """One streamed round trip: each call as soon as it is complete, then the whole turn."""
+        from .streams.openai_responses import OpenAIResponsesAssembler
+
+        names = ToolNames(t.name for t in request.tools)
+        params = self._params(request, names)
+        assembler = OpenAIResponsesAssembler(names)
+        try:
+            events = await self.client.responses.create(**params, stream=True)
+        except self._bad_request as exc:
+            raise ProviderError.from_status_error(self.name, exc, params) from exc
+        async for item in relay(events, assembler):
+            yield item
+
+    def _params(self, request: ModelRequest, names: ToolNames) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self.model,
             "input": _map_messages(request.messages, names),
@@ -61,11 +85,7 @@ class OpenAIResponsesProvider:
         if request.tools:
             params["tools"] = [_map_tool(t, names) for t in request.tools]
             params["parallel_tool_calls"] = request.parallel
-        try:
-            response = await self.client.responses.create(**params)
-        except self._bad_request as exc:
-            raise ProviderError.from_status_error(self.name, exc, params) from exc
-        return turn_from_response(response, names)
+        return params
 
 
 def _map_tool(tool: Tool[..., Any], names: ToolNames) -> dict[str, Any]:
