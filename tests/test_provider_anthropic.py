@@ -70,7 +70,9 @@ def test_a_parallel_turn_is_answered_in_one_message_results_first_errors_flagged
         ),
         (200, message([{"type": "text", "text": "Done."}], "end_turn", tokens=40)),
     )
-    agent = Agent(server.provider(), [get_weather, get_time, play], instructions="Be brief.")
+    agent = Agent(
+        server.provider(), [get_weather, get_time, play], instructions="Be brief.", streaming=False
+    )
     result = vrun(lambda: agent.run("Weather in Paris, time in Tokyo, and play Muse"))
 
     assert result.output == "Done."
@@ -94,7 +96,7 @@ def test_a_parallel_turn_is_answered_in_one_message_results_first_errors_flagged
 
 def test_parallel_false_asks_for_one_call_at_a_time() -> None:
     server = Server((200, message([{"type": "text", "text": "Hi."}], "end_turn")))
-    vrun(lambda: Agent(server.provider(), [get_weather], parallel=False).run("hi"))
+    vrun(lambda: Agent(server.provider(), [get_weather], parallel=False, streaming=False).run("hi"))
     assert server.requests[0]["tool_choice"]["disable_parallel_tool_use"] is True
     assert "system" not in server.requests[0]  # no hint when parallel calls are off
 
@@ -103,7 +105,7 @@ def test_a_rejected_request_is_raised_with_the_request_that_caused_it() -> None:
     error = {"type": "error", "error": {"type": "invalid_request_error", "message": "bad ids"}}
     server = Server((400, error))
     with pytest.raises(ProviderError, match="rejected the request \\(400\\)") as caught:
-        vrun(lambda: Agent(server.provider(), [get_weather]).run("hi"))
+        vrun(lambda: Agent(server.provider(), [get_weather], streaming=False).run("hi"))
     assert caught.value.status == 400
     assert caught.value.request["messages"] == [{"role": "user", "content": "hi"}]
 
@@ -146,6 +148,6 @@ def test_overload_and_server_errors_are_retried_by_the_sdk() -> None:
         max_retries=2,
         http_client=server.http_client(),
     )
-    agent = Agent(AnthropicProvider("claude-test", client=client), [get_weather])
+    agent = Agent(AnthropicProvider("claude-test", client=client), [get_weather], streaming=False)
     assert vrun(lambda: agent.run("hi")).output == "Hi."
     assert len(server.requests) == 3

@@ -63,7 +63,9 @@ def test_a_parallel_turn_is_answered_in_one_content_with_signatures_kept() -> No
         ),
         (200, response([{"text": "Done."}], tokens=40)),
     )
-    agent = Agent(server.provider(), [get_weather, get_time, play], instructions="Be brief.")
+    agent = Agent(
+        server.provider(), [get_weather, get_time, play], instructions="Be brief.", streaming=False
+    )
     result = vrun(lambda: agent.run("go"))
 
     assert result.output == "Done."
@@ -93,7 +95,7 @@ def test_a_rejected_request_is_raised_with_the_request_that_caused_it() -> None:
     error = {"error": {"code": 400, "message": "bad count", "status": "INVALID_ARGUMENT"}}
     server = Server((400, error))
     with pytest.raises(ProviderError, match=r"rejected the request \(400\)") as caught:
-        vrun(lambda: Agent(server.provider(), [get_weather]).run("hi"))
+        vrun(lambda: Agent(server.provider(), [get_weather], streaming=False).run("hi"))
     assert caught.value.request["model"] == "gemini-test"
 
 

@@ -69,7 +69,7 @@ def test_a_parallel_turn_is_answered_by_one_tool_message_per_call_in_order() -> 
         ),
         (200, completion("Done.", [], "stop", tokens=40)),
     )
-    agent = Agent(server.provider(), [get_weather, play], instructions="Be brief.")
+    agent = Agent(server.provider(), [get_weather, play], instructions="Be brief.", streaming=False)
     result = vrun(lambda: agent.run("go"))
 
     assert result.output == "Done."
@@ -94,7 +94,7 @@ def test_a_parallel_turn_is_answered_by_one_tool_message_per_call_in_order() -> 
 
 def test_parallel_false_is_sent_to_the_server() -> None:
     server = Server((200, completion("Hi.", [], "stop")))
-    vrun(lambda: Agent(server.provider(), [get_weather], parallel=False).run("hi"))
+    vrun(lambda: Agent(server.provider(), [get_weather], parallel=False, streaming=False).run("hi"))
     assert server.requests[0]["parallel_tool_calls"] is False
     assert server.requests[0]["messages"] == [{"role": "user", "content": "hi"}]
 
@@ -103,7 +103,7 @@ def test_a_rejected_request_is_raised_with_the_request_that_caused_it() -> None:
     error = {"error": {"message": "bad", "type": "invalid_request_error", "param": None}}
     server = Server((400, error))
     with pytest.raises(ProviderError, match=r"rejected the request \(400\)") as caught:
-        vrun(lambda: Agent(server.provider(), [get_weather]).run("hi"))
+        vrun(lambda: Agent(server.provider(), [get_weather], streaming=False).run("hi"))
     assert caught.value.request["messages"][-1] == {"role": "user", "content": "hi"}
     assert caught.value.request["tools"][0]["function"]["name"] == "get_weather"
 

@@ -95,7 +95,7 @@ def test_calls_are_echoed_with_their_outputs_in_order() -> None:
             ),
         ),
     )
-    agent = Agent(server.provider(), [get_weather, play], instructions="Be brief.")
+    agent = Agent(server.provider(), [get_weather, play], instructions="Be brief.", streaming=False)
     result = vrun(lambda: agent.run("go"))
 
     assert result.output == "Done."
@@ -122,7 +122,11 @@ def test_parallel_false_and_rejections() -> None:
         (400, {"error": {"message": "No tool output found", "type": "invalid_request_error"}})
     )
     with pytest.raises(ProviderError, match="No tool output found") as caught:
-        vrun(lambda: Agent(server.provider(), [get_weather], parallel=False).run("hi"))
+        vrun(
+            lambda: Agent(server.provider(), [get_weather], parallel=False, streaming=False).run(
+                "hi"
+            )
+        )
     assert caught.value.request["parallel_tool_calls"] is False
 
 

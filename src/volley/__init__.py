@@ -3,7 +3,9 @@
 from ._access import Access as Access
 from ._agent import BATCHING_HINT as BATCHING_HINT
 from ._agent import Agent as Agent
+from ._agent import IncompleteTurn as IncompleteTurn
 from ._agent import MaxTurnsExceeded as MaxTurnsExceeded
+from ._agent import RunError as RunError
 from ._agent import RunResult as RunResult
 from ._backend import Backend as Backend
 from ._backend import InProcessBackend as InProcessBackend
@@ -11,6 +13,13 @@ from ._batch import Batch as Batch
 from ._call import ErrorKind as ErrorKind
 from ._call import ToolCall as ToolCall
 from ._call import ToolResult as ToolResult
+from ._events import CallFinished as CallFinished
+from ._events import CallStarted as CallStarted
+from ._events import RunEvent as RunEvent
+from ._events import RunFinished as RunFinished
+from ._events import TextDelta as TextDelta
+from ._events import TurnFinished as TurnFinished
+from ._events import TurnRetried as TurnRetried
 from ._executor import Executor as Executor
 from ._messages import Message as Message
 from ._messages import ModelTurn as ModelTurn
@@ -18,6 +27,7 @@ from ._messages import ToolReturns as ToolReturns
 from ._messages import Usage as Usage
 from ._messages import UserPrompt as UserPrompt
 from ._stats import BatchStats as BatchStats
+from ._stats import CallTiming as CallTiming
 from ._stats import RunStats as RunStats
 from ._stats import TurnStats as TurnStats
 from ._tool import UNSET as UNSET
@@ -34,20 +44,30 @@ __all__ = [
     "Backend",
     "Batch",
     "BatchStats",
+    "CallFinished",
+    "CallStarted",
+    "CallTiming",
     "ErrorKind",
     "Executor",
     "InProcessBackend",
+    "IncompleteTurn",
     "MaxTurnsExceeded",
     "Message",
     "ModelTurn",
+    "RunError",
+    "RunEvent",
+    "RunFinished",
     "RunResult",
     "RunStats",
+    "TextDelta",
     "Tool",
     "ToolCall",
     "ToolOptions",
     "ToolResult",
     "ToolReturns",
     "Toolbox",
+    "TurnFinished",
+    "TurnRetried",
     "TurnStats",
     "Usage",
     "UserPrompt",

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ._deadlines import loop_clock
+from ._events import RunEvent, RunFinished, TurnFinished
 from ._executor import Executor
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
-from ._stats import BatchStats, RunStats, TurnStats
+from ._stats import RunStats, TurnStats
 from ._tool import Tool, Toolbox
+from ._turn import Emit, TurnAbandoned, play_turn
 from .providers import ModelRequest, Provider, resolve
 
-__all__ = ["BATCHING_HINT", "Agent", "MaxTurnsExceeded", "RunResult"]
+__all__ = [
+    "BATCHING_HINT",
+    "Agent",
+    "IncompleteTurn",
+    "MaxTurnsExceeded",
+    "RunError",
+    "RunResult",
+]
 
 logger = logging.getLogger("volley")
 
@@ -48,23 +58,50 @@ class RunResult:
         return self.stats.turns
 
 
-class MaxTurnsExceeded(RuntimeError):
-    """The model kept calling tools past `max_turns`; the transcript so far is kept."""
+class RunError(RuntimeError):
+    """A run that stopped before the model answered; the transcript so far is kept."""
+
+    def __init__(self, message: str, messages: list[Message], stats: RunStats) -> None:
+        super().__init__(message)
+        self.messages = messages
+        """The conversation up to the last complete turn: valid to send again."""
+        self.stats = stats
+
+
+class MaxTurnsExceeded(RunError):
+    """The model kept calling tools past `max_turns`."""
 
     def __init__(self, max_turns: int, messages: list[Message], stats: RunStats) -> None:
         super().__init__(
             f"the model was still calling tools after {max_turns} turns; raise max_turns, or "
-            "read .messages to see what it was doing"
+            "read .messages to see what it was doing",
+            messages,
+            stats,
         )
-        self.messages = messages
-        self.stats = stats
+
+
+class IncompleteTurn(RunError):
+    """The model's message was cut (max tokens), refused, or its stream kept breaking.
+
+    None of its calls ran to completion (those started early were cancelled) and it is not in
+    `messages`, so the conversation never holds a call without its result.
+    """
+
+    def __init__(
+        self, reason: str, turn: ModelTurn | None, messages: list[Message], stats: RunStats
+    ) -> None:
+        index = len(stats.turns) + 1
+        super().__init__(f"turn {index} could not be used: {reason}", messages, stats)
+        self.turn = turn
+        """What arrived of the message, if it arrived whole."""
 
 
 class Agent:
     """A model and its tools, run in a loop until the model answers.
 
     Every turn's calls go through one `Executor` batch: at once where that is safe, in order
-    where it is not, every call answered, all answers returned in one message.
+    where it is not, every call answered, all answers returned in one message. With streaming,
+    calls start while the model is still writing the rest of its message.
 
     Args:
         model: `provider:model` (`anthropic:claude-sonnet-4-6`, `openai:gpt-5.4`,
@@ -79,6 +116,10 @@ class Agent:
         max_tokens: cap on the tokens of each model turn (the adapter's default if `None`).
         max_concurrency: tool calls running at once.
         tool_timeout: seconds per tool attempt for tools that set none.
+        streaming: stream the model's messages where the adapter can, starting each call the
+            moment it is written (reads at once; writes, and all after them, once the message
+            has ended well).
+        stream_retries: times a turn is asked again when its stream breaks.
         clock: where the figures' times come from (default: the event loop's clock).
     """
 
@@ -95,10 +136,14 @@ class Agent:
         max_tokens: int | None = None,
         max_concurrency: int = 64,
         tool_timeout: float | None = 60.0,
+        streaming: bool = True,
+        stream_retries: int = 1,
         clock: Callable[[], float] | None = None,
     ) -> None:
         if max_turns < 1:
             raise ValueError("max_turns must be >= 1")
+        if stream_retries < 0:
+            raise ValueError("stream_retries must be >= 0")
         self.model = resolve(model, client=client) if client is not None else resolve(model)
         self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools)
         self.parallel = parallel
@@ -106,6 +151,8 @@ class Agent:
         self.max_tokens = max_tokens
         self.max_concurrency = max_concurrency
         self.tool_timeout = tool_timeout
+        self.streaming = streaming
+        self.stream_retries = stream_retries
         self._clock = clock
         hint = BATCHING_HINT if parallel and batching_hint and len(self.toolbox) else None
         self.instructions = "\n\n".join(part for part in (instructions, hint) if part) or None
@@ -119,12 +166,48 @@ class Agent:
         raise RuntimeError("run_sync cannot be used inside an event loop; await agent.run()")
 
     async def run(self, prompt: str) -> RunResult:
-        """Run the loop until the model answers without calling a tool."""
+        """Run the loop until the model answers without calling a tool.
+
+        Raises:
+            MaxTurnsExceeded: the model was still calling tools after `max_turns` turns.
+            IncompleteTurn: a message was cut by max tokens, refused, or its stream kept breaking.
+            ProviderError: the provider rejected a request.
+        """
+        return await self._run(prompt, None)
+
+    async def run_stream(self, prompt: str) -> AsyncIterator[RunEvent]:
+        """Run the loop, telling what happens as it happens: text, calls, turns, the end.
+
+        The last event is `RunFinished`, with the same `RunResult` that `run` returns; errors are
+        raised as `run` raises them. Leaving the iteration early cancels the run and its calls.
+        """
+        events: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+
+        async def run_and_close() -> None:
+            try:
+                result = await self._run(prompt, events.put_nowait)
+                events.put_nowait(RunFinished(result))
+            finally:
+                events.put_nowait(None)
+
+        task = asyncio.create_task(run_and_close())
+        try:
+            while (event := await events.get()) is not None:
+                yield event
+            await task  # raises what the run raised
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _run(self, prompt: str, emit: Emit | None) -> RunResult:
         clock = self._clock or loop_clock(asyncio.get_running_loop())
         messages: list[Message] = [UserPrompt(prompt)]
         turns: list[TurnStats] = []
         started = clock()
         serial_turns = 0
+        stream = self.streaming and hasattr(self.model, "stream")
         async with Executor(
             self.toolbox,
             max_concurrency=self.max_concurrency,
@@ -132,19 +215,30 @@ class Agent:
             clock=clock,
         ) as executor:
             for index in range(1, self.max_turns + 1):
-                asked = clock()
-                turn = await self.model.complete(self._request(messages))
-                model_time = clock() - asked
-                messages.append(turn)
-                if not turn.calls:
-                    turns.append(_turn_stats(index, turn, model_time))
-                    return RunResult(turn.text, messages, RunStats(tuple(turns), clock() - started))
-                batch = executor.batch()
-                batch.submit_many(turn.calls)
-                results = await batch.close()
-                messages.append(ToolReturns(tuple(results)))
-                turns.append(_turn_stats(index, turn, model_time, batch.stats))
-                serial_turns = serial_turns + 1 if self._could_have_batched(turn) else 0
+                try:
+                    played = await play_turn(
+                        self.model,
+                        self._request(messages),
+                        executor,
+                        index=index,
+                        clock=clock,
+                        emit=emit,
+                        stream=stream,
+                        retries=self.stream_retries,
+                    )
+                except TurnAbandoned as exc:
+                    stats = RunStats(tuple(turns), clock() - started)
+                    raise IncompleteTurn(str(exc), exc.message, messages, stats) from exc
+                messages.append(played.message)
+                turns.append(played.stats)
+                if played.message.calls:
+                    messages.append(ToolReturns(played.results))
+                if emit is not None:
+                    emit(TurnFinished(index, played.message, played.results, played.stats))
+                if not played.message.calls:
+                    stats = RunStats(tuple(turns), clock() - started)
+                    return RunResult(played.message.text, messages, stats)
+                serial_turns = serial_turns + 1 if self._could_have_batched(played.message) else 0
                 if serial_turns == SERIAL_TURNS_WARNING and self.parallel:
                     logger.warning(
                         "%s asked for one tool call per turn %d turns in a row, of tools that "
@@ -171,16 +265,3 @@ class Agent:
             parallel=self.parallel,
             max_tokens=self.max_tokens,
         )
-
-
-def _turn_stats(
-    index: int, turn: ModelTurn, model_time: float, batch: BatchStats | None = None
-) -> TurnStats:
-    return TurnStats(
-        index=index,
-        calls=len(turn.calls),
-        model_time=model_time,
-        input_tokens=turn.usage.input_tokens,
-        output_tokens=turn.usage.output_tokens,
-        batch=batch,
-    )

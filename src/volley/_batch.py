@@ -33,6 +33,9 @@ class Batch:
     `submit` starts a call at once unless a dependency or a conflicting earlier call blocks it;
     `close` waits for every call and returns one result per call, in submission order. Use it as
     `async with executor.batch() as batch:` to close (or, on error, cancel) it on exit.
+
+    `on_result` is called with each result the moment it exists (a UI shows calls finishing
+    while others still run); it must not raise, and it must not submit to or close this batch.
     """
 
     def __init__(
@@ -42,11 +45,13 @@ class Batch:
         *,
         dedupe: bool,
         on_close: Callable[[Batch], None] | None = None,
+        on_result: Callable[[ToolResult], None] | None = None,
     ) -> None:
         self._toolbox = toolbox
         self._runner = runner
         self._dedupe = dedupe
         self._on_close = on_close
+        self._on_result = on_result
         self._clock = runner.clock
         self._slots = runner.slots
         self._start_admitted = self._launch
@@ -262,6 +267,8 @@ class Batch:
 
     def _finish(self, entry: Entry, result: ToolResult) -> None:
         entry.result = result
+        if self._on_result is not None:
+            self._on_result(result)
         if entry.node >= 0:
             self._scheduler.finish(entry.node, ok=not result.is_error)
         self._unfinished -= 1

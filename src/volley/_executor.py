@@ -100,12 +100,19 @@ class Executor:
             self._backend.close()
             self._runner = None
 
-    def batch(self) -> Batch:
-        """Start a batch to submit calls to one by one (as a model streams them)."""
+    def batch(self, *, on_result: Callable[[ToolResult], None] | None = None) -> Batch:
+        """Start a batch to submit calls to one by one (as a model streams them).
+
+        `on_result` hears of each result the moment it exists, before the batch closes.
+        """
         if self._runner is None:
             raise RuntimeError("use the executor as `async with Executor(...) as ex:` first")
         batch = Batch(
-            self.toolbox, self._runner, dedupe=self.dedupe, on_close=self._open_batches.discard
+            self.toolbox,
+            self._runner,
+            dedupe=self.dedupe,
+            on_close=self._open_batches.discard,
+            on_result=on_result,
         )
         self._open_batches.add(batch)
         return batch

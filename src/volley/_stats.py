@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ._call import ToolResult
 
-__all__ = ["BatchStats", "RunStats", "TurnStats", "batch_stats"]
+__all__ = ["BatchStats", "CallTiming", "RunStats", "TurnStats", "batch_stats", "call_timeline"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,36 +80,104 @@ def batch_stats(
 
 
 @dataclass(frozen=True, slots=True)
+class CallTiming:
+    """One call on a turn's timeline: when the model finished writing it, when it ran."""
+
+    call_id: str
+    name: str
+    arguments_done: float
+    """When its arguments were complete: as it streamed, or when the whole message arrived."""
+    started: float | None
+    """When it began running; `None` if it never ran (refused, cancelled, failed dependency)."""
+    ended: float
+    """When its result existed."""
+    is_error: bool
+
+    @property
+    def waited(self) -> float:
+        """Seconds between the model finishing the call and the call starting."""
+        return (self.started if self.started is not None else self.ended) - self.arguments_done
+
+
+def call_timeline(
+    results: Sequence[ToolResult], arrived: Mapping[str, float], *, default: float
+) -> tuple[CallTiming, ...]:
+    """Each result as a `CallTiming`; `arrived` maps call ids to when their arguments were done."""
+    return tuple(
+        CallTiming(
+            call_id=r.call_id,
+            name=r.name,
+            arguments_done=arrived.get(r.call_id, default),
+            started=r.started_at,
+            ended=r.ended_at if r.ended_at is not None else default,
+            is_error=r.is_error,
+        )
+        for r in results
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class TurnStats:
-    """One round trip of an agent run: the model's turn, then its calls."""
+    """One round trip of an agent run: the model's turn, then its calls.
+
+    Times are the executor's clock. With streaming dispatch the calls start while the model is
+    still writing, so `tool_time` and `model_time` overlap and `wall_time` is less than their sum.
+    """
 
     index: int
     """1 for the first turn."""
     calls: int
     """Tool calls the model asked for in this turn."""
-    model_time: float
-    """Seconds spent waiting for the model."""
+    started_at: float
+    """When the request was sent (the first attempt's, if a broken stream was retried)."""
+    message_ended_at: float
+    """When the model's whole message had arrived."""
+    ended_at: float
+    """When the last call's result existed (the message's end if there were no calls)."""
     input_tokens: int
     """Tokens the model read for this turn (the whole conversation so far)."""
     output_tokens: int
     """Tokens the model wrote."""
     batch: BatchStats | None = None
     """The figures of this turn's calls, if it had any."""
+    streamed: bool = False
+    """Whether calls could start while the message streamed."""
+    timeline: tuple[CallTiming, ...] = ()
+    """Each call, in call order: arguments done, started, ended."""
+    retries: int = 0
+    """Broken streams thrown away and asked again."""
+
+    @property
+    def model_time(self) -> float:
+        """Seconds from sending the request to having the whole message."""
+        return self.message_ended_at - self.started_at
 
     @property
     def tool_time(self) -> float:
-        """Wall time of this turn's calls."""
+        """Wall time of this turn's calls, from the first start to the last result."""
         return self.batch.wall_time if self.batch else 0.0
 
     @property
     def wall_time(self) -> float:
-        """The whole turn: waiting for the model, then running its calls."""
-        return self.model_time + self.tool_time
+        """The whole round trip: the request, the message, and every call's result."""
+        return self.ended_at - self.started_at
 
     @property
     def time_saved(self) -> float:
         """Seconds saved against running this turn's calls one by one."""
         return self.batch.time_saved if self.batch else 0.0
+
+    @property
+    def early_dispatch_saved(self) -> float:
+        """Seconds saved by starting calls while the message streamed.
+
+        Measured against the least that waiting could have taken: the whole message, then the
+        longest chain of calls (which assumes no concurrency limit, so it errs on the low side).
+        """
+        if not self.streamed or self.batch is None:
+            return 0.0
+        waiting = self.message_ended_at + self.batch.critical_path
+        return max(0.0, waiting - self.ended_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +218,11 @@ class RunStats:
     def time_saved(self) -> float:
         """Tool time saved against running every call one by one."""
         return sum(t.time_saved for t in self.turns)
+
+    @property
+    def early_dispatch_saved(self) -> float:
+        """Seconds saved by starting calls while messages streamed (see `TurnStats`)."""
+        return sum(t.early_dispatch_saved for t in self.turns)
 
     @property
     def input_tokens(self) -> int:

@@ -1,0 +1,95 @@
+"""What `Agent.run_stream` tells a UI as a run happens, in the order it happens.
+
+Every event of a turn names it (1 for the first), so a UI can group them. A turn's events come as:
+text deltas and calls starting (interleaved while the model streams), calls finishing (possibly
+before the message has ended), then `TurnFinished`; the run ends with `RunFinished`. If a
+streamed message breaks, `TurnRetried` says that the text and calls shown for that turn are void.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
+
+from ._call import ToolCall, ToolResult
+from ._messages import ModelTurn
+from ._stats import TurnStats
+
+if TYPE_CHECKING:
+    from ._agent import RunResult
+
+__all__ = [
+    "CallFinished",
+    "CallStarted",
+    "RunEvent",
+    "RunFinished",
+    "TextDelta",
+    "TurnFinished",
+    "TurnRetried",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the text the model is writing."""
+
+    turn: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    """A call was handed to the executor; it runs as soon as no conflict or dependency blocks it."""
+
+    turn: int
+    call: ToolCall
+    """The call, arguments included."""
+    at: float
+    """When, on the run's clock."""
+    early: bool
+    """Whether it started while the model was still writing the message."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallFinished:
+    """A call has its result (maybe while other calls, or the message, are still going)."""
+
+    turn: int
+    result: ToolResult
+    """The result, with `started_at`, `ended_at` and `duration`."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRetried:
+    """The streamed message broke: what was shown for this turn is void, and it is asked again.
+
+    Calls that had started early were cancelled; none of it reaches the conversation.
+    """
+
+    turn: int
+    error: str
+    """Why the stream was thrown away."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFinished:
+    """The model's message and all of its calls' results: one round trip."""
+
+    turn: int
+    message: ModelTurn
+    results: tuple[ToolResult, ...]
+    """One per call, in call order (sent back to the model as one message)."""
+    stats: TurnStats
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    """The model answered without calling a tool: the last event of a run."""
+
+    result: RunResult
+
+
+RunEvent: TypeAlias = (
+    TextDelta | CallStarted | CallFinished | TurnRetried | TurnFinished | RunFinished
+)
+"""Anything `Agent.run_stream` yields."""

@@ -1,0 +1,166 @@
+"""One round trip: ask the model, run its calls (as they stream, where safe), collect the results.
+
+A turn whose message cannot be trusted never reaches the conversation. A stream that breaks
+after it began is asked again (`retries` times), its early calls cancelled; a message cut by the
+token limit, or refused, has calls whose arguments may be a prefix of what the model meant, so
+none of them runs and the turn is abandoned: the conversation never holds an unanswered call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._call import ToolCall, ToolResult
+from ._dispatch import EarlyDispatch
+from ._events import CallFinished, CallStarted, RunEvent, TextDelta, TurnRetried
+from ._executor import Executor
+from ._messages import ModelTurn
+from ._stats import TurnStats, call_timeline
+from .providers import ModelRequest, Provider, ProviderError, streams
+
+__all__ = ["PlayedTurn", "TurnAbandoned", "play_turn"]
+
+Emit = Callable[[RunEvent], None]
+
+UNUSABLE_STOPS = {
+    "max_tokens": "the model ran out of output tokens while writing its calls; raise max_tokens",
+    "refused": "the provider stopped the message (a refusal or content filter) mid-way",
+}
+
+
+class TurnAbandoned(Exception):
+    """The model's message could not be used; none of its calls ran to completion."""
+
+    def __init__(self, reason: str, message: ModelTurn | None) -> None:
+        super().__init__(reason)
+        self.message = message
+        """What arrived of the message, if it arrived whole (cut by max tokens, say)."""
+
+
+class _BrokenStream(Exception):
+    """The stream stopped or turned to garbage after it began."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayedTurn:
+    """A message whose calls all have results."""
+
+    message: ModelTurn
+    results: tuple[ToolResult, ...]
+    stats: TurnStats
+
+
+async def play_turn(
+    model: Provider,
+    request: ModelRequest,
+    executor: Executor,
+    *,
+    index: int,
+    clock: Callable[[], float],
+    emit: Emit | None,
+    stream: bool,
+    retries: int,
+) -> PlayedTurn:
+    """Ask the model once (more if its stream breaks), run the calls, return all results.
+
+    Raises:
+        TurnAbandoned: the message was cut or refused, or kept breaking; nothing of it counts.
+    """
+    started = clock()
+    on_result = None if emit is None else lambda r: emit(CallFinished(index, r))
+    on_start = None if emit is None else _announce(index, clock, emit)
+    for attempt in range(retries + 1):
+        dispatch = EarlyDispatch(
+            lambda: executor.batch(on_result=on_result),
+            executor.toolbox,
+            clock,
+            on_start=on_start,
+        )
+        try:
+            if stream:
+                message, message_ended = await _stream(model, request, dispatch, index, clock, emit)
+            else:
+                message = await model.complete(request)
+                message_ended = clock()
+        except _BrokenStream as exc:
+            await dispatch.abandon()
+            if attempt == retries:
+                raise TurnAbandoned(f"{exc} (asked {retries + 1} times)", None) from exc
+            if emit is not None:
+                emit(TurnRetried(index, str(exc)))
+            continue
+        except BaseException:
+            await dispatch.abandon()
+            raise
+        if message.calls and message.stop in UNUSABLE_STOPS:
+            await dispatch.abandon()
+            raise TurnAbandoned(UNUSABLE_STOPS[message.stop], message)
+        dispatch.release(message.calls)
+        results = await dispatch.results(message.calls)
+        batch = dispatch.batch
+        stats = TurnStats(
+            index=index,
+            calls=len(message.calls),
+            started_at=started,
+            message_ended_at=message_ended,
+            ended_at=clock() if results else message_ended,
+            input_tokens=message.usage.input_tokens,
+            output_tokens=message.usage.output_tokens,
+            batch=batch.stats if batch is not None else None,
+            streamed=stream,
+            timeline=call_timeline(results, dispatch.arrived, default=message_ended),
+            retries=attempt,
+        )
+        return PlayedTurn(message, tuple(results), stats)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _announce(
+    index: int, clock: Callable[[], float], emit: Emit
+) -> Callable[[ToolCall, bool], None]:
+    def on_start(call: ToolCall, early: bool) -> None:
+        emit(CallStarted(index, call, clock(), early))
+
+    return on_start
+
+
+async def _stream(
+    model: Provider,
+    request: ModelRequest,
+    dispatch: EarlyDispatch,
+    index: int,
+    clock: Callable[[], float],
+    emit: Emit | None,
+) -> tuple[ModelTurn, float]:
+    """Read a streamed message, handing each complete call to `dispatch` as it arrives.
+
+    An error before anything arrived is the request's (the SDK has retried it already) and is
+    raised as it is; an error after is a broken stream.
+    """
+    events: AsyncIterator[Any] = model.stream(request)  # type: ignore[attr-defined]
+    message: ModelTurn | None = None
+    message_ended: float | None = None
+    received = False
+    try:
+        async for item in events:
+            received = True
+            if isinstance(item, streams.CallComplete):
+                dispatch.call_complete(item.call)
+            elif isinstance(item, streams.TextDelta):
+                if emit is not None:
+                    emit(TextDelta(index, item.text))
+            elif isinstance(item, streams.TurnEnd):
+                message_ended = clock()
+            elif isinstance(item, ModelTurn):
+                message = item
+    except ProviderError:
+        raise
+    except Exception as exc:
+        if not received and not isinstance(exc, streams.StreamError):
+            raise
+        raise _BrokenStream(f"the stream broke: {type(exc).__name__}: {exc}") from exc
+    if message is None or message_ended is None:
+        raise _BrokenStream("the stream ended before the message did")
+    return message, message_ended
