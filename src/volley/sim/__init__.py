@@ -12,9 +12,13 @@ Example:
         ...
     print(len(sim.log), "round trips")
     ```
+
+Replies are cut at the request's output cap the way each API cuts them, and
+``sim.cut_streams(...)`` breaks the next streamed responses on purpose (see `SimServer`).
 """
 
 from ._app import RequestRecord
+from ._faults import StreamCut
 from ._scenario import (
     Condition,
     Latency,
@@ -46,6 +50,7 @@ __all__ = [
     "SimRequest",
     "SimServer",
     "SseEvent",
+    "StreamCut",
     "Turn",
     "WireError",
     "WireFormat",

@@ -1,7 +1,8 @@
 """The simulator as an ASGI app: routes each wire format, answers from the script, paces, logs.
 
 The app is usable on its own (``httpx2.ASGITransport(app=sim.app)``) for in-process tests; the
-server module only adds a loopback socket around it.
+server module only adds a loopback socket around it. Each reply is cut to the request's output
+cap (see `truncate`), and the next streamed responses can be broken on purpose (`cut_streams`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import asyncio
 import itertools
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from ._faults import DroppedConnection, StreamCut
 from ._scenario import Scenario
 from ._script import plan_reply
+from ._truncate import truncate
 from ._wire import Rendering, SimRequest, SseEvent, WireError, WireFormat, output_tokens
 
 try:
@@ -39,10 +43,14 @@ class RequestRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     tool_calls: int = 0
-    """Tool calls in the response."""
+    """Complete tool calls in the response (not counting one the output cap cut short)."""
     turn: int | None = None
     """The scripted turn answered (-1: the final answer; None: the request was refused)."""
     error: str | None = None
+    truncated: bool = False
+    """The request's output cap cut the reply short (``max_tokens``, ``length``, ...)."""
+    cut: StreamCut | None = None
+    """The fault injected into this streamed response (see `Simulator.cut_streams`), if any."""
 
 
 class Simulator:
@@ -60,10 +68,28 @@ class Simulator:
         self.formats = tuple(formats)
         self.time_scale = time_scale
         self.log: list[RequestRecord] = []
+        self._cuts: deque[StreamCut] = deque()
         self._sleep = sleep
         self._ids = itertools.count(1)
         routes = [Route(f.path, self._endpoint(f), methods=["POST"]) for f in self.formats]
         self.app = Starlette(routes=routes)
+
+    def cut_streams(self, after_events: int, *, count: int = 1, abrupt: bool = False) -> None:
+        """Break the next ``count`` streamed responses after ``after_events`` SSE events each.
+
+        Faults queue up in call order, one per streamed response (of any format); plain
+        responses never take one, so a client that retries without streaming is not broken.
+        ``abrupt=False`` ends each response cleanly without its remaining events;
+        ``abrupt=True`` drops the connection mid-body, so the client's HTTP library raises (see
+        `StreamCut`). The request log records the fault each response took
+        (``RequestRecord.cut``).
+
+        Raises:
+            ValueError: ``after_events`` or ``count`` is negative.
+        """
+        if after_events < 0 or count < 0:
+            raise ValueError("after_events and count must be >= 0")
+        self._cuts.extend([StreamCut(after_events, abrupt)] * count)
 
     def _endpoint(self, wire: WireFormat) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -90,6 +116,8 @@ class Simulator:
             max_calls=request.max_calls,
             id_prefix=wire.call_id_prefix,
         )
+        reply = truncate(reply, request.max_output_tokens, partial_calls=wire.partial_calls)
+        cut = self._cuts.popleft() if request.stream and self._cuts else None
         info = Rendering(
             message_id=f"{wire.message_id_prefix}sim{next(self._ids):021d}",
             created=int(time.time()),
@@ -105,12 +133,14 @@ class Simulator:
                 info.output_tokens,
                 len(reply.calls),
                 reply.turn,
+                truncated=reply.truncated,
+                cut=cut,
             )
         )
         if request.stream:
             events = wire.events(request, reply, info)
             return StreamingResponse(
-                self._paced(request, events),
+                self._paced(request, events, cut),
                 media_type="text/event-stream",
                 headers={"cache-control": "no-cache"},
             )
@@ -120,12 +150,18 @@ class Simulator:
         )
         return JSONResponse(wire.response(request, reply, info))
 
-    async def _paced(self, request: SimRequest, events: Iterator[SseEvent]) -> AsyncIterator[bytes]:
+    async def _paced(
+        self, request: SimRequest, events: Iterator[SseEvent], cut: StreamCut | None
+    ) -> AsyncIterator[bytes]:
         latency = self.scenario.latency
         await self._wait(latency.first_token(request.input_tokens))
-        for event in events:
+        for sent, event in enumerate(events):
+            if cut is not None and sent == cut.after_events:
+                break
             await self._wait(latency.output(event.tokens))
             yield event.encode()
+        if cut is not None and cut.abrupt:
+            raise DroppedConnection(f"stream cut after {cut.after_events} events")
 
     async def _wait(self, seconds: float) -> None:
         delay = seconds * self.time_scale

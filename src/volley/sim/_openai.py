@@ -8,7 +8,14 @@ from typing import Any, NoReturn
 
 from ._wire import WireError
 
-__all__ = ["check_function", "error_body", "invalid_type", "looks_like_error", "missing"]
+__all__ = [
+    "check_function",
+    "error_body",
+    "invalid_type",
+    "looks_like_error",
+    "missing",
+    "token_cap",
+]
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 """Function names both formats accept, of at most 64 characters."""
@@ -28,8 +35,11 @@ def error_body(error: WireError) -> dict[str, Any]:
 
 def invalid_type(param: str, expected: str) -> NoReturn:
     """Refuse a parameter of the wrong JSON type."""
+    article = "an" if expected[0] in "aeiou" else "a"
     raise WireError(
-        f"Invalid type for '{param}': expected a {expected}.", param=param, code="invalid_type"
+        f"Invalid type for '{param}': expected {article} {expected}.",
+        param=param,
+        code="invalid_type",
     )
 
 
@@ -73,3 +83,20 @@ def check_function(function: dict[str, Any], where: str) -> str:
     if not isinstance(function.get("parameters"), dict):
         missing(f"{where}.parameters")
     return name
+
+
+def token_cap(body: dict[str, Any], param: str, minimum: int = 1) -> int | None:
+    """The output-token cap ``body[param]`` (None if absent or null), refused below ``minimum``."""
+    value = body.get(param)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        invalid_type(param, "integer")
+    if value < minimum:
+        raise WireError(
+            f"Invalid '{param}': integer below minimum value. Expected a value >= {minimum}, "
+            f"but got {value} instead.",
+            param=param,
+            code="integer_below_min_value",
+        )
+    return value

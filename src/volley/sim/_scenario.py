@@ -29,6 +29,12 @@ any other brace is left alone, so JSON inside a text needs no escaping.
 
 ``latency`` holds seconds: time to first token, plus time per input token before it, then time
 per output token as the deltas go out. The server multiplies every delay by its ``time_scale``.
+
+Two things are not in the scenario, because they depend on the request or the moment rather than
+on the conversation: a request's output cap (``max_tokens`` and the like) cuts the turn short
+where it falls, text first, then each call's name and arguments, as a real model runs out of
+tokens; and ``SimServer.cut_streams`` breaks the next streamed responses, so that a client's
+retry of the very same conversation can succeed.
 """
 
 from __future__ import annotations

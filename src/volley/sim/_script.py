@@ -53,13 +53,28 @@ class EmittedCall:
 
 
 @dataclass(frozen=True)
+class CutCall:
+    """A call the output cap stopped mid-way: its name went out, its arguments only in part."""
+
+    id: str
+    name: str
+    arguments_json: str
+    """The start of the call's JSON arguments text, cut at a token boundary: never valid JSON."""
+
+
+@dataclass(frozen=True)
 class Reply:
     """What the model says in one response, in no wire format yet."""
 
     text: str
     calls: tuple[EmittedCall, ...]
+    """The complete calls."""
     turn: int
     """Index of the scripted turn it comes from; -1 for the scenario's final answer."""
+    cut_call: CutCall | None = None
+    """The call the output cap stopped while its arguments were being written, if any."""
+    truncated: bool = False
+    """The output cap stopped the model (``max_tokens`` / ``length`` / ``incomplete``)."""
 
 
 def plan_reply(

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from types import TracebackType
 
 from ._app import Simulator, Sleep
+from ._faults import quiet_dropped_connections
 from ._scenario import Scenario
 from ._wire import WireFormat
 from .anthropic import AnthropicMessages
@@ -58,6 +59,14 @@ class SimServer(Simulator):
     (Anthropic, Gemini) or ``sim.base_url + "/v1"`` (OpenAI). ``sim.app`` is the same server as
     an ASGI app, usable without a socket. ``sim.log`` records every request.
 
+    Like a real model, the server honours each request's output cap (``max_tokens``,
+    ``max_completion_tokens``, ``max_output_tokens``, ``maxOutputTokens``): a longer reply is cut
+    at the cap, a tool call mid-JSON included, and reported as each API reports it. To test
+    clients against broken streams, ``sim.cut_streams(after_events, count=1, abrupt=False)``
+    stops the next streamed responses early: cleanly (the stream just ends) or by dropping the
+    connection (the client's HTTP library raises). The scenario cannot do that, since a retried
+    request must be able to succeed.
+
     Args:
         scenario: What the model says (see `Scenario`).
         time_scale: Multiplies every scripted delay; 0 answers at once (tests).
@@ -95,8 +104,12 @@ class SimServer(Simulator):
         return f"http://127.0.0.1:{self._port}"
 
     async def __aenter__(self) -> SimServer:
+        quiet_dropped_connections()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted sockets inherit it: without it, Nagle's algorithm and the client's delayed
+        # ACK hold every small write (headers, each SSE event) for ~40 ms on loopback.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         config = uvicorn.Config(

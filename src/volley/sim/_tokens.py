@@ -29,6 +29,18 @@ def count_json_tokens(value: object) -> int:
     )
 
 
+def token_prefix(text: str, tokens: int) -> str:
+    """The start of ``text`` holding its first ``tokens`` tokens (all of it if it has no more).
+
+    The cut falls where the next token starts, as `split_tokens` cuts, so whitespace after the
+    last kept token stays and ``count_tokens`` of the prefix is exactly ``tokens``.
+    """
+    for k, match in enumerate(TOKEN.finditer(text)):
+        if k == tokens:
+            return text[: match.start()]
+    return text
+
+
 def split_tokens(text: str, per_piece: int = 3) -> list[tuple[str, int]]:
     """Cut ``text`` into stream fragments of about ``per_piece`` tokens, at token boundaries.
 

@@ -3,7 +3,8 @@
 A wire format turns a request body into a `SimRequest` (or a `WireError`, which the server sends
 as a 400 in that provider's error shape), and a neutral `Reply` into that provider's JSON response
 or SSE events. The server owns the script, the latency and the log, so adding a provider's format
-is one module implementing `WireFormat`, listed in the server's formats.
+is one module implementing `WireFormat`, listed in the server's formats. A reply the request's
+output cap cut short (``Reply.truncated``) is rendered the way that provider reports it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class SimRequest:
     input_tokens: int
     body: Mapping[str, Any] = field(default_factory=dict)
     """The request as sent, for options only one format knows (``stream_options``)."""
+    max_output_tokens: int | None = None
+    """The request's cap on output tokens (each format names it its own way); None for none."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,12 @@ def sse(payload: Mapping[str, Any], event: str | None = None, tokens: int = 0) -
 
 
 def output_tokens(reply: Reply) -> int:
-    """Output tokens of a reply: its text, plus each call's name and JSON arguments."""
-    return count_tokens(reply.text) + sum(
-        count_tokens(call.name) + count_tokens(call.arguments_json) for call in reply.calls
+    """Output tokens of a reply: its text, each call's name and JSON arguments, any cut call's."""
+    cut = reply.cut_call
+    return (
+        count_tokens(reply.text)
+        + sum(count_tokens(call.name) + count_tokens(call.arguments_json) for call in reply.calls)
+        + (count_tokens(cut.name) + count_tokens(cut.arguments_json) if cut else 0)
     )
 
 
@@ -87,6 +93,9 @@ class WireFormat(Protocol):
     """The POST route, e.g. ``"/v1/messages"``."""
     call_id_prefix: str
     message_id_prefix: str
+    partial_calls: bool
+    """Whether a call the output cap stops mid-way goes out in part (its arguments cut short) or
+    not at all (see `truncate`)."""
 
     def parse(self, body: object, route: Mapping[str, str] | None = None) -> SimRequest:
         """Validate a request body as the real API would.

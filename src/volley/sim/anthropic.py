@@ -6,7 +6,10 @@ tools need a name matching ``^[a-zA-Z0-9_-]{1,64}$`` (unique) and an object ``in
 ``tool_use`` id of an assistant message needs exactly one ``tool_result`` in the very next user
 message, placed before any other block, and a ``tool_result`` must answer a ``tool_use`` of the
 message just before. ``tool_choice.disable_parallel_tool_use: true`` limits a response to one call.
-``max_tokens`` is checked but never cuts a response short.
+
+``max_tokens`` caps the output (see `truncate`): a reply cut by it has ``stop_reason:
+"max_tokens"``. Streamed, a ``tool_use`` block whose input was cut gets its start and the partial
+JSON deltas but no ``content_block_stop``; plain, it is left out (see `AnthropicMessages.response`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class AnthropicMessages:
     path = "/v1/messages"
     call_id_prefix = "toolu_"
     message_id_prefix = "msg_"
+    partial_calls = True
 
     def parse(self, body: object, route: Mapping[str, str] | None = None) -> SimRequest:
         """Validate a Messages request (see the module docstring).
@@ -59,6 +63,7 @@ class AnthropicMessages:
                 {"system": body.get("system"), "messages": body["messages"], "tools": tools}
             ),
             body=body,
+            max_output_tokens=max_tokens,
         )
 
     def error_body(self, error: WireError) -> dict[str, Any]:
@@ -69,7 +74,12 @@ class AnthropicMessages:
         }
 
     def response(self, request: SimRequest, reply: Reply, info: Rendering) -> dict[str, Any]:
-        """A ``message`` object with text then ``tool_use`` blocks."""
+        """A ``message`` object with text then ``tool_use`` blocks.
+
+        A ``tool_use`` whose input the output cap cut is left out: ``input`` must be a whole
+        object, and a caller must not run half a call. Usage still counts its tokens, as the
+        model wrote them (the streamed response sends them).
+        """
         content: list[dict[str, Any]] = []
         if reply.text:
             content.append({"type": "text", "text": reply.text})
@@ -82,20 +92,29 @@ class AnthropicMessages:
         return message
 
     def events(self, request: SimRequest, reply: Reply, info: Rendering) -> Iterator[SseEvent]:
-        """``message_start``, each block's start, deltas and stop, ``message_delta``, the stop."""
+        """``message_start``, each block's start, deltas and stop, ``message_delta``, the stop.
+
+        A call cut by the output cap gets no ``content_block_stop``: its input stops mid-JSON.
+        """
         start = _message(request, reply, info, [])
         start["stop_reason"] = None
         yield sse({"type": "message_start", "message": start}, "message_start")
-        blocks: list[tuple[dict[str, Any], list[tuple[dict[str, Any], int]], int]] = []
+        blocks: list[tuple[dict[str, Any], list[tuple[dict[str, Any], int]], int, bool]] = []
         if reply.text:
             texts = [({"type": "text_delta", "text": t}, n) for t, n in split_tokens(reply.text)]
-            blocks.append(({"type": "text", "text": ""}, texts, 0))
-        for call in reply.calls:
-            pieces = [("", 0), *split_tokens(call.arguments_json)]
+            blocks.append(({"type": "text", "text": ""}, texts, 0, True))
+        cut = reply.cut_call
+        calls = [(c.id, c.name, c.arguments_json, True) for c in reply.calls]
+        if cut is not None:
+            calls.append((cut.id, cut.name, cut.arguments_json, False))
+        for call_id, name, arguments, whole in calls:
+            pieces = [("", 0), *split_tokens(arguments)]
             deltas = [({"type": "input_json_delta", "partial_json": p}, n) for p, n in pieces]
-            block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
-            blocks.append((block, deltas, count_tokens(call.name)))
-        for index, (block, deltas, name_tokens) in enumerate(blocks):
+            block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+            blocks.append((block, deltas, count_tokens(name), whole))
+        if not blocks:  # the cap left nothing to say
+            yield sse({"type": "ping"}, "ping")
+        for index, (block, deltas, name_tokens, whole) in enumerate(blocks):
             start_event = {"type": "content_block_start", "index": index, "content_block": block}
             yield sse(start_event, "content_block_start", name_tokens)
             if index == 0:
@@ -103,7 +122,8 @@ class AnthropicMessages:
             for delta, tokens in deltas:
                 event = {"type": "content_block_delta", "index": index, "delta": delta}
                 yield sse(event, "content_block_delta", tokens)
-            yield sse({"type": "content_block_stop", "index": index}, "content_block_stop")
+            if whole:
+                yield sse({"type": "content_block_stop", "index": index}, "content_block_stop")
         stop = {"stop_reason": stop_reason(reply), "stop_sequence": None}
         usage = {"input_tokens": info.input_tokens, "output_tokens": info.output_tokens}
         yield sse({"type": "message_delta", "delta": stop, "usage": usage}, "message_delta")
@@ -111,7 +131,9 @@ class AnthropicMessages:
 
 
 def stop_reason(reply: Reply) -> str:
-    """``tool_use`` when the reply calls tools, else ``end_turn``."""
+    """``max_tokens`` if the output cap cut the reply, else ``tool_use`` or ``end_turn``."""
+    if reply.truncated:
+        return "max_tokens"
     return "tool_use" if reply.calls else "end_turn"
 
 

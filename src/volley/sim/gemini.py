@@ -16,6 +16,11 @@ without keeping state, and refuses a missing or altered one (``signatures=False`
 like older models). Calls carry no ``id`` unless ``ids=True``, as Gemini often sends them; results
 are then paired by order. Gemini has no switch for parallel calls. A ``functionResponse`` counts as
 an error when its ``response`` has an ``"error"`` key, as the google-genai SDK writes failures.
+
+``generationConfig.maxOutputTokens`` caps the output (see `truncate`): a reply cut by it has
+``finishReason: "MAX_TOKENS"``. Gemini sends each ``functionCall`` part whole, so a call the cap
+stops mid-way is left out (and not counted); text may be cut anywhere. A cut reply with nothing
+left to say has a content without ``parts``, as the real API sends it.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class Gemini:
     path = "/{version}/models/{target}"
     call_id_prefix = ""
     message_id_prefix = ""
+    partial_calls = False
 
     def __init__(self, *, ids: bool = False, signatures: bool = True) -> None:
         self.ids = ids
@@ -76,6 +82,7 @@ class Gemini:
                 {"system": system, "messages": contents, "tools": tools}
             ),
             body=body,
+            max_output_tokens=_token_cap(_get(body, "generationConfig")),
         )
 
     def error_body(self, error: WireError) -> dict[str, Any]:
@@ -86,7 +93,7 @@ class Gemini:
         """One candidate whose content holds the text part, then one part per call."""
         parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
         parts.extend(self._call_parts(reply.calls))
-        return _chunk(request, info, parts, info.output_tokens, finished=True)
+        return _chunk(request, info, parts, info.output_tokens, finish=_finish(reply))
 
     def events(self, request: SimRequest, reply: Reply, info: Rendering) -> Iterator[SseEvent]:
         """The text in pieces, then each call whole in its own chunk; the last one finishes."""
@@ -96,11 +103,13 @@ class Gemini:
             ([part], count_tokens(c.name) + count_tokens(c.arguments_json))
             for part, c in zip(calls, reply.calls, strict=True)
         ]
+        if not pieces:  # the output cap left nothing to say
+            pieces.append(([], 0))
         sent = 0
         for k, (parts, tokens) in enumerate(pieces):
             sent += tokens
-            last = k == len(pieces) - 1
-            yield sse(_chunk(request, info, parts, sent, finished=last), tokens=tokens)
+            finish = _finish(reply) if k == len(pieces) - 1 else None
+            yield sse(_chunk(request, info, parts, sent, finish=finish), tokens=tokens)
 
     def _call_parts(self, calls: tuple[EmittedCall, ...]) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
@@ -195,12 +204,39 @@ def _signature_bytes(value: object) -> bytes | None:
         return None
 
 
+def _finish(reply: Reply) -> str:
+    return "MAX_TOKENS" if reply.truncated else "STOP"
+
+
+def _token_cap(config: object) -> int | None:
+    """``generationConfig.maxOutputTokens`` (either spelling), or None."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise WireError("* GenerateContentRequest.generation_config: expected an object")
+    cap = _get(config, "maxOutputTokens")
+    if cap is None:
+        return None
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+        raise WireError(
+            "* GenerateContentRequest.generation_config.max_output_tokens: must be a positive "
+            f"integer, got {cap!r}"
+        )
+    return cap
+
+
 def _chunk(
-    request: SimRequest, info: Rendering, parts: list[dict[str, Any]], sent: int, *, finished: bool
+    request: SimRequest,
+    info: Rendering,
+    parts: list[dict[str, Any]],
+    sent: int,
+    *,
+    finish: str | None,
 ) -> dict[str, Any]:
-    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
-    if finished:
-        candidate["finishReason"] = "STOP"
+    content: dict[str, Any] = {"role": "model", "parts": parts} if parts else {"role": "model"}
+    candidate: dict[str, Any] = {"content": content, "index": 0}
+    if finish is not None:
+        candidate["finishReason"] = finish
     usage = {
         "promptTokenCount": info.input_tokens,
         "candidatesTokenCount": sent,

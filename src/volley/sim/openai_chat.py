@@ -8,6 +8,10 @@ with a name matching ``^[a-zA-Z0-9_-]+$`` of at most 64 characters. Stricter tha
 ``function.parameters`` is required, so that adapters always send a schema.
 ``parallel_tool_calls: false`` limits a response to one call.
 
+``max_completion_tokens`` (or the legacy ``max_tokens``) caps the output (see `truncate`): a reply
+cut by it has ``finish_reason: "length"``, and a call whose arguments were cut is sent with the
+arguments written so far (streamed: its deltas, then the finish chunk), which do not parse as JSON.
+
 Chat has no error flag on tool results; for ``when`` conditions a result counts as an error when
 its content starts with ``error`` (any case) or is a JSON object with an ``"error"`` key.
 
@@ -20,7 +24,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
-from ._openai import check_function, error_body, invalid_type, looks_like_error, missing
+from ._openai import (
+    check_function,
+    error_body,
+    invalid_type,
+    looks_like_error,
+    missing,
+    token_cap,
+)
 from ._script import Exchange, ReceivedResult, Reply
 from ._tokens import count_json_tokens, count_tokens, split_tokens
 from ._wire import Rendering, SimRequest, SseEvent, WireError, sse
@@ -35,6 +46,7 @@ class OpenAIChat:
     path = "/v1/chat/completions"
     call_id_prefix = "call_"
     message_id_prefix = "chatcmpl-"
+    partial_calls = True
 
     def __init__(self, *, ollama: bool = False) -> None:
         self.ollama = ollama
@@ -69,6 +81,8 @@ class OpenAIChat:
                 "when 'tools' are specified.",
                 param="parallel_tool_calls",
             )
+        cap = token_cap(body, "max_completion_tokens")
+        legacy = token_cap(body, "max_tokens")
         messages = body.get("messages")
         history = _check_messages(messages)
         return SimRequest(
@@ -78,6 +92,7 @@ class OpenAIChat:
             max_calls=None if parallel else 1,
             input_tokens=count_json_tokens({"messages": messages, "tools": tools}),
             body=body,
+            max_output_tokens=legacy if cap is None else cap,
         )
 
     def error_body(self, error: WireError) -> dict[str, Any]:
@@ -91,14 +106,14 @@ class OpenAIChat:
             "content": reply.text or None,
             "refusal": None,
         }
-        if reply.calls:
+        if reply.calls or reply.cut_call:
             message["tool_calls"] = [
                 {
-                    "id": c.id,
+                    "id": call_id,
                     "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments_json},
+                    "function": {"name": name, "arguments": arguments},
                 }
-                for c in reply.calls
+                for call_id, name, arguments in _calls(reply)
             ]
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish(reply)}
         return {
@@ -122,12 +137,12 @@ class OpenAIChat:
         yield chunk({"role": "assistant", "content": "" if reply.text else None, "refusal": None})
         for text, tokens in split_tokens(reply.text):
             yield chunk({"content": text}, tokens)
-        for index, call in enumerate(reply.calls):
+        for index, (call_id, name, arguments) in enumerate(_calls(reply)):
             at = 0 if self.ollama else index
-            first = {"name": call.name, "arguments": ""}
-            new = {"index": at, "id": call.id, "type": "function", "function": first}
-            yield chunk({"tool_calls": [new]}, count_tokens(call.name))
-            for part, tokens in split_tokens(call.arguments_json):
+            first = {"name": name, "arguments": ""}
+            new = {"index": at, "id": call_id, "type": "function", "function": first}
+            yield chunk({"tool_calls": [new]}, count_tokens(name))
+            for part, tokens in split_tokens(arguments):
                 yield chunk(
                     {"tool_calls": [{"index": at, "function": {"arguments": part}}]}, tokens
                 )
@@ -155,7 +170,18 @@ def _usage(info: Rendering) -> dict[str, int]:
     }
 
 
+def _calls(reply: Reply) -> list[tuple[str, str, str]]:
+    """(id, name, arguments text) of each call sent: the complete ones, then any cut one."""
+    calls = [(c.id, c.name, c.arguments_json) for c in reply.calls]
+    if reply.cut_call is not None:
+        cut = reply.cut_call
+        calls.append((cut.id, cut.name, cut.arguments_json))
+    return calls
+
+
 def _finish(reply: Reply) -> str:
+    if reply.truncated:
+        return "length"
     return "tool_calls" if reply.calls else "stop"
 
 

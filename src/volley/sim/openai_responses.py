@@ -10,6 +10,13 @@ so that adapters always send a schema. ``previous_response_id`` is refused as un
 simulator stores nothing, so each request must carry the whole conversation.
 ``parallel_tool_calls: false`` limits a response to one call.
 
+``max_output_tokens`` (at least 16, as the real API requires) caps the output (see `truncate`): a
+reply cut by it is ``status: "incomplete"`` with ``incomplete_details: {"reason":
+"max_output_tokens"}``, and a stream of it ends with ``response.incomplete``. A function call
+whose arguments were cut is an item of ``status: "incomplete"`` with the arguments written so far;
+streamed, it gets ``output_item.added`` and its argument deltas but no ``arguments.done`` nor
+``output_item.done``. A message cut short is ``incomplete`` too, and still gets its done events.
+
 The model's items in the input are grouped into turns: a run of ``function_call``, ``reasoning``
 and assistant message items is one assistant message of the history. Like Chat, the format has no
 error flag; a ``function_call_output`` counts as an error by the same rule as a Chat ``tool``
@@ -21,8 +28,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._openai import check_function, error_body, invalid_type, looks_like_error, missing
-from ._script import EmittedCall, Exchange, ReceivedResult, Reply
+from ._openai import (
+    check_function,
+    error_body,
+    invalid_type,
+    looks_like_error,
+    missing,
+    token_cap,
+)
+from ._script import Exchange, ReceivedResult, Reply
 from ._tokens import count_json_tokens, count_tokens, split_tokens
 from ._wire import Rendering, SimRequest, SseEvent, WireError, sse
 
@@ -36,6 +50,7 @@ class OpenAIResponses:
     path = "/v1/responses"
     call_id_prefix = "call_"
     message_id_prefix = "resp_"
+    partial_calls = True
 
     def parse(self, body: object, route: Mapping[str, str] | None = None) -> SimRequest:
         """Validate a Responses request (see the module docstring).
@@ -67,6 +82,7 @@ class OpenAIResponses:
         instructions = body.get("instructions")
         if instructions is not None and not isinstance(instructions, str):
             invalid_type("instructions", "string")
+        cap = token_cap(body, "max_output_tokens", minimum=16)
         items = body.get("input")
         history = _check_input(items)
         return SimRequest(
@@ -78,6 +94,7 @@ class OpenAIResponses:
                 {"system": instructions, "messages": items, "tools": tools}
             ),
             body=body,
+            max_output_tokens=cap,
         )
 
     def error_body(self, error: WireError) -> dict[str, Any]:
@@ -86,16 +103,21 @@ class OpenAIResponses:
 
     def response(self, request: SimRequest, reply: Reply, info: Rendering) -> dict[str, Any]:
         """A ``response`` object: a message item for the text, then one item per call."""
-        return _response(request, info, _items(reply, info), completed=True)
+        status = "incomplete" if reply.truncated else "completed"
+        return _response(request, info, _items(reply, info), status)
 
     def events(self, request: SimRequest, reply: Reply, info: Rendering) -> Iterator[SseEvent]:
-        """Created, in progress, each item's added, deltas and done events, then completed."""
+        """Created, in progress, each item's added, deltas and done events, then completed.
+
+        A reply cut by the output cap ends with ``response.incomplete`` instead, right after the
+        deltas of a cut call (which gets no done events).
+        """
         sequence = iter(range(1 << 31))
 
         def event(kind: str, tokens: int = 0, **fields: Any) -> SseEvent:
             return sse({"type": kind, "sequence_number": next(sequence), **fields}, kind, tokens)
 
-        start = _response(request, info, [], completed=False)
+        start = _response(request, info, [], "in_progress")
         yield event("response.created", response=start)
         yield event("response.in_progress", response=start)
         for index, item in enumerate(_items(reply, info)):
@@ -137,43 +159,52 @@ class OpenAIResponses:
                     yield event(
                         "response.function_call_arguments.delta", tokens, **where, delta=fragment
                     )
+                if item["status"] == "incomplete":
+                    break  # the cap stopped this call: no done events, nothing after it
                 yield event(
                     "response.function_call_arguments.done", **where, arguments=item["arguments"]
                 )
             yield event("response.output_item.done", output_index=index, item=item)
-        yield event("response.completed", response=self.response(request, reply, info))
+        final = self.response(request, reply, info)
+        yield event(f"response.{final['status']}", response=final)
 
 
 def _items(reply: Reply, info: Rendering) -> list[dict[str, Any]]:
+    """The output items; the one the output cap stopped (if any) is ``incomplete``."""
     items: list[dict[str, Any]] = []
     if reply.text:
+        text_cut = reply.truncated and not reply.calls and reply.cut_call is None
         items.append(
             {
                 "id": "msg_" + info.message_id.removeprefix("resp_"),
                 "type": "message",
-                "status": "completed",
+                "status": "incomplete" if text_cut else "completed",
                 "role": "assistant",
                 "content": [{"type": "output_text", "annotations": [], "text": reply.text}],
             }
         )
-    items.extend(_call_item(call) for call in reply.calls)
+    items.extend(_call_item(c.id, c.name, c.arguments_json, "completed") for c in reply.calls)
+    cut = reply.cut_call
+    if cut is not None:
+        items.append(_call_item(cut.id, cut.name, cut.arguments_json, "incomplete"))
     return items
 
 
-def _call_item(call: EmittedCall) -> dict[str, Any]:
+def _call_item(call_id: str, name: str, arguments: str, status: str) -> dict[str, Any]:
     return {
-        "id": "fc_" + call.id.removeprefix("call_"),
+        "id": "fc_" + call_id.removeprefix("call_"),
         "type": "function_call",
-        "status": "completed",
-        "arguments": call.arguments_json,
-        "call_id": call.id,
-        "name": call.name,
+        "status": status,
+        "arguments": arguments,
+        "call_id": call_id,
+        "name": name,
     }
 
 
 def _response(
-    request: SimRequest, info: Rendering, output: list[dict[str, Any]], *, completed: bool
+    request: SimRequest, info: Rendering, output: list[dict[str, Any]], status: str
 ) -> dict[str, Any]:
+    """A ``response`` object of ``status`` (``in_progress`` ones carry no usage yet)."""
     body = request.body
     usage = {
         "input_tokens": info.input_tokens,
@@ -186,9 +217,9 @@ def _response(
         "id": info.message_id,
         "object": "response",
         "created_at": info.created,
-        "status": "completed" if completed else "in_progress",
+        "status": status,
         "error": None,
-        "incomplete_details": None,
+        "incomplete_details": ({"reason": "max_output_tokens"} if status == "incomplete" else None),
         "instructions": body.get("instructions"),
         "max_output_tokens": body.get("max_output_tokens"),
         "model": request.model,
@@ -200,7 +231,7 @@ def _response(
         "tools": body.get("tools", []),
         "top_p": 1.0,
         "truncation": "disabled",
-        "usage": usage if completed else None,
+        "usage": None if status == "in_progress" else usage,
         "metadata": {},
     }
 
