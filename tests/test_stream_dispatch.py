@@ -107,7 +107,7 @@ class ScriptedStream:
         if attempt.ending == "garbage":
             raise streams.StreamError("an event the format does not have")
         if attempt.ending == "drop":
-            raise ConnectionResetError("peer closed the connection")
+            raise streams.StreamError("the stream broke: peer closed the connection")
         attempt.ended_at = loop.time()
         stop = "tool_calls" if attempt.ending == "tool_calls" else "max_tokens"
         yield streams.TurnEnd(stop, Usage(10, 5), "scripted")

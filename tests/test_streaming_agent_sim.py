@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from test_agent_sim import ADAPTERS, close, openai_chat
 
-from volley import Agent, CallStarted, RunResult, ToolReturns, tool
+from volley import Agent, CallStarted, IncompleteTurn, RunResult, ToolReturns, TurnRetried, tool
 from volley.providers import Provider
 from volley.sim import SimServer, parse_scenario
+from volley.sim._tokens import count_tokens
 
 RAN: dict[str, list[tuple[float, float | None]]] = {}
 
@@ -145,3 +146,45 @@ def test_calls_all_sent_at_index_zero_still_start_one_by_one() -> None:
         {"topic": "beta decay and the neutrino"},
         {"topic": "gamma rays from distant galaxies"},
     ]
+
+
+@pytest.mark.parametrize("abrupt", [False, True], ids=["stream-ends", "connection-drops"])
+@pytest.mark.parametrize("after_events", [1, 3, 5])
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_broken_stream_is_asked_again_and_nothing_of_it_is_kept(
+    adapter: Any, after_events: int, abrupt: bool
+) -> None:
+    def cut(sim: SimServer) -> None:
+        sim.cut_streams(after_events, abrupt=abrupt)
+
+    result, sim, events = run(WRITE_AFTER_READS, adapter, prepare=cut)
+    first_try = sim.log[0]
+    assert first_try.cut is not None
+    assert [r.status for r in sim.log] == [200, 200, 200]  # cut, asked again, answered
+    assert result.turns[0].retries == 1
+    assert sum(isinstance(e, TurnRetried) for e in events) == 1
+    assert len(RAN["press"]) == 1  # the write ran once, after the whole second message
+    (returns,) = [m for m in result.messages if isinstance(m, ToolReturns)]
+    assert [r.is_error for r in returns.results] == [False] * 4
+    assert [m.kind for m in result.messages] == ["user", "model", "tools", "model"]
+
+
+def cap_inside_the_write() -> int:
+    """An output cap that ends the message inside the write's arguments."""
+    turn = json.loads(WRITE_AFTER_READS)["turns"][0]
+    spent = count_tokens(turn["text"])
+    for call in turn["calls"][:2]:
+        spent += count_tokens(call["name"]) + count_tokens(json.dumps(call["arguments"]))
+    return spent + count_tokens("save_note") + 3
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_message_cut_by_max_tokens_runs_no_write_and_is_not_kept(adapter: Any) -> None:
+    with pytest.raises(IncompleteTurn, match="output tokens") as caught:
+        run(WRITE_AFTER_READS, adapter, max_tokens=cap_inside_the_write())
+    error = caught.value
+    assert "press" not in RAN  # the write, cut mid-arguments, never ran
+    assert [m.kind for m in error.messages] == ["user"]
+    assert error.turn is not None
+    assert error.turn.stop == "max_tokens"
+    assert [c.name for c in error.turn.calls] == ["lookup", "lookup"]  # whole ones only

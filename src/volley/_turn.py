@@ -18,7 +18,7 @@ from ._events import CallFinished, CallStarted, RunEvent, TextDelta, TurnRetried
 from ._executor import Executor
 from ._messages import ModelTurn
 from ._stats import TurnStats, call_timeline
-from .providers import ModelRequest, Provider, ProviderError, streams
+from .providers import ModelRequest, Provider, streams
 
 __all__ = ["PlayedTurn", "TurnAbandoned", "play_turn"]
 
@@ -136,16 +136,14 @@ async def _stream(
 ) -> tuple[ModelTurn, float]:
     """Read a streamed message, handing each complete call to `dispatch` as it arrives.
 
-    An error before anything arrived is the request's (the SDK has retried it already) and is
-    raised as it is; an error after is a broken stream.
+    Adapters raise a `StreamError` for a stream that broke after it was accepted; anything
+    else (a refused request, an error the SDK's retries did not cure) is raised as it is.
     """
     events: AsyncIterator[Any] = model.stream(request)  # type: ignore[attr-defined]
     message: ModelTurn | None = None
     message_ended: float | None = None
-    received = False
     try:
         async for item in events:
-            received = True
             if isinstance(item, streams.CallComplete):
                 dispatch.call_complete(item.call)
             elif isinstance(item, streams.TextDelta):
@@ -155,12 +153,8 @@ async def _stream(
                 message_ended = clock()
             elif isinstance(item, ModelTurn):
                 message = item
-    except ProviderError:
-        raise
-    except Exception as exc:
-        if not received and not isinstance(exc, streams.StreamError):
-            raise
-        raise _BrokenStream(f"the stream broke: {type(exc).__name__}: {exc}") from exc
+    except streams.StreamError as exc:
+        raise _BrokenStream(str(exc)) from exc
     if message is None or message_ended is None:
         raise _BrokenStream("the stream ended before the message did")
     return message, message_ended

@@ -77,17 +77,32 @@ class _Assembler(Protocol):
     def finish(self) -> ModelTurn: ...
 
 
-async def relay(events: Any, assembler: _Assembler) -> AsyncIterator[Any]:
+async def relay(
+    events: Any, assembler: _Assembler, *, passthrough: tuple[type[Exception], ...] = ()
+) -> AsyncIterator[Any]:
     """Feed an SDK stream to an assembler: its neutral events as they come, then the turn.
+
+    Anything that goes wrong once the stream has been opened (a dropped connection, a read
+    timeout) is raised as a `StreamError`: the request was accepted, so it is the stream that
+    broke, and a caller may ask again. `passthrough` errors are the adapter's own to map (genai
+    sends its request only when the first chunk is read, so a refusal arrives here).
 
     The stream is closed however the caller stops, to free its connection: with `async with`
     where the SDK's stream has it (Anthropic, OpenAI), else with `aclose()` (genai's streams are
     bare async generators).
     """
+    from .streams import StreamError
+
+    own: tuple[type[Exception], ...] = (StreamError, *passthrough)
     async with _closing(events):
-        async for event in events:
-            for neutral in assembler.feed(event):
-                yield neutral
+        try:
+            async for event in events:
+                for neutral in assembler.feed(event):
+                    yield neutral
+        except own:
+            raise
+        except Exception as exc:
+            raise StreamError(f"the stream broke: {type(exc).__name__}: {exc}") from exc
     yield assembler.finish()
 
 

@@ -81,7 +81,7 @@ class GeminiProvider:
         assembler = GeminiAssembler(names)
         chunks = await self.client.aio.models.generate_content_stream(**params)
         try:  # the SDK sends the request only when the first chunk is asked for
-            async for item in relay(chunks, assembler):
+            async for item in relay(chunks, assembler, passthrough=(self._client_error,)):
                 yield item
         except self._client_error as exc:
             raise self._rejected(exc, params) from exc
