@@ -91,7 +91,10 @@ def test_latency_is_scaled_and_paced_without_real_sleeping():
     async def fake_sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    sim = SimServer(scenario, time_scale=2.0, sleep=fake_sleep)
+    def fake_clock() -> float:
+        return sum(slept)
+
+    sim = SimServer(scenario, time_scale=2.0, sleep=fake_sleep, clock=fake_clock)
     wire = AnthropicMessages()
     body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
 

@@ -63,6 +63,7 @@ class Simulator:
         *,
         time_scale: float = 1.0,
         sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.scenario = scenario
         self.formats = tuple(formats)
@@ -70,6 +71,7 @@ class Simulator:
         self.log: list[RequestRecord] = []
         self._cuts: deque[StreamCut] = deque()
         self._sleep = sleep
+        self._clock = clock
         self._ids = itertools.count(1)
         routes = [Route(f.path, self._endpoint(f), methods=["POST"]) for f in self.formats]
         self.app = Starlette(routes=routes)
@@ -153,15 +155,31 @@ class Simulator:
     async def _paced(
         self, request: SimRequest, events: Iterator[SseEvent], cut: StreamCut | None
     ) -> AsyncIterator[bytes]:
+        """Send each event when the latency model says it is written.
+
+        Events keep to a schedule fixed from the first byte, rather than sleeping a delay after
+        each one: a timer wakes up late by up to a millisecond, and over the hundred events of a
+        long message those late wake-ups would add up to a model slower than the one described.
+        """
         latency = self.scenario.latency
-        await self._wait(latency.first_token(request.input_tokens))
+        clock = self._clock or asyncio.get_running_loop().time
+        due = clock()
         for sent, event in enumerate(events):
             if cut is not None and sent == cut.after_events:
                 break
-            await self._wait(latency.output(event.tokens))
+            seconds = latency.output(event.tokens)
+            if sent == 0:
+                seconds += latency.first_token(request.input_tokens)
+            due += seconds * self.time_scale
+            await self._wait_until(due, clock)
             yield event.encode()
         if cut is not None and cut.abrupt:
             raise DroppedConnection(f"stream cut after {cut.after_events} events")
+
+    async def _wait_until(self, due: float, clock: Callable[[], float]) -> None:
+        delay = due - clock()
+        if delay > 0:
+            await self._sleep(delay)
 
     async def _wait(self, seconds: float) -> None:
         delay = seconds * self.time_scale

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 
 from ._app import Simulator, Sleep
@@ -74,6 +74,8 @@ class SimServer(Simulator):
         formats: The wire formats to serve; default Anthropic Messages, OpenAI Chat, OpenAI
             Responses and Gemini (without call ids, with signatures).
         sleep: Awaited for each delay; injectable for virtual-time tests.
+        clock: What streams keep their schedule by (the loop's clock if `None`); injected
+            with `sleep`.
     """
 
     def __init__(
@@ -84,10 +86,11 @@ class SimServer(Simulator):
         ollama: bool = False,
         formats: Sequence[WireFormat] | None = None,
         sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if formats is None:
             formats = (AnthropicMessages(), OpenAIChat(ollama=ollama), OpenAIResponses(), Gemini())
-        super().__init__(scenario, formats, time_scale=time_scale, sleep=sleep)
+        super().__init__(scenario, formats, time_scale=time_scale, sleep=sleep, clock=clock)
         self._server: _QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._port: int | None = None
