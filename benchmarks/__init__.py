@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from . import conflicts, dag, fanout, overhead, roundtrips
+from . import conflicts, dag, fanout, overhead, roundtrips, streaming
 from ._harness import Report
 
 BENCHMARKS: dict[str, Callable[[bool], Coroutine[Any, Any, Report]]] = {
@@ -18,5 +18,6 @@ BENCHMARKS: dict[str, Callable[[bool], Coroutine[Any, Any, Report]]] = {
     "dag": dag.run,
     "conflicts": conflicts.run,
     "roundtrips": roundtrips.run,
+    "streaming": streaming.run,
 }
 """Each takes `quick` and returns its report; a failed correctness check raises."""

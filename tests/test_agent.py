@@ -11,6 +11,7 @@ from _vtime import vrun
 from volley import (
     Agent,
     ErrorKind,
+    IncompleteTurn,
     MaxTurnsExceeded,
     ModelTurn,
     ToolCall,
@@ -199,3 +200,28 @@ def test_a_client_is_handed_to_the_adapter_a_model_string_names() -> None:
     client = AsyncAnthropic(api_key="test", max_retries=7)
     agent = Agent("anthropic:claude-sonnet-4-6", [get_time], client=client)
     assert agent.model.client is client  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("stop", ["max_tokens", "refused"])
+def test_a_cut_message_runs_none_of_its_calls_and_is_not_kept(stop: str) -> None:
+    ran: list[str] = []
+
+    @tool(effects="write")
+    def save(name: str) -> str:
+        ran.append(name)
+        return "saved"
+
+    def cut(request: ModelRequest) -> ModelTurn:
+        return ModelTurn(calls=(ToolCall("c1", "save", {"name": "a"}),), stop=stop)  # type: ignore[arg-type]
+
+    with pytest.raises(IncompleteTurn, match="turn 1 could not be used") as caught:
+        vrun(lambda: Agent(FunctionProvider(cut), [save]).run("save a"))
+    assert ran == []
+    assert caught.value.messages == [UserPrompt("save a")]
+    assert caught.value.turn is not None
+    assert caught.value.turn.stop == stop
+
+
+def test_a_cut_answer_without_calls_is_still_the_answer() -> None:
+    model = FunctionProvider(lambda request: ModelTurn(text="The answer is", stop="max_tokens"))
+    assert vrun(lambda: Agent(model).run("?")).output == "The answer is"

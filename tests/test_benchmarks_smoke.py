@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from benchmarks import BENCHMARKS
+from benchmarks import BENCHMARKS, streaming
 from benchmarks.__main__ import main
 
 
@@ -38,3 +38,18 @@ def test_json_flag_prints_machine_readable_results(capsys):
     assert all(math.isfinite(goal["value"]) for goal in bench["goals"])
     assert {type(goal["passed"]) for goal in bench["goals"]} == {bool}
     assert "Summary" in out.err  # the tables go to stderr, leaving stdout to the JSON
+
+
+def test_streaming_reports_every_ordering_against_its_lower_bound(capsys):
+    assert main(["--quick", "--json", "streaming"]) == 0
+
+    (bench,) = json.loads(capsys.readouterr().out)["benchmarks"]
+    figures = bench["figures"]
+    cases = [case.replace(" ", "_").replace("-", "_") for case in streaming.CASES]
+    for case in cases:
+        for figure in ("early_vs_wait", "ideal", "early_vs_bound", "stream_late_s"):
+            assert math.isfinite(figures[f"{figure}_3_{case}"])
+        # No turn can end before its bound: this holds on any machine, however slow.
+        assert figures[f"early_vs_bound_3_{case}"] >= 1.0
+    assert figures["ideal_3_slowest_last"] == pytest.approx(1.0)  # nothing to gain, by design
+    assert all(bench["checks"].values())
