@@ -225,3 +225,23 @@ def test_a_cut_message_runs_none_of_its_calls_and_is_not_kept(stop: str) -> None
 def test_a_cut_answer_without_calls_is_still_the_answer() -> None:
     model = FunctionProvider(lambda request: ModelTurn(text="The answer is", stop="max_tokens"))
     assert vrun(lambda: Agent(model).run("?")).output == "The answer is"
+
+
+def test_observers_hear_every_event_of_every_run_as_run_stream_yields_them() -> None:
+    heard: list[object] = []
+    agent = Agent(FunctionProvider(scripted), [get_weather, get_time], observers=[heard.append])
+
+    async def both() -> list[object]:
+        await agent.run("?")
+        return [event async for event in agent.run_stream("?")]
+
+    streamed = vrun(both)
+    assert heard[len(streamed) :] == streamed  # what run_stream yields, observers hear
+    assert [type(e) for e in heard[: len(streamed)]] == [type(e) for e in streamed]  # and run
+    assert [type(e).__name__ for e in streamed] == [
+        *["CallStarted"] * 3,
+        *["CallFinished"] * 3,
+        "TurnFinished",
+        "TurnFinished",
+        "RunFinished",
+    ]

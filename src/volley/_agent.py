@@ -120,6 +120,8 @@ class Agent:
             moment it is written (reads at once; writes, and all after them, once the message
             has ended well).
         stream_retries: times a turn is asked again when its stream breaks.
+        observers: called with every `RunEvent` of every run, as it happens (a trace file,
+            telemetry, a progress display); they must be quick and must not raise.
         clock: where the figures' times come from (default: the event loop's clock).
     """
 
@@ -138,6 +140,7 @@ class Agent:
         tool_timeout: float | None = 60.0,
         streaming: bool = True,
         stream_retries: int = 1,
+        observers: Iterable[Callable[[RunEvent], None]] = (),
         clock: Callable[[], float] | None = None,
     ) -> None:
         if max_turns < 1:
@@ -153,6 +156,7 @@ class Agent:
         self.tool_timeout = tool_timeout
         self.streaming = streaming
         self.stream_retries = stream_retries
+        self.observers = tuple(observers)
         self._clock = clock
         hint = BATCHING_HINT if parallel and batching_hint and len(self.toolbox) else None
         self.instructions = "\n\n".join(part for part in (instructions, hint) if part) or None
@@ -173,7 +177,7 @@ class Agent:
             IncompleteTurn: a message was cut by max tokens, refused, or its stream kept breaking.
             ProviderError: the provider rejected a request.
         """
-        return await self._run(prompt, None)
+        return await self._run(prompt, self._observe())
 
     async def run_stream(self, prompt: str) -> AsyncIterator[RunEvent]:
         """Run the loop, telling what happens as it happens: text, calls, turns, the end.
@@ -185,8 +189,7 @@ class Agent:
 
         async def run_and_close() -> None:
             try:
-                result = await self._run(prompt, events.put_nowait)
-                events.put_nowait(RunFinished(result))
+                await self._run(prompt, self._observe(events.put_nowait))
             finally:
                 events.put_nowait(None)
 
@@ -237,7 +240,10 @@ class Agent:
                     emit(TurnFinished(index, played.message, played.results, played.stats))
                 if not played.message.calls:
                     stats = RunStats(tuple(turns), clock() - started)
-                    return RunResult(played.message.text, messages, stats)
+                    result = RunResult(played.message.text, messages, stats)
+                    if emit is not None:
+                        emit(RunFinished(result))
+                    return result
                 serial_turns = serial_turns + 1 if self._could_have_batched(played.message) else 0
                 if serial_turns == SERIAL_TURNS_WARNING and self.parallel:
                     logger.warning(
@@ -249,6 +255,20 @@ class Agent:
                         serial_turns,
                     )
         raise MaxTurnsExceeded(self.max_turns, messages, RunStats(tuple(turns), clock() - started))
+
+    def _observe(self, *more: Callable[[RunEvent], None]) -> Emit | None:
+        """One callback for every observer, or `None` (no event is even built) if there are none."""
+        observers = (*self.observers, *more)
+        if not observers:
+            return None
+        if len(observers) == 1:
+            return observers[0]
+
+        def emit(event: RunEvent) -> None:
+            for observe in observers:
+                observe(event)
+
+        return emit
 
     def _could_have_batched(self, turn: ModelTurn) -> bool:
         """A single call of a tool that writes nothing: it need not have come alone."""
