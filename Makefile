@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest bench clean
+.PHONY: install test lint typecheck pytest bench demo clean
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ test: lint typecheck pytest
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+demo: install
+	$(BIN)/volley demo
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

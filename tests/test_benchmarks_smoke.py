@@ -9,13 +9,14 @@ import math
 
 import pytest
 
-from benchmarks import BENCHMARKS, streaming
 from benchmarks.__main__ import main
+from volley.bench import BENCHMARKS, load, streaming
+from volley.cli import main as volley_main
 
 
-@pytest.mark.parametrize("name", list(BENCHMARKS))
+@pytest.mark.parametrize("name", BENCHMARKS)
 def test_quick_run_gives_finite_ratios_and_passes_its_checks(name):
-    report = asyncio.run(BENCHMARKS[name](True))
+    report = asyncio.run(load(name)(True))
 
     assert report.key == name
     assert report.goals
@@ -53,3 +54,20 @@ def test_streaming_reports_every_ordering_against_its_lower_bound(capsys):
         assert figures[f"early_vs_bound_3_{case}"] >= 1.0
     assert figures["ideal_3_slowest_last"] == pytest.approx(1.0)  # nothing to gain, by design
     assert all(bench["checks"].values())
+
+
+def test_volley_bench_shows_the_seeds_claims_next_to_measured_figures(capsys):
+    assert volley_main(["bench", "--quick", "--json", "--scale", "0.005", "seeds"]) == 0
+
+    out = capsys.readouterr()
+    (bench,) = json.loads(out.out)["benchmarks"]
+    assert bench["key"] == "seeds"
+    assert "seeds: sequential" in out.err
+    assert "3 x 2 s" in out.err
+    # 3 calls of 2 s in parallel take about 2 s, not 6: the speed-up is near 3 on any machine.
+    assert 2.0 < bench["figures"]["3 x 2 s speed-up"] <= 3.05
+
+
+def test_an_unknown_benchmark_is_refused_with_the_choices(capsys):
+    assert volley_main(["bench", "nope"]) == 2
+    assert "choose from seeds, fanout" in capsys.readouterr().out

@@ -105,7 +105,7 @@ async def run(quick: bool = False) -> Report:
 
 
 async def profile(n: int = 10_000, top: int = 30) -> str:
-    """cProfile of one volley run of `n` async no-op calls (after a warm-up run)."""
+    """CProfile of one volley run of `n` async no-op calls (after a warm-up run)."""
     calls = make_calls("noop", n)
     async with Executor(TOOLBOX) as ex:
         await ex.run(calls)

@@ -87,7 +87,8 @@ def draw(rng: random.Random, n: int, records: tuple[str, ...]) -> list[Op]:
 
 def conflict_predecessors(ops: list[Op]) -> list[list[int]]:
     """Whom each op must wait for in any safe order: a read, the record's last writer; a write,
-    the last writer and the readers since. Everything else may overlap."""
+    the last writer and the readers since. Everything else may overlap.
+    """
     predecessors: list[list[int]] = []
     writer: dict[str, int] = {}
     readers: dict[str, list[int]] = {}

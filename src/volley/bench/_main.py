@@ -1,0 +1,73 @@
+"""The benchmarks' command line, shared by `volley bench` and `python -m benchmarks`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import time
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from . import BENCHMARKS, load
+from ._harness import Report, show, show_summary, to_json
+
+__all__ = ["add_arguments", "run_benchmarks"]
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, default: Sequence[str]) -> None:
+    """The options both commands take; `default` is what runs when no name is given."""
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"run only these of: {', '.join(BENCHMARKS)} (default: {', '.join(default)})",
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, few rounds: a smoke run")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="real seconds per second of the seeds' table (default 0.02: 3 x 2 s runs in 0.12 s)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the results as JSON on stdout (tables: stderr)"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print a cProfile of volley's per-call overhead, then exit",
+    )
+    parser.set_defaults(default_names=tuple(default))
+
+
+def run_benchmarks(args: argparse.Namespace, console: Console) -> int:
+    """Run what `args` names, print each table as it completes, then the goals' summary."""
+    unknown = [name for name in args.names if name not in BENCHMARKS]
+    if unknown:
+        console.print(
+            f"no benchmark named {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}"
+        )
+        return 2
+    if not console.is_terminal:
+        console.width = 132  # room for the widest table when the output goes to a file
+    if args.profile:
+        from . import overhead
+
+        console.print(asyncio.run(overhead.profile(1_000 if args.quick else 10_000)), markup=False)
+        return 0
+    started = time.perf_counter()
+    reports: list[Report] = []
+    for name in args.names or args.default_names:
+        run = load(name)
+        if name == "seeds" and args.scale is not None:
+            run = functools.partial(run, scale=args.scale)
+        report = asyncio.run(run(args.quick))
+        show(console, report)
+        reports.append(report)
+    seconds = time.perf_counter() - started
+    show_summary(console, reports, seconds)
+    if args.json:
+        print(to_json(reports, seconds))
+    return 0
