@@ -47,6 +47,10 @@ class Provider(Protocol):
         """
         ...
 
+    async def aclose(self) -> None:
+        """Release what the adapter opened itself (its SDK client's connections)."""
+        ...
+
 
 class ProviderError(RuntimeError):
     """The provider rejected a request: what it said, and the request that caused it.

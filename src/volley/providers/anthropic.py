@@ -58,6 +58,7 @@ class AnthropicProvider:
             raise missing_extra("anthropic", "anthropic") from None
         self.model = model
         self.client = client or anthropic.AsyncAnthropic()
+        self._owns_client = client is None
         self.max_tokens = max_tokens
         self._bad_request = anthropic.BadRequestError
 
@@ -65,6 +66,11 @@ class AnthropicProvider:
     def name(self) -> str:
         """`anthropic:<model>`."""
         return f"anthropic:{self.model}"
+
+    async def aclose(self) -> None:
+        """Close the SDK client if this adapter made it (a client passed in is the caller's)."""
+        if self._owns_client:
+            await self.client.close()
 
     async def complete(self, request: ModelRequest) -> ModelTurn:
         """One Messages API round trip."""

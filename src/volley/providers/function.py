@@ -31,6 +31,9 @@ class FunctionProvider:
         """`function:<name>`."""
         return f"function:{self._name}"
 
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
     async def complete(self, request: ModelRequest) -> ModelTurn:
         """Record the request and return the function's answer."""
         self.requests.append(request)

@@ -54,6 +54,7 @@ class GeminiProvider:
             raise missing_extra("google-genai", "gemini") from None
         self.model = model
         self.client = client or genai.Client()
+        self._owns_client = client is None
         self._types = types
         self._client_error = errors.ClientError
 
@@ -61,6 +62,11 @@ class GeminiProvider:
     def name(self) -> str:
         """`gemini:<model>`."""
         return f"gemini:{self.model}"
+
+    async def aclose(self) -> None:
+        """Close the SDK client if this adapter made it (a client passed in is the caller's)."""
+        if self._owns_client:
+            await self.client.aio.aclose()
 
     async def complete(self, request: ModelRequest) -> ModelTurn:
         """One `generateContent` round trip."""

@@ -59,6 +59,7 @@ class OpenAIChatProvider:
             raise missing_extra("openai", "openai") from None
         self.model = model
         self.client = client or openai.AsyncOpenAI(base_url=base_url)
+        self._owns_client = client is None
         self._provider = provider
         self._bad_request = openai.BadRequestError
 
@@ -66,6 +67,11 @@ class OpenAIChatProvider:
     def name(self) -> str:
         """`openai:<model>`."""
         return f"{self._provider}:{self.model}"
+
+    async def aclose(self) -> None:
+        """Close the SDK client if this adapter made it (a client passed in is the caller's)."""
+        if self._owns_client:
+            await self.client.close()
 
     async def complete(self, request: ModelRequest) -> ModelTurn:
         """One Chat Completions round trip."""

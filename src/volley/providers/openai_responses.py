@@ -42,12 +42,18 @@ class OpenAIResponsesProvider:
             raise missing_extra("openai", "openai") from None
         self.model = model
         self.client = client or openai.AsyncOpenAI()
+        self._owns_client = client is None
         self._bad_request = openai.BadRequestError
 
     @property
     def name(self) -> str:
         """`openai-responses:<model>`."""
         return f"openai-responses:{self.model}"
+
+    async def aclose(self) -> None:
+        """Close the SDK client if this adapter made it (a client passed in is the caller's)."""
+        if self._owns_client:
+            await self.client.close()
 
     async def complete(self, request: ModelRequest) -> ModelTurn:
         """One Responses API round trip."""
