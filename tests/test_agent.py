@@ -239,6 +239,7 @@ def test_observers_hear_every_event_of_every_run_as_run_stream_yields_them() -> 
     assert heard[len(streamed) :] == streamed  # what run_stream yields, observers hear
     assert [type(e) for e in heard[: len(streamed)]] == [type(e) for e in streamed]  # and run
     assert [type(e).__name__ for e in streamed] == [
+        "RunStarted",
         *["CallStarted"] * 3,
         *["CallFinished"] * 3,
         "TurnFinished",

@@ -41,7 +41,9 @@ from volley import (
     CallStarted,
     IncompleteTurn,
     ModelTurn,
+    RunFailed,
     RunFinished,
+    RunStarted,
     TextDelta,
     ToolCall,
     ToolReturns,
@@ -241,7 +243,10 @@ def check_events(events: list[Any], played: list[Attempt]) -> None:
     assert set(finished) == set(started)  # every started call was answered, even if cancelled
     retried = [e for e in events if isinstance(e, TurnRetried)]
     assert len(retried) == sum(broken(a) for a in played[:-1])
-    assert all(isinstance(e, TextDelta) for e in events[:1])
+    assert isinstance(events[0], RunStarted)
+    assert isinstance(events[1], TextDelta)
+    assert isinstance(events[-1], RunFinished | RunFailed)
+    assert sum(isinstance(e, RunFinished | RunFailed) for e in events) == 1
     for event in events:
         if isinstance(event, TurnFinished):
             assert [r.call_id for r in event.results] == [c.id for c in event.message.calls]

@@ -16,7 +16,9 @@ from ._call import ToolResult as ToolResult
 from ._events import CallFinished as CallFinished
 from ._events import CallStarted as CallStarted
 from ._events import RunEvent as RunEvent
+from ._events import RunFailed as RunFailed
 from ._events import RunFinished as RunFinished
+from ._events import RunStarted as RunStarted
 from ._events import TextDelta as TextDelta
 from ._events import TurnFinished as TurnFinished
 from ._events import TurnRetried as TurnRetried
@@ -56,7 +58,9 @@ __all__ = [
     "ModelTurn",
     "RunError",
     "RunEvent",
+    "RunFailed",
     "RunFinished",
+    "RunStarted",
     "RunResult",
     "RunStats",
     "TextDelta",

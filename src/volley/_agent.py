@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._deadlines import loop_clock
-from ._events import RunEvent, RunFinished, TurnFinished
+from ._events import RunEvent, RunFailed, RunFinished, RunStarted, TurnFinished
 from ._executor import Executor
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
 from ._stats import RunStats, TurnStats
@@ -206,6 +206,16 @@ class Agent:
 
     async def _run(self, prompt: str, emit: Emit | None) -> RunResult:
         clock = self._clock or loop_clock(asyncio.get_running_loop())
+        if emit is None:
+            return await self._turns(prompt, None, clock)
+        emit(RunStarted(prompt, self.model.name, clock()))
+        try:
+            return await self._turns(prompt, emit, clock)
+        except BaseException as exc:
+            emit(RunFailed(exc, clock()))
+            raise
+
+    async def _turns(self, prompt: str, emit: Emit | None, clock: Callable[[], float]) -> RunResult:
         messages: list[Message] = [UserPrompt(prompt)]
         turns: list[TurnStats] = []
         started = clock()

@@ -1,8 +1,9 @@
 """What `Agent.run_stream` tells a UI as a run happens, in the order it happens.
 
-Every event of a turn names it (1 for the first), so a UI can group them. A turn's events come as:
-text deltas and calls starting (interleaved while the model streams), calls finishing (possibly
-before the message has ended), then `TurnFinished`; the run ends with `RunFinished`. If a
+A run starts with `RunStarted` and ends with `RunFinished` or, if it raised, `RunFailed`. Every
+event of a turn names it (1 for the first), so a UI can group them. A turn's events come as: text
+deltas and calls starting (interleaved while the model streams), calls finishing (possibly before
+the message has ended), then `TurnFinished`. If a
 streamed message breaks, `TurnRetried` says that the text and calls shown for that turn are void.
 """
 
@@ -22,11 +23,24 @@ __all__ = [
     "CallFinished",
     "CallStarted",
     "RunEvent",
+    "RunFailed",
     "RunFinished",
+    "RunStarted",
     "TextDelta",
     "TurnFinished",
     "TurnRetried",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    """The first event of every run."""
+
+    prompt: str
+    model: str
+    """The provider and model, as `provider:model`."""
+    at: float
+    """When, on the run's clock."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +103,23 @@ class RunFinished:
     result: RunResult
 
 
+@dataclass(frozen=True, slots=True)
+class RunFailed:
+    """The last event of a run that raised (the error is then raised to the caller too)."""
+
+    error: BaseException
+    """`IncompleteTurn`, `MaxTurnsExceeded`, a `ProviderError`, a cancellation..."""
+    at: float
+
+
 RunEvent: TypeAlias = (
-    TextDelta | CallStarted | CallFinished | TurnRetried | TurnFinished | RunFinished
+    RunStarted
+    | TextDelta
+    | CallStarted
+    | CallFinished
+    | TurnRetried
+    | TurnFinished
+    | RunFinished
+    | RunFailed
 )
 """Anything `Agent.run_stream` yields."""
