@@ -332,7 +332,7 @@ _gemini_lookalikes = st.fixed_dictionaries(
 )
 
 
-@pytest.mark.filterwarnings("ignore:.* is not a valid:UserWarning")
+@pytest.mark.filterwarnings("ignore:(?s).* is not a valid:UserWarning")
 @settings(max_examples=200, deadline=None)
 @given(reply=replies, data=st.data())
 def test_gemini_garbage_raises_stream_error_only(reply, data):
