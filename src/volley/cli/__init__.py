@@ -1,0 +1,50 @@
+"""The `volley` command: `demo`, `bench`, `run` and `trace`.
+
+Each subcommand lives in its own module and imports what it needs only when it runs, so
+`volley --help` works with no extra installed and a missing one is a one-line error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 the run failed, 2 bad usage)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    console = Console(stderr=bool(getattr(args, "json", False)))
+    try:
+        status: int = args.handler(args, console)
+    except ImportError as exc:  # a missing extra: its message names what to install
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        return 130
+    return status
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import _bench, _demo, _run, _trace
+
+    parser = argparse.ArgumentParser(
+        prog="volley",
+        description=(
+            "Run an LLM's tool calls at the same time where that is safe, in order where it is not."
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (_demo, _bench, _run, _trace):
+        module.add_parser(commands)
+    return parser
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

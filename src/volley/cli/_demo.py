@@ -1,0 +1,42 @@
+"""`volley demo`: the seeds' scenarios, one call per turn, parallel, and streamed, offline."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from rich.console import Console
+
+__all__ = ["add_parser"]
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "demo",
+        help="run the offline demo (a simulated model, real local tools)",
+        description=(
+            "Start a simulated model and real local tool backends on loopback, run the seeds' "
+            "scenarios three ways, and show round trips, tokens, time and timelines."
+        ),
+    )
+    parser.add_argument(
+        "--provider",
+        choices=("anthropic", "openai", "gemini"),
+        help="run the scenarios against a real provider (needs its API key) instead",
+    )
+    parser.add_argument(
+        "--scale", type=float, default=None, help="real seconds per simulated second"
+    )
+    parser.set_defaults(handler=demo_command)
+
+
+def demo_command(args: argparse.Namespace, console: Console) -> int:
+    from ..demo import DemoUnavailable, run_demo
+
+    try:
+        asyncio.run(run_demo(console, provider=args.provider, time_scale=args.scale))
+    except DemoUnavailable as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    return 0

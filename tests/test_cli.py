@@ -1,0 +1,114 @@
+"""The `volley` command: run and trace against the simulated provider, errors in one line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from rich.console import Console
+
+from volley.cli import main
+from volley.sim import SimServer, parse_scenario
+
+SCRIPT = json.dumps(
+    {
+        "turns": [
+            {
+                "text": "Checking.",
+                "calls": [
+                    {"name": "get_weather", "arguments": {"city": "Paris"}},
+                    {"name": "get_weather", "arguments": {"city": "Oslo"}},
+                    {"name": "save_note", "arguments": {"name": "trip", "text": "pack"}},
+                ],
+            },
+            {"text": "Paris: {result[0]}; Oslo: {result[1]}; {result[2]}."},
+        ]
+    }
+)
+
+
+@contextmanager
+def sim_in_thread(script: str) -> Iterator[SimServer]:
+    """A simulator on its own loop and thread, since the command runs its own loop."""
+    ready = threading.Event()
+    stop: asyncio.Event | None = None
+    box: list[SimServer] = []
+
+    async def serve() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        async with SimServer(parse_scenario(script), time_scale=0) as sim:
+            box.append(sim)
+            ready.set()
+            await stop.wait()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield box[0]
+    finally:
+        assert stop is not None
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture
+def console(monkeypatch: pytest.MonkeyPatch) -> Console:
+    console = Console(record=True, width=120, force_terminal=False)
+    monkeypatch.setattr("volley.cli.Console", lambda **_: console)
+    return console
+
+
+def test_run_loads_a_modules_tools_and_shows_calls_answer_and_figures(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    with sim_in_thread(SCRIPT) as sim:
+        model = f"openai-compatible:{sim.base_url}/v1:sim-model"
+        status = main(["run", "--model", model, "--tools", "_cli_tools", "weather?"])
+    out = console.export_text()
+    assert status == 0, out
+    assert "→ get_weather" in out
+    assert "✓ save_note" in out
+    assert "Paris: sunny in Paris; Oslo: sunny in Oslo; saved trip: pack." in out
+    assert "2 round trips, calls per turn [3, 0]" in out
+    assert [r.stream for r in sim.log] == [True, True]
+
+
+def test_run_refuses_a_module_without_tools_in_one_line() -> None:
+    with pytest.raises(SystemExit, match="holds no volley tool"):
+        main(["run", "--model", "openai:gpt", "--tools", "_cli_tools:NOT_A_TOOL", "hi"])
+    with pytest.raises(SystemExit, match="cannot import tools module 'no_such_module'"):
+        main(["run", "--model", "openai:gpt", "--tools", "no_such_module", "hi"])
+
+
+@pytest.mark.parametrize(
+    ("model", "says"),
+    [("nonsense:model", "with a provider among"), ("openai:gpt-5.4", "OPENAI_API_KEY")],
+)
+def test_a_bad_model_string_or_a_missing_key_is_one_line(
+    console: Console, monkeypatch: pytest.MonkeyPatch, model: str, says: str
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert main(["run", "--model", model, "--tools", "_cli_tools", "hi"]) == 2
+    text = " ".join(console.export_text().split())
+    assert text.startswith("error:")
+    assert says in text
+    assert "Traceback" not in text
+
+
+def test_demo_against_a_real_provider_without_its_key_is_one_line(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    assert main(["demo", "--provider", "anthropic"]) == 2
+    text = " ".join(console.export_text().split())
+    assert text.startswith("error:")
+    assert "ANTHROPIC_API_KEY" in text
