@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -112,3 +113,39 @@ def test_demo_against_a_real_provider_without_its_key_is_one_line(
     text = " ".join(console.export_text().split())
     assert text.startswith("error:")
     assert "ANTHROPIC_API_KEY" in text
+
+
+def test_a_run_recorded_with_trace_is_shown_by_volley_trace_and_written_as_html(
+    console: Console, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    recorded, page = tmp_path / "run.jsonl", tmp_path / "run.html"
+    with sim_in_thread(SCRIPT) as sim:
+        base_url = sim.base_url
+        model = f"openai-compatible:{base_url}/v1:sim-model"
+        args = ["run", "--model", model, "--tools", "_cli_tools", "--trace", str(recorded), "go"]
+        assert main(args) == 0
+    kinds = [json.loads(line)["type"] for line in recorded.read_text().splitlines()]
+    assert kinds[:2] == ["trace", "start"]
+    assert kinds.count("call") == 3
+    assert kinds[-1] == "end"
+
+    assert main(["trace", str(recorded)]) == 0
+    shown = console.export_text()
+    assert "Turn 1" in shown
+    assert "save_note" in shown
+
+    assert main(["trace", str(recorded), "--html", str(page)]) == 0
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert "save_note" in html
+    assert "http://" not in html.replace(base_url, "")  # self-contained: nothing to fetch
+
+
+def test_a_damaged_trace_is_one_line(console: Console, tmp_path: Path) -> None:
+    damaged = tmp_path / "bad.jsonl"
+    damaged.write_text('{"type": "trace", "version": 1}\nnot json\n{"type": "end"}\n')
+    assert main(["trace", str(damaged)]) == 1
+    text = " ".join(console.export_text().split())
+    assert text.startswith("error:")
+    assert "line 2" in text
