@@ -225,6 +225,13 @@ def test_streaming_dispatch_starts_only_what_is_safe_and_loses_nothing(
         assert error.turn is None or error.turn.stop == "max_tokens"
 
     check_events(events, played)
+    # Every result that ran says when, cancelled ones included: the times of the body itself.
+    tags = {c.id: c.arguments["tag"] for a in played for c in a.calls}  # type: ignore[index]
+    for event in events:
+        if isinstance(event, CallFinished) and event.result.call_id in tags:
+            spans = intervals(tags[event.result.call_id])
+            if spans:
+                assert (event.result.started_at, event.result.ended_at) == spans[0]
 
 
 def check_events(events: list[Any], played: list[Attempt]) -> None:

@@ -224,7 +224,7 @@ class Batch:
 
     async def _run(self, entry: Entry) -> None:
         """The task of one admitted call: run it, record its result, release what it held."""
-        entry.running = True
+        entry.started_at = started = self._clock()
         if entry.cancel_requested or self._cancelled:  # cancelled before this task's first step
             self._slots.release(entry.tool)
             self._finish(entry, cancelled(entry.call, "before it started"))
@@ -232,14 +232,16 @@ class Batch:
             return
         try:
             if entry.kwargs is not None:
-                result = await self._runner.run(entry.call, entry.tool, entry.kwargs)  # type: ignore[arg-type]
+                result = await self._runner.run(entry.call, entry.tool, entry.kwargs, started)  # type: ignore[arg-type]
             else:
-                result = await self._execute(entry)
+                result = await self._execute(entry, started)
         except asyncio.CancelledError:
             self._slots.release(entry.tool)
             task = asyncio.current_task()
             assert task is not None
-            self._finish(entry, cancelled(entry.call, "while it was running"))
+            ended = self._clock()
+            why = "while it was running"
+            self._finish(entry, cancelled(entry.call, why, started_at=started, ended_at=ended))
             self._dispatch()
             if entry.cancel_requested or self._cancelled:  # ours: swallow it
                 while task.cancelling():
@@ -256,14 +258,14 @@ class Batch:
         self._finish(entry, result)
         self._dispatch()
 
-    async def _execute(self, entry: Entry) -> ToolResult:
+    async def _execute(self, entry: Entry, started: float) -> ToolResult:
         """Run a call whose arguments take other calls' results (`$ref`)."""
         values = {ref: self._by_id[ref].result.value for ref in entry.refs}  # type: ignore[union-attr]
         kwargs = resolve_refs(entry, values)
         if isinstance(kwargs, ToolResult):
             return kwargs
         assert entry.tool is not None
-        return await self._runner.run(entry.call, entry.tool, kwargs)
+        return await self._runner.run(entry.call, entry.tool, kwargs, started)
 
     def _finish(self, entry: Entry, result: ToolResult) -> None:
         entry.result = result
@@ -295,7 +297,7 @@ class Batch:
             if entry.result is not None:  # ended already, or just now by an earlier target
                 continue
             entry.cancel_requested = True
-            if entry.running and entry.task is not None and not entry.task.done():
+            if entry.started_at is not None and entry.task is not None and not entry.task.done():
                 entry.task.cancel()
             # A task that has not taken its first step sees `cancel_requested` when it does: a
             # cancel now would throw into a coroutine that never ran, and the call would have

@@ -42,7 +42,7 @@ class Entry:
         "queued",
         "refs",
         "result",
-        "running",
+        "started_at",
         "task",
         "tool",
     )
@@ -61,7 +61,8 @@ class Entry:
         self.task: asyncio.Task[None] | None = None
         self.cancel_requested = False
         self.queued = False
-        self.running = False
+        self.started_at: float | None = None
+        """When its task took its first step: the call is running from then on."""
         self.result: ToolResult | None = None
 
     @property
@@ -141,6 +142,6 @@ def dependency_failed(call: ToolCall, failed: Entry) -> ToolResult:
     )
 
 
-def cancelled(call: ToolCall, when: str) -> ToolResult:
-    """The result of a call cancelled `when`."""
-    return error_result(call, ErrorKind.CANCELLED, f"Cancelled {when}; it has no result.")
+def cancelled(call: ToolCall, when: str, **fields: Any) -> ToolResult:
+    """The result of a call cancelled `when` (with its times, if it had started)."""
+    return error_result(call, ErrorKind.CANCELLED, f"Cancelled {when}; it has no result.", **fields)

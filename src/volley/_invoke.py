@@ -66,11 +66,15 @@ class CallRunner:
         """Disarm the timeout timers."""
         self._deadlines.close()
 
-    async def run(self, call: ToolCall, tool: Tool[..., Any], kwargs: dict[str, Any]) -> ToolResult:
-        """Run the call's body; every outcome but cancellation is a result."""
+    async def run(
+        self, call: ToolCall, tool: Tool[..., Any], kwargs: dict[str, Any], started: float
+    ) -> ToolResult:
+        """Run the call's body, which its batch started at `started`.
+
+        Every outcome but cancellation is a result.
+        """
         timeout = self._timeout if tool.timeout is UNSET else tool.timeout
         attempts = 1
-        started = self.clock()
         value: Any
         try:
             if tool.retries:
