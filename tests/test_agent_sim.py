@@ -8,18 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _adapters import ADAPTERS, close, gemini
 from _tools import play
-from anthropic import AsyncAnthropic
-from google import genai
-from google.genai import types
-from openai import AsyncOpenAI
 
 from volley import Agent, ErrorKind, RunResult, ToolReturns, tool
 from volley.providers import Provider
-from volley.providers.anthropic import AnthropicProvider
-from volley.providers.gemini import GeminiProvider
-from volley.providers.openai_chat import OpenAIChatProvider
-from volley.providers.openai_responses import OpenAIResponsesProvider
 from volley.sim import SimServer, parse_scenario
 
 
@@ -47,39 +40,6 @@ def scenario(*calls: tuple[str, dict[str, Any]]) -> str:
         {"text": answer},
     ]
     return json.dumps({"turns": turns})
-
-
-def anthropic(sim: SimServer) -> AnthropicProvider:
-    client = AsyncAnthropic(base_url=sim.base_url, api_key="test", max_retries=0)
-    return AnthropicProvider("claude-sim", client=client)
-
-
-def openai_chat(sim: SimServer) -> OpenAIChatProvider:
-    client = AsyncOpenAI(base_url=sim.base_url + "/v1", api_key="test", max_retries=0)
-    return OpenAIChatProvider("gpt-sim", client=client)
-
-
-def openai_responses(sim: SimServer) -> OpenAIResponsesProvider:
-    client = AsyncOpenAI(base_url=sim.base_url + "/v1", api_key="test", max_retries=0)
-    return OpenAIResponsesProvider("gpt-sim", client=client)
-
-
-def gemini(sim: SimServer) -> GeminiProvider:
-    client = genai.Client(api_key="test", http_options=types.HttpOptions(base_url=sim.base_url))
-    return GeminiProvider("gemini-sim", client=client)
-
-
-ADAPTERS = [anthropic, openai_chat, openai_responses, gemini]
-
-
-async def close(provider: Provider) -> None:
-    if isinstance(provider, GeminiProvider):
-        await provider.client.aio.aclose()
-    else:
-        assert isinstance(
-            provider, AnthropicProvider | OpenAIChatProvider | OpenAIResponsesProvider
-        )
-        await provider.client.close()
 
 
 def run(

@@ -7,18 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from _adapters import ADAPTERS, close, gemini, openai_responses
 from _tools import play
-from anthropic import AsyncAnthropic
-from google import genai
-from google.genai import types
-from openai import AsyncOpenAI
 
 from volley import ModelTurn, ToolCall, ToolResult, ToolReturns, UserPrompt, tool
 from volley.providers import ModelRequest, ProviderError
-from volley.providers.anthropic import AnthropicProvider
-from volley.providers.gemini import GeminiProvider
-from volley.providers.openai_chat import OpenAIChatProvider
-from volley.providers.openai_responses import OpenAIResponsesProvider
 from volley.providers.streams import CallComplete, TextDelta
 from volley.sim import SimServer, parse_scenario
 
@@ -44,36 +37,6 @@ SCRIPT = json.dumps(
         ]
     }
 )
-
-
-def anthropic(sim: SimServer) -> AnthropicProvider:
-    client = AsyncAnthropic(base_url=sim.base_url, api_key="test", max_retries=0)
-    return AnthropicProvider("claude-sim", client=client)
-
-
-def openai_chat(sim: SimServer) -> OpenAIChatProvider:
-    client = AsyncOpenAI(base_url=sim.base_url + "/v1", api_key="test", max_retries=0)
-    return OpenAIChatProvider("gpt-sim", client=client)
-
-
-def openai_responses(sim: SimServer) -> OpenAIResponsesProvider:
-    client = AsyncOpenAI(base_url=sim.base_url + "/v1", api_key="test", max_retries=0)
-    return OpenAIResponsesProvider("gpt-sim", client=client)
-
-
-def gemini(sim: SimServer) -> GeminiProvider:
-    client = genai.Client(api_key="test", http_options=types.HttpOptions(base_url=sim.base_url))
-    return GeminiProvider("gemini-sim", client=client)
-
-
-ADAPTERS = [anthropic, openai_chat, openai_responses, gemini]
-
-
-async def close(provider: Any) -> None:
-    if isinstance(provider, GeminiProvider):
-        await provider.client.aio.aclose()
-    else:
-        await provider.client.close()
 
 
 def last_prompt(adapter: Any, sent: dict[str, Any]) -> str:

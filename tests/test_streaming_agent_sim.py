@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from test_agent_sim import ADAPTERS, close, openai_chat
+from _adapters import ADAPTERS, close, openai_chat
 
 from volley import Agent, CallStarted, IncompleteTurn, RunResult, ToolReturns, TurnRetried, tool
 from volley.providers import Provider
