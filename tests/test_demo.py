@@ -138,11 +138,66 @@ def test_the_output_has_the_tables_the_race_and_the_timelines(demo):
     assert "naive asyncio.gather" in out
     assert "✗ wrong" in out
     assert out.count("✓ right") == len(Way)
-    assert out.count("volley trace") == len(report.scenarios) * len(Way)  # a timeline per run
-    turns = sum(run.round_trips for s in report.scenarios for run in s.runs.values())
-    assert sum(line.startswith("model ") for line in out.splitlines()) == turns
+    lines = out.splitlines()
+    runs = len(report.scenarios) * len(Way)
+    assert sum(line.startswith("model ") for line in lines) == runs  # a compact timeline each
+    assert "Turn 1" not in out  # not a Gantt per turn
+    for way in Way:
+        heading = f"{way.label} · round trips "
+        assert sum(line.startswith(heading) for line in lines) == len(report.scenarios)
+    calls = sum(len(run.calls) for s in report.scenarios for run in s.runs.values())
+    call_lines = [line.split() for line in lines if line[:2].strip().isdigit()]
+    assert sum(len(words) > 1 and words[1] in TOOLS for words in call_lines) == calls
+    assert out.count("arguments complete") == 1  # the legend, once
+    assert out.index("arguments complete") < out.index("1. Weather")  # before the first run
     assert "Summary" in out
-    assert max(len(line) for line in out.splitlines()) <= WIDTH
+    assert max(len(line) for line in lines) <= WIDTH
+    assert len(lines) < 200
+
+
+TOOLS = {"get_weather", "get_time", "fetch_page", "read_file", "create_record", "update_record"}
+
+
+def runs_drawn(out: str) -> dict[str, list[tuple[Way, list[str]]]]:
+    """Each scenario's compact timelines, in order: the way and its lines (heading to axis)."""
+    lines = out.splitlines()
+    drawn: dict[str, list[tuple[Way, list[str]]]] = {}
+    scenario = ""
+    for k, line in enumerate(lines):
+        if line[:2].rstrip(".").isdigit() and ". " in line[:4] and "─" in line:
+            scenario = line
+        for way in Way:
+            if line.startswith(f"{way.label} · round trips "):
+                axis = next(j for j in range(k, len(lines)) if "╵0" in lines[j])
+                drawn.setdefault(scenario, []).append((way, lines[k : axis + 1]))
+    return drawn
+
+
+def test_the_three_ways_are_drawn_on_one_scale(demo):
+    report, out = demo[0], demo[1]
+    drawn = runs_drawn(out)
+    assert len(drawn) == len(report.scenarios)
+    for scenario, (title, runs) in zip(report.scenarios, drawn.items(), strict=True):
+        assert scenario.title in title
+        assert [way for way, _ in runs] == list(Way)  # right under each other
+        assert len({lines[-1] for _, lines in runs}) == 1  # one axis: one scale
+        origin = runs[0][1][-1].index("╵0")
+        cells = WIDTH - origin - 9  # the duration column's 9
+        until = max(run.wall_time for run in scenario.runs.values())
+        ends = {}
+        for way, lines in runs:
+            _heading, model, *calls, _axis = lines
+            assert model.startswith("model ")
+            assert "▓" in model or way is not Way.ONE_AT_A_TIME  # its turns shaded apart
+            assert len(calls) == len(scenario.runs[way].calls)  # one line per call
+            assert all(line.split()[1] in TOOLS for line in calls)  # turn, tool, arguments
+            ends[way] = max(k for k in range(origin, origin + cells) if model[k] != " ") + 1
+            # The last turn ends the run: the model's lane ends where its wall time falls.
+            expected = scenario.runs[way].wall_time / until
+            assert abs((ends[way] - origin) / cells - expected) <= 2.5 / cells, (title, way)
+        # Bars compare by length: the fastest way's are shorter by its speed-up.
+        one, best = (ends[way] - origin for way in (Way.ONE_AT_A_TIME, Way.STREAMING))
+        assert best * scenario.speed_up(Way.STREAMING) == pytest.approx(one, abs=4)
 
 
 def test_nothing_is_left_behind(demo):

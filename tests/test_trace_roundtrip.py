@@ -285,17 +285,28 @@ PAGE_TAGS = {
 }  # fmt: skip
 
 
-@given(traces(), st.integers(20, 220))
+untils = st.none() | st.floats() | times
+"""A compact timeline's shared axis: any length, even a nonsensical one (negative, NaN)."""
+
+
+@given(traces(), st.integers(20, 220), untils, st.booleans())
 @SETTINGS
-def test_any_trace_draws_in_a_terminal_of_any_width_and_as_html(trace: Trace, width: int) -> None:
-    out = io.StringIO()
-    Console(file=out, width=width, color_system="truecolor", force_terminal=True).print(
-        timeline(trace)
-    )
-    plain = io.StringIO()
-    Console(file=plain, width=width, color_system=None).print(timeline(trace))
-    assert all(cell_len(line) <= width for line in plain.getvalue().splitlines())
-    assert "\x1b" not in plain.getvalue()  # nothing from the data drives the terminal
+def test_any_trace_draws_in_a_terminal_of_any_width_and_as_html(
+    trace: Trace, width: int, until: float | None, legend: bool
+) -> None:
+    views = (timeline(trace), timeline(trace, compact=True, until=until, legend=legend))
+    for view in views:
+        out = io.StringIO()
+        Console(file=out, width=width, color_system="truecolor", force_terminal=True).print(view)
+        plain = io.StringIO()
+        Console(file=plain, width=width, color_system=None).print(view)
+        assert all(cell_len(line) <= width for line in plain.getvalue().splitlines())
+        assert "\x1b" not in plain.getvalue()  # nothing from the data drives the terminal
+    compact = plain.getvalue().splitlines()
+    calls = sum(len(turn.calls) + len(turn.discarded) for turn in trace.turns)
+    model = next(k for k, line in enumerate(compact) if line.startswith("model"))
+    axis = model + 1 + calls + (trace.failed_at is not None) + (not trace.turns)
+    assert "╵" in compact[axis]  # the model's lane, then one line per call: never wrapped
     page = html(trace)
     parser = Tags()
     parser.feed(page)

@@ -1,8 +1,10 @@
 """The demo's printed output, made only from the report's figures.
 
-Per scenario: the prompt and the answer, each way's timeline (drawn by `volley.trace`, as
-`volley trace` draws a recorded run), then the three ways side by side, so that a scenario's
-section ends on its comparison; then the race's final states, and a summary of everything.
+Per scenario: the prompt and the answer, the three ways' timelines right under each other (drawn
+by `volley.trace`, compact: a whole run on one time axis, the three on one scale, so a run half as
+long draws bars half as long), then the three ways side by side, so that a scenario's section ends
+on its comparison; then the race's final states, and a summary of everything. What the timelines'
+colours and markers mean is printed once, under the header.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import RunResult
-from ..trace import Trace
+from ..trace import Trace, timeline_legend
 from ..trace import timeline as trace_timeline
 from ._report import DemoReport, RaceReport, ScenarioReport, Way
 from ._store import RecordState
@@ -27,9 +29,10 @@ __all__ = ["calls_per_turn", "show_header", "show_race", "show_scenario", "show_
 TIMES = "\N{MULTIPLICATION SIGN}"
 
 
-def timeline(result: RunResult, model: str) -> RenderableType:
-    """A run's timeline: per turn, the model's message and each call on one time axis."""
-    return trace_timeline(Trace.from_result(result, meta={"model": model}))
+def timeline(result: RunResult, model: str, title: str, until: float) -> RenderableType:
+    """A run's compact timeline: every turn and call on one axis of at least `until` seconds."""
+    trace = Trace.from_result(result, meta={"model": model})
+    return trace_timeline(trace, compact=True, until=until, legend=False, title=title)
 
 
 def show_header(console: Console, model: str, simulated: bool, time_scale: float) -> None:
@@ -51,31 +54,33 @@ def show_header(console: Console, model: str, simulated: bool, time_scale: float
         "service, a SQLite database and a folder of files. " + clock,
         highlight=False,
     )
+    console.print(
+        "Under each scenario, a timeline per way of running it, all three on one time scale: "
+        "the model's turns (numbered) on the first line, then a line per call, labelled with "
+        "its turn.",
+        style="dim",
+        highlight=False,
+    )
+    console.print(timeline_legend(compact=True))
 
 
 def show_scenario(console: Console, index: int, scenario: ScenarioReport, model: str) -> None:
-    """One scenario: its prompt, the answer, each way's timeline, the three ways side by side."""
+    """One scenario: its prompt, the answer, the ways' timelines on one scale, then a table."""
     console.print()
     console.print(Rule(f"[bold]{index}. {escape(scenario.title)}[/]", align="left"))
     answer = scenario.runs[Way.STREAMING].output
     console.print(f"[dim]prompt:[/] {escape(scenario.prompt)}", highlight=False)
     console.print(f"[dim]answer:[/] {escape(answer)}", highlight=False)
+    until = max(run.wall_time for run in scenario.runs.values())
     for way, run in scenario.runs.items():
         console.print()
-        console.print(Text(f"{index}. {scenario.title}, {way.label}", style="bold"))
-        console.print(timeline(run.result, model))
+        console.print(timeline(run.result, model, way.label, until))
     console.print()
     console.print(_table(scenario))
 
 
 def _table(scenario: ScenarioReport) -> Table:
-    table = Table(
-        title=f"{scenario.title}: three ways side by side",
-        title_justify="left",
-        title_style="bold",
-        show_edge=False,
-        pad_edge=False,
-    )
+    table = Table(show_edge=False, pad_edge=False)
     table.add_column("way", no_wrap=True)
     table.add_column("round trips", justify="right")
     table.add_column("calls/turn")

@@ -2,7 +2,8 @@
 
 Record a run as it happens with a `TraceRecorder` observer, read the file with `load_trace` (or
 build the same `Trace` from a `RunResult` with `Trace.from_result`), then draw it: `timeline`
-for the terminal (a rich renderable), `html`/`write_html` for one self-contained page.
+for the terminal (a rich renderable: a Gantt per turn, or with `compact=True` the whole run on one
+axis, one line per call), `html`/`write_html` for one self-contained page.
 
 Example:
     ```python
@@ -24,12 +25,15 @@ from ._model import TraceCall as TraceCall
 from ._model import TraceTurn as TraceTurn
 from ._record import TraceRecorder as TraceRecorder
 from ._terminal import Timeline as Timeline
+from ._terminal import TimelineLegend as TimelineLegend
 from ._terminal import timeline as timeline
+from ._terminal import timeline_legend as timeline_legend
 
 __all__ = [
     "CONTENT_LIMIT",
     "FORMAT_VERSION",
     "Timeline",
+    "TimelineLegend",
     "Trace",
     "TraceCall",
     "TraceError",
@@ -38,5 +42,6 @@ __all__ = [
     "html",
     "load_trace",
     "timeline",
+    "timeline_legend",
     "write_html",
 ]

@@ -9,8 +9,8 @@ from typing import Any
 
 __all__ = ["arguments_summary", "arguments_text", "printable", "seconds", "tick", "tokens"]
 
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-"""Control characters, zero-width characters and bidirectional overrides."""
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+"""Control characters, zero-width characters, line and paragraph separators, bidi overrides."""
 
 
 def printable(text: str, *, keep: str = "") -> str:
