@@ -8,17 +8,14 @@ demo leaves no server, socket or file behind, whatever happened inside.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 from types import TracebackType
 
 import httpx2
-import uvicorn
 
-from ..sim._server import _QuietServer
+from ..sim._server import Loopback
 from ._files import NoteFolder
 from ._report import BackendUsage
 from ._service import DemoService
@@ -40,8 +37,7 @@ class Backends:
         self.notes: NoteFolder
         self.http: httpx2.AsyncClient
         """The tools' client: one connection pool for all calls, never a proxy (loopback)."""
-        self._server: _QuietServer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._loopback = Loopback(self.service.app, name="the demo's HTTP service")
         self._port = 0
 
     @property
@@ -64,7 +60,7 @@ class Backends:
         try:
             self.store = RecordStore(self.workdir / "records.sqlite3")
             self.notes = NoteFolder(self.workdir)
-            await self._start_server()
+            self._port = await self._loopback.start()
         except BaseException:
             await self._stop()
             raise
@@ -80,33 +76,7 @@ class Backends:
         await self.http.aclose()
         await self._stop()
 
-    async def _start_server(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms Nagle stalls
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
-            self.service.app,
-            log_level="warning",
-            lifespan="off",
-            ws="none",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = _QuietServer(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                sock.close()
-                self._task.result()  # re-raise why it could not start
-                raise RuntimeError("the demo's HTTP service stopped while starting")
-            await asyncio.sleep(0.001)
-        self._port = sock.getsockname()[1]
-
     async def _stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.stop()
-            await self._task
-        self._server = self._task = None
+        await self._loopback.stop()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)

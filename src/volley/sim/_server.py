@@ -7,6 +7,7 @@ import contextlib
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
+from typing import Any
 
 from ._app import Simulator, Sleep
 from ._faults import quiet_dropped_connections
@@ -52,6 +53,54 @@ class _QuietServer(uvicorn.Server):
         self.stopping.set()
 
 
+class Loopback:
+    """An ASGI app served by uvicorn at a free port of ``127.0.0.1``, in the running loop."""
+
+    def __init__(self, app: Any, *, name: str) -> None:
+        self.app = app
+        self.name = name
+        self.port: int | None = None
+        """The port while serving."""
+        self._server: _QuietServer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> int:
+        """Serve until `stop`; returns the port once the server accepts connections."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted sockets inherit it: without it, Nagle's algorithm and the client's delayed
+        # ACK hold every small write (headers, each SSE event) for ~40 ms on loopback.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            lifespan="off",
+            ws="none",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        self._server = _QuietServer(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                sock.close()
+                self._task.result()  # re-raise why it could not start
+                raise RuntimeError(f"{self.name} stopped while starting")
+            await asyncio.sleep(0.001)
+        self.port = port
+        return port
+
+    async def stop(self) -> None:
+        """Stop serving and wait until the server is down (a no-op if it is not running)."""
+        if self._server is not None and self._task is not None:
+            self._server.stop()
+            await self._task
+        self._server = self._task = None
+        self.port = None
+
+
 class SimServer(Simulator):
     """A simulated LLM provider on ``127.0.0.1`` at a free port.
 
@@ -91,9 +140,7 @@ class SimServer(Simulator):
         if formats is None:
             formats = (AnthropicMessages(), OpenAIChat(ollama=ollama), OpenAIResponses(), Gemini())
         super().__init__(scenario, formats, time_scale=time_scale, sleep=sleep, clock=clock)
-        self._server: _QuietServer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._port: int | None = None
+        self._loopback = Loopback(self.app, name="SimServer")
 
     @property
     def base_url(self) -> str:
@@ -102,36 +149,13 @@ class SimServer(Simulator):
         Raises:
             RuntimeError: the server is not running.
         """
-        if self._port is None:
+        if self._loopback.port is None:
             raise RuntimeError("SimServer is not running: use `async with SimServer(...)`")
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://127.0.0.1:{self._loopback.port}"
 
     async def __aenter__(self) -> SimServer:
         quiet_dropped_connections()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted sockets inherit it: without it, Nagle's algorithm and the client's delayed
-        # ACK hold every small write (headers, each SSE event) for ~40 ms on loopback.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            lifespan="off",
-            ws="none",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = _QuietServer(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                sock.close()
-                self._task.result()  # re-raise why it could not start
-                raise RuntimeError("SimServer stopped while starting")
-            await asyncio.sleep(0.001)
-        self._port = port
+        await self._loopback.start()
         return self
 
     async def __aexit__(
@@ -140,8 +164,4 @@ class SimServer(Simulator):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.stop()
-            await self._task
-        self._server = self._task = None
-        self._port = None
+        await self._loopback.stop()
