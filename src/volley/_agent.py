@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._deadlines import loop_clock
+from ._dispatch import writes
 from ._events import RunEvent, RunFailed, RunFinished, RunStarted, TurnFinished
 from ._executor import Executor
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
 from ._stats import RunStats, TurnStats
 from ._tool import Tool, Toolbox
 from ._turn import Emit, TurnAbandoned, play_turn
-from .providers import ModelRequest, Provider, resolve
+from .providers import ModelRequest, Provider, StreamingProvider, resolve
 
 __all__ = [
     "BATCHING_HINT",
@@ -220,7 +221,7 @@ class Agent:
         turns: list[TurnStats] = []
         started = clock()
         serial_turns = 0
-        stream = self.streaming and hasattr(self.model, "stream")
+        stream = self.streaming and isinstance(self.model, StreamingProvider)
         async with Executor(
             self.toolbox,
             max_concurrency=self.max_concurrency,
@@ -282,10 +283,7 @@ class Agent:
 
     def _could_have_batched(self, turn: ModelTurn) -> bool:
         """A single call of a tool that writes nothing: it need not have come alone."""
-        if len(turn.calls) != 1:
-            return False
-        tool = self.toolbox.get(turn.calls[0].name)
-        return tool is None or (tool.effects != "write" and tool.writes is None)
+        return len(turn.calls) == 1 and not writes(self.toolbox.get(turn.calls[0].name))
 
     def _request(self, messages: list[Message]) -> ModelRequest:
         return ModelRequest(

@@ -18,7 +18,7 @@ from ._events import CallFinished, CallStarted, RunEvent, TextDelta, TurnRetried
 from ._executor import Executor
 from ._messages import ModelTurn
 from ._stats import TurnStats, call_timeline
-from .providers import ModelRequest, Provider, streams
+from .providers import ModelRequest, Provider, StreamingProvider, streams
 
 __all__ = ["PlayedTurn", "TurnAbandoned", "play_turn"]
 
@@ -139,7 +139,8 @@ async def _stream(
     Adapters raise a `StreamError` for a stream that broke after it was accepted; anything
     else (a refused request, an error the SDK's retries did not cure) is raised as it is.
     """
-    events: AsyncIterator[Any] = model.stream(request)  # type: ignore[attr-defined]
+    assert isinstance(model, StreamingProvider)
+    events: AsyncIterator[Any] = model.stream(request)
     message: ModelTurn | None = None
     message_ended: float | None = None
     try:

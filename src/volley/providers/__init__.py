@@ -6,7 +6,15 @@ An adapter never runs tools and never decides order; the agent loop never sees a
 from ._base import ModelRequest as ModelRequest
 from ._base import Provider as Provider
 from ._base import ProviderError as ProviderError
+from ._base import StreamingProvider as StreamingProvider
 from ._resolve import resolve as resolve
 from .function import FunctionProvider as FunctionProvider
 
-__all__ = ["FunctionProvider", "ModelRequest", "Provider", "ProviderError", "resolve"]
+__all__ = [
+    "FunctionProvider",
+    "ModelRequest",
+    "Provider",
+    "ProviderError",
+    "StreamingProvider",
+    "resolve",
+]

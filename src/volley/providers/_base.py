@@ -6,13 +6,21 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .._call import ToolCall
 from .._messages import Message, ModelTurn
 from .._tool import Tool
 
-__all__ = ["ModelRequest", "Provider", "ProviderError", "arguments_text", "missing_extra", "relay"]
+__all__ = [
+    "ModelRequest",
+    "Provider",
+    "ProviderError",
+    "StreamingProvider",
+    "arguments_text",
+    "missing_extra",
+    "relay",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,20 @@ class Provider(Protocol):
 
     async def aclose(self) -> None:
         """Release what the adapter opened itself (its SDK client's connections)."""
+        ...
+
+
+@runtime_checkable
+class StreamingProvider(Protocol):
+    """What a `Provider` also has when its messages can be read as they are written."""
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[Any]:
+        """One streamed round trip, as neutral events and then the whole turn.
+
+        Yields `TextDelta`, `CallComplete` (each call the moment it is whole) and `TurnEnd` from
+        `volley.providers.streams`, then the `ModelTurn` that `complete` would have returned. A
+        stream that breaks after the request was accepted raises `StreamError`.
+        """
         ...
 
 
