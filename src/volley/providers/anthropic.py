@@ -8,20 +8,20 @@ model to stop calling tools in parallel.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
-from ._base import ModelRequest, ProviderError, missing_extra, relay
+from ._adapter import SDKAdapter
+from ._base import ModelRequest, missing_extra
 from ._names import ToolNames
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
     from anthropic.types import Message as WireMessage
 
-    from .streams import NeutralEvent
 
 __all__ = ["AnthropicProvider"]
 
@@ -36,7 +36,7 @@ STOP_REASONS: dict[str, StopReason] = {
 }
 
 
-class AnthropicProvider:
+class AnthropicProvider(SDKAdapter):
     """Claude models over the Messages API.
 
     Args:
@@ -44,6 +44,9 @@ class AnthropicProvider:
         client: an `AsyncAnthropic` to use (its retry settings apply); one is made if `None`.
         max_tokens: the default cap on a turn's output, which the API requires.
     """
+
+    provider = "anthropic"
+    client: AsyncAnthropic
 
     def __init__(
         self,
@@ -56,45 +59,23 @@ class AnthropicProvider:
             import anthropic
         except ImportError:
             raise missing_extra("anthropic", "anthropic") from None
-        self.model = model
-        self.client = client or anthropic.AsyncAnthropic()
-        self._owns_client = client is None
+        super().__init__(model, client or anthropic.AsyncAnthropic(), made_here=client is None)
         self.max_tokens = max_tokens
-        self._bad_request = anthropic.BadRequestError
+        self._refusals = (anthropic.BadRequestError,)
 
-    @property
-    def name(self) -> str:
-        """`anthropic:<model>`."""
-        return f"anthropic:{self.model}"
+    async def _send(self, params: dict[str, Any]) -> Any:
+        return await self.client.messages.create(**params)
 
-    async def aclose(self) -> None:
-        """Close the SDK client if this adapter made it (a client passed in is the caller's)."""
-        if self._owns_client:
-            await self.client.close()
+    async def _send_streamed(self, params: dict[str, Any]) -> Any:
+        return await self.client.messages.create(**params, stream=True)
 
-    async def complete(self, request: ModelRequest) -> ModelTurn:
-        """One Messages API round trip."""
-        names = ToolNames(t.name for t in request.tools)
-        params = self._params(request, names)
-        try:
-            message = await self.client.messages.create(**params)
-        except self._bad_request as exc:
-            raise ProviderError.from_status_error(self.name, exc, params) from exc
-        return _process_response(message, names)
+    def _turn(self, response: Any, names: ToolNames) -> ModelTurn:
+        return _process_response(response, names)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[NeutralEvent | ModelTurn]:
-        """One streamed round trip: each call as soon as it is complete, then the whole turn."""
+    def _assembler(self, names: ToolNames) -> Any:
         from .streams.anthropic import AnthropicAssembler
 
-        names = ToolNames(t.name for t in request.tools)
-        params = self._params(request, names)
-        assembler = AnthropicAssembler(names)
-        try:
-            events = await self.client.messages.create(**params, stream=True)
-        except self._bad_request as exc:
-            raise ProviderError.from_status_error(self.name, exc, params) from exc
-        async for item in relay(events, assembler):
-            yield item
+        return AnthropicAssembler(names)
 
     def _params(self, request: ModelRequest, names: ToolNames) -> dict[str, Any]:
         params: dict[str, Any] = {

@@ -10,20 +10,20 @@ model's content is echoed back exactly as it came. Gemini has no switch for para
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
-from ._base import ModelRequest, ProviderError, missing_extra, relay
+from ._adapter import SDKAdapter
+from ._base import ModelRequest, ProviderError, missing_extra
 from ._names import ToolNames
 
 if TYPE_CHECKING:
     from google.genai import Client
     from google.genai import types as genai_types
 
-    from .streams import NeutralEvent
 
 __all__ = ["GeminiProvider"]
 
@@ -38,7 +38,7 @@ STOP_REASONS: dict[str, StopReason] = {
 }
 
 
-class GeminiProvider:
+class GeminiProvider(SDKAdapter):
     """Gemini models over `generateContent`.
 
     Args:
@@ -46,51 +46,35 @@ class GeminiProvider:
         client: a `google.genai.Client` to use; one is made (from the environment) if `None`.
     """
 
+    provider = "gemini"
+    client: Client
+
     def __init__(self, model: str, *, client: Client | None = None) -> None:
         try:
             from google import genai
             from google.genai import errors, types
         except ImportError:
             raise missing_extra("google-genai", "gemini") from None
-        self.model = model
-        self.client = client or genai.Client()
-        self._owns_client = client is None
+        super().__init__(model, client or genai.Client(), made_here=client is None)
         self._types = types
-        self._client_error = errors.ClientError
+        self._refusals = (errors.ClientError,)
 
-    @property
-    def name(self) -> str:
-        """`gemini:<model>`."""
-        return f"gemini:{self.model}"
+    async def _send(self, params: dict[str, Any]) -> Any:
+        return await self.client.aio.models.generate_content(**params)
 
-    async def aclose(self) -> None:
-        """Close the SDK client if this adapter made it (a client passed in is the caller's)."""
-        if self._owns_client:
-            await self.client.aio.aclose()
+    async def _send_streamed(self, params: dict[str, Any]) -> Any:
+        return await self.client.aio.models.generate_content_stream(**params)
 
-    async def complete(self, request: ModelRequest) -> ModelTurn:
-        """One `generateContent` round trip."""
-        names = ToolNames(t.name for t in request.tools)
-        params = self._params(request, names)
-        try:
-            response = await self.client.aio.models.generate_content(**params)
-        except self._client_error as exc:
-            raise self._rejected(exc, params) from exc
+    def _turn(self, response: Any, names: ToolNames) -> ModelTurn:
         return _process_response(response, names)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[NeutralEvent | ModelTurn]:
-        """One streamed round trip: each call as soon as it is complete, then the whole turn."""
+    def _assembler(self, names: ToolNames) -> Any:
         from .streams.gemini import GeminiAssembler
 
-        names = ToolNames(t.name for t in request.tools)
-        params = self._params(request, names)
-        assembler = GeminiAssembler(names)
-        chunks = await self.client.aio.models.generate_content_stream(**params)
-        try:  # the SDK sends the request only when the first chunk is asked for
-            async for item in relay(chunks, assembler, passthrough=(self._client_error,)):
-                yield item
-        except self._client_error as exc:
-            raise self._rejected(exc, params) from exc
+        return GeminiAssembler(names)
+
+    async def _close_client(self) -> None:
+        await self.client.aio.aclose()
 
     def _params(self, request: ModelRequest, names: ToolNames) -> dict[str, Any]:
         types = self._types
@@ -107,7 +91,7 @@ class GeminiProvider:
         contents = _map_messages(request.messages, names, types)
         return {"model": self.model, "contents": contents, "config": config}
 
-    def _rejected(self, exc: Any, params: dict[str, Any]) -> ProviderError:
+    def _refused(self, exc: Any, params: dict[str, Any]) -> ProviderError:
         return ProviderError(self.name, str(exc.message), status=exc.code, request=params)
 
 

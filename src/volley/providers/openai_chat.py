@@ -9,20 +9,20 @@ reads, not an exception here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
-from ._base import ModelRequest, ProviderError, arguments_text, missing_extra, relay
+from ._adapter import SDKAdapter
+from ._base import ModelRequest, arguments_text, missing_extra
 from ._names import ToolNames
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
     from openai.types.chat import ChatCompletion
 
-    from .streams import NeutralEvent
 
 __all__ = ["OpenAIChatProvider"]
 
@@ -35,7 +35,7 @@ STOP_REASONS: dict[str, StopReason] = {
 }
 
 
-class OpenAIChatProvider:
+class OpenAIChatProvider(SDKAdapter):
     """GPT models, or any OpenAI-compatible server, over Chat Completions.
 
     Args:
@@ -44,6 +44,8 @@ class OpenAIChatProvider:
         base_url: an OpenAI-compatible server, e.g. `http://localhost:11434/v1` (Ollama).
         provider: the prefix of `name` (`openai`, or e.g. `openai-compatible`).
     """
+
+    client: AsyncOpenAI
 
     def __init__(
         self,
@@ -57,46 +59,26 @@ class OpenAIChatProvider:
             import openai
         except ImportError:
             raise missing_extra("openai", "openai") from None
-        self.model = model
-        self.client = client or openai.AsyncOpenAI(base_url=base_url)
-        self._owns_client = client is None
-        self._provider = provider
-        self._bad_request = openai.BadRequestError
+        made = client or openai.AsyncOpenAI(base_url=base_url)
+        super().__init__(model, made, made_here=client is None)
+        self.provider = provider
+        self._refusals = (openai.BadRequestError,)
 
-    @property
-    def name(self) -> str:
-        """`openai:<model>`."""
-        return f"{self._provider}:{self.model}"
+    async def _send(self, params: dict[str, Any]) -> Any:
+        return await self.client.chat.completions.create(**params)
 
-    async def aclose(self) -> None:
-        """Close the SDK client if this adapter made it (a client passed in is the caller's)."""
-        if self._owns_client:
-            await self.client.close()
+    async def _send_streamed(self, params: dict[str, Any]) -> Any:
+        # Usage comes in a last chunk of its own, only when asked for.
+        params = {**params, "stream_options": {"include_usage": True}}
+        return await self.client.chat.completions.create(**params, stream=True)
 
-    async def complete(self, request: ModelRequest) -> ModelTurn:
-        """One Chat Completions round trip."""
-        names = ToolNames(t.name for t in request.tools)
-        params = self._params(request, names)
-        try:
-            completion = await self.client.chat.completions.create(**params)
-        except self._bad_request as exc:
-            raise ProviderError.from_status_error(self.name, exc, params) from exc
-        return _process_response(completion, names)
+    def _turn(self, response: Any, names: ToolNames) -> ModelTurn:
+        return _process_response(response, names)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[NeutralEvent | ModelTurn]:
-        """One streamed round trip: each call as soon as it is complete, then the whole turn."""
+    def _assembler(self, names: ToolNames) -> Any:
         from .streams.openai_chat import OpenAIChatAssembler
 
-        names = ToolNames(t.name for t in request.tools)
-        params = self._params(request, names)
-        params["stream_options"] = {"include_usage": True}
-        assembler = OpenAIChatAssembler(names)
-        try:
-            chunks = await self.client.chat.completions.create(**params, stream=True)
-        except self._bad_request as exc:
-            raise ProviderError.from_status_error(self.name, exc, params) from exc
-        async for item in relay(chunks, assembler):
-            yield item
+        return OpenAIChatAssembler(names)
 
     def _params(self, request: ModelRequest, names: ToolNames) -> dict[str, Any]:
         messages = _map_messages(request.messages, names)

@@ -9,25 +9,25 @@ The format has no error flag: a failure is said in the output text.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
-from ._base import ModelRequest, ProviderError, arguments_text, missing_extra, relay
+from ._adapter import SDKAdapter
+from ._base import ModelRequest, arguments_text, missing_extra
 from ._names import ToolNames
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
     from openai.types.responses import Response
 
-    from .streams import NeutralEvent
 
 __all__ = ["OpenAIResponsesProvider"]
 
 
-class OpenAIResponsesProvider:
+class OpenAIResponsesProvider(SDKAdapter):
     """OpenAI models over the Responses API.
 
     Args:
@@ -35,49 +35,30 @@ class OpenAIResponsesProvider:
         client: an `AsyncOpenAI` to use (its retry settings apply); one is made if `None`.
     """
 
+    provider = "openai-responses"
+    client: AsyncOpenAI
+
     def __init__(self, model: str, *, client: AsyncOpenAI | None = None) -> None:
         try:
             import openai
         except ImportError:
             raise missing_extra("openai", "openai") from None
-        self.model = model
-        self.client = client or openai.AsyncOpenAI()
-        self._owns_client = client is None
-        self._bad_request = openai.BadRequestError
+        super().__init__(model, client or openai.AsyncOpenAI(), made_here=client is None)
+        self._refusals = (openai.BadRequestError,)
 
-    @property
-    def name(self) -> str:
-        """`openai-responses:<model>`."""
-        return f"openai-responses:{self.model}"
+    async def _send(self, params: dict[str, Any]) -> Any:
+        return await self.client.responses.create(**params)
 
-    async def aclose(self) -> None:
-        """Close the SDK client if this adapter made it (a client passed in is the caller's)."""
-        if self._owns_client:
-            await self.client.close()
+    async def _send_streamed(self, params: dict[str, Any]) -> Any:
+        return await self.client.responses.create(**params, stream=True)
 
-    async def complete(self, request: ModelRequest) -> ModelTurn:
-        """One Responses API round trip."""
-        names = ToolNames(t.name for t in request.tools)
-        params = self._params(request, names)
-        try:
-            response = await self.client.responses.create(**params)
-        except self._bad_request as exc:
-            raise ProviderError.from_status_error(self.name, exc, params) from exc
+    def _turn(self, response: Any, names: ToolNames) -> ModelTurn:
         return turn_from_response(response, names)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[NeutralEvent | ModelTurn]:
-        """One streamed round trip: each call as soon as it is complete, then the whole turn."""
+    def _assembler(self, names: ToolNames) -> Any:
         from .streams.openai_responses import OpenAIResponsesAssembler
 
-        names = ToolNames(t.name for t in request.tools)
-        params = self._params(request, names)
-        assembler = OpenAIResponsesAssembler(names)
-        try:
-            events = await self.client.responses.create(**params, stream=True)
-        except self._bad_request as exc:
-            raise ProviderError.from_status_error(self.name, exc, params) from exc
-        async for item in relay(events, assembler):
-            yield item
+        return OpenAIResponsesAssembler(names)
 
     def _params(self, request: ModelRequest, names: ToolNames) -> dict[str, Any]:
         params: dict[str, Any] = {
