@@ -149,3 +149,11 @@ def test_a_damaged_trace_is_one_line(console: Console, tmp_path: Path) -> None:
     text = " ".join(console.export_text().split())
     assert text.startswith("error:")
     assert "line 2" in text
+
+
+def test_volley_demo_runs_offline_and_ends_with_its_summary(console: Console) -> None:
+    assert main(["demo", "--scale", "0.02"]) == 0
+    text = console.export_text()
+    assert "the race" in text
+    assert "✗ wrong" in text
+    assert "Summary: one call per turn → parallel + streaming" in text
