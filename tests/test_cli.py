@@ -157,3 +157,15 @@ def test_volley_demo_runs_offline_and_ends_with_its_summary(console: Console) ->
     assert "the race" in text
     assert "✗ wrong" in text
     assert "Summary: one call per turn → parallel + streaming" in text
+
+
+def test_a_missing_extra_is_named_in_one_line(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def missing(*args: object, **kwargs: object) -> None:
+        raise ImportError("volley's demo needs httpx2: pip install 'volley-tools[demo]'")
+
+    monkeypatch.setattr("volley.demo.run_demo", missing)
+    assert main(["demo"]) == 2
+    text = " ".join(console.export_text().split())
+    assert text == "error: volley's demo needs httpx2: pip install 'volley-tools[demo]'"

@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 __all__ = ["add_parser"]
 
@@ -37,6 +38,6 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
     try:
         asyncio.run(run_demo(console, provider=args.provider, time_scale=args.scale))
     except DemoUnavailable as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 __all__ = ["add_parser"]
 
@@ -30,7 +31,7 @@ def trace_command(args: argparse.Namespace, console: Console) -> int:
     try:
         trace = load_trace(args.file)
     except (OSError, TraceError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         return 1
     if args.html is not None:
         write_html(trace, args.html)
