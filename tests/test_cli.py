@@ -169,3 +169,19 @@ def test_a_missing_extra_is_named_in_one_line(
     assert main(["demo"]) == 2
     text = " ".join(console.export_text().split())
     assert text == "error: volley's demo needs httpx2: pip install 'volley-tools[demo]'"
+
+
+def test_demo_against_a_provider_runs_the_prompts_through_its_sdk(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The "real" provider is the simulator behind the Anthropic SDK's own base URL setting: the
+    # path a user with an API key takes, without the network.
+    with sim_in_thread(SCRIPT) as sim:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", sim.base_url)
+        assert main(["demo", "--provider", "anthropic", "--scale", "0.02"]) == 0
+        prompts = [r for r in sim.log if r.status == 200]
+    text = console.export_text()
+    assert "anthropic:claude-sonnet-4-6" in text
+    assert "Summary: one call per turn → parallel + streaming" in text
+    assert len(prompts) >= 4 * 3  # every scenario, every way, reached the model

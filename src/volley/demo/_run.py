@@ -7,6 +7,7 @@ own; the race's record is deleted before each run, so that every way starts from
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -63,7 +64,10 @@ async def run_demo(
     show_header(console, model_name, real is None, time_scale)
     reports: list[ScenarioReport] = []
     races: list[RaceReport] = []
-    async with Backends(time_scale) as backends:
+    async with contextlib.AsyncExitStack() as stack:
+        if real is not None:  # it made its own SDK client: close its connections at the end
+            stack.push_async_callback(real.aclose)
+        backends = await stack.enter_async_context(Backends(time_scale))
         tools = {t.name: t for t in make_tools(backends)}
         todo = scenarios(backends.base_url)
         with LiveProgress(console, enabled=live) as progress:
