@@ -246,3 +246,23 @@ def test_observers_hear_every_event_of_every_run_as_run_stream_yields_them() -> 
         "TurnFinished",
         "RunFinished",
     ]
+
+
+def test_an_agent_closes_the_client_it_made_and_only_that(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openai import AsyncOpenAI
+
+    from volley.providers.openai_chat import OpenAIChatProvider
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    yours = OpenAIChatProvider("m", client=AsyncOpenAI(base_url="http://127.0.0.1:9/v1"))
+
+    async def both() -> tuple[bool, bool]:
+        async with Agent("openai-compatible:http://127.0.0.1:9/v1:m") as made:
+            pass
+        async with Agent(yours):
+            pass
+        closed = made.model.client.is_closed(), yours.client.is_closed()  # type: ignore[attr-defined]
+        await yours.client.close()
+        return closed
+
+    assert asyncio.run(both()) == (True, False)

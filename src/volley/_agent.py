@@ -149,6 +149,7 @@ class Agent:
         if stream_retries < 0:
             raise ValueError("stream_retries must be >= 0")
         self.model = resolve(model, client=client) if client is not None else resolve(model)
+        self._owns_model = isinstance(model, str) and client is None
         self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools)
         self.parallel = parallel
         self.max_turns = max_turns
@@ -161,6 +162,17 @@ class Agent:
         self._clock = clock
         hint = BATCHING_HINT if parallel and batching_hint and len(self.toolbox) else None
         self.instructions = "\n\n".join(part for part in (instructions, hint) if part) or None
+
+    async def aclose(self) -> None:
+        """Close the SDK client the agent made from a model string (one passed in is yours)."""
+        if self._owns_model:
+            await self.model.aclose()
+
+    async def __aenter__(self) -> Agent:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def run_sync(self, prompt: str) -> RunResult:
         """`run` for code that has no event loop of its own."""

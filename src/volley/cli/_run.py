@@ -136,10 +136,8 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _show(agent: Agent, prompt: str, console: Console) -> RunStats:
-    try:
+    async with agent:
         return await _events(agent, prompt, console)
-    finally:
-        await agent.model.aclose()
 
 
 async def _events(agent: Agent, prompt: str, console: Console) -> RunStats:
