@@ -185,3 +185,6 @@ def test_demo_against_a_provider_runs_the_prompts_through_its_sdk(
     assert "anthropic:claude-sonnet-4-6" in text
     assert "Summary: one call per turn → parallel + streaming" in text
     assert len(prompts) >= 4 * 3  # every scenario, every way, reached the model
+    # This "model" answers every prompt with the same two lookups and a note: no race to judge.
+    flat = " ".join(text.replace("│", " ").split())  # the race panel's text, unwrapped
+    assert "did not ask to create R-1042 and update it (it called: get_weather, save_note)" in flat

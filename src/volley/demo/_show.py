@@ -113,11 +113,20 @@ def calls_per_turn(counts: tuple[int, ...]) -> str:
 
 def show_race(console: Console, race: RaceReport) -> None:
     """The final state of the record each way, read back from SQLite, and whether it is right."""
+    asked = {c.name for c in race.naive_calls}
+    if {"create_record", "update_record"} <= asked:
+        when = "in one turn" if race.batched else "over separate turns"
+        intro = f"The model asked, {when}: create {race.record_id}, then set its status to"
+    else:  # a real model may do something else entirely: say so rather than judge a race
+        called = ", ".join(sorted(asked)) or "nothing"
+        intro = (
+            f"The model did not ask to create {race.record_id} and update it (it called: "
+            f"{called}), so there was no race; the record should have ended with status"
+        )
     lines: list[RenderableType] = [
         Text.from_markup(
-            f"The model asked, {'in one turn' if race.batched else 'over separate turns'}: "
-            f"create {race.record_id}, then set its status to "
-            f"[bold]{escape(race.expected.status)}[/]. Final state read back from SQLite:"
+            f"{escape(intro)} [bold]{escape(race.expected.status)}[/]. "
+            "Final state read back from SQLite:"
         )
     ]
     grid = Table.grid(padding=(0, 2))
