@@ -65,7 +65,9 @@ def load_tools(specs: list[str]) -> Toolbox:
     Raises:
         SystemExit: a module cannot be imported or holds no tool (the message says which).
     """
-    sys.path.insert(0, str(Path.cwd()))  # a module next to the user, as `python -m` would
+    here = str(Path.cwd())
+    if here not in sys.path:  # a module next to the user, as `python -m` would find it
+        sys.path.insert(0, here)
     tools: list[Tool[..., Any]] = []
     for spec in specs:
         module_name, _, attribute = spec.partition(":")
