@@ -206,6 +206,7 @@ def test_public_names() -> None:
             "CallFinished",
             "CallStarted",
             "CallTiming",
+            "ConfigurationError",
             "ErrorKind",
             "Executor",
             "InProcessBackend",
@@ -213,6 +214,7 @@ def test_public_names() -> None:
             "MaxTurnsExceeded",
             "Message",
             "ModelTurn",
+            "ProviderError",
             "RunError",
             "RunEvent",
             "RunFailed",
@@ -220,6 +222,7 @@ def test_public_names() -> None:
             "RunStarted",
             "RunResult",
             "RunStats",
+            "StreamError",
             "TextDelta",
             "Tool",
             "ToolCall",
@@ -232,6 +235,7 @@ def test_public_names() -> None:
             "TurnStats",
             "Usage",
             "UserPrompt",
+            "VolleyError",
             "tool",
         ]
     )

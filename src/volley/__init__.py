@@ -3,9 +3,6 @@
 from ._access import Access as Access
 from ._agent import BATCHING_HINT as BATCHING_HINT
 from ._agent import Agent as Agent
-from ._agent import IncompleteTurn as IncompleteTurn
-from ._agent import MaxTurnsExceeded as MaxTurnsExceeded
-from ._agent import RunError as RunError
 from ._agent import RunResult as RunResult
 from ._backend import Backend as Backend
 from ._backend import InProcessBackend as InProcessBackend
@@ -13,6 +10,13 @@ from ._batch import Batch as Batch
 from ._call import ErrorKind as ErrorKind
 from ._call import ToolCall as ToolCall
 from ._call import ToolResult as ToolResult
+from ._errors import ConfigurationError as ConfigurationError
+from ._errors import IncompleteTurn as IncompleteTurn
+from ._errors import MaxTurnsExceeded as MaxTurnsExceeded
+from ._errors import ProviderError as ProviderError
+from ._errors import RunError as RunError
+from ._errors import StreamError as StreamError
+from ._errors import VolleyError as VolleyError
 from ._events import CallFinished as CallFinished
 from ._events import CallStarted as CallStarted
 from ._events import RunEvent as RunEvent
@@ -49,6 +53,7 @@ __all__ = [
     "CallFinished",
     "CallStarted",
     "CallTiming",
+    "ConfigurationError",
     "ErrorKind",
     "Executor",
     "InProcessBackend",
@@ -56,6 +61,7 @@ __all__ = [
     "MaxTurnsExceeded",
     "Message",
     "ModelTurn",
+    "ProviderError",
     "RunError",
     "RunEvent",
     "RunFailed",
@@ -63,6 +69,7 @@ __all__ = [
     "RunStarted",
     "RunResult",
     "RunStats",
+    "StreamError",
     "TextDelta",
     "Tool",
     "ToolCall",
@@ -74,6 +81,7 @@ __all__ = [
     "TurnRetried",
     "TurnStats",
     "Usage",
+    "VolleyError",
     "UserPrompt",
     "tool",
 ]

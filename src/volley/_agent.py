@@ -11,6 +11,7 @@ from typing import Any
 
 from ._deadlines import loop_clock
 from ._dispatch import writes
+from ._errors import IncompleteTurn, MaxTurnsExceeded, RunError
 from ._events import RunEvent, RunFailed, RunFinished, RunStarted, TurnFinished
 from ._executor import Executor
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
@@ -57,44 +58,6 @@ class RunResult:
     def turns(self) -> tuple[TurnStats, ...]:
         """Each round trip's figures."""
         return self.stats.turns
-
-
-class RunError(RuntimeError):
-    """A run that stopped before the model answered; the transcript so far is kept."""
-
-    def __init__(self, message: str, messages: list[Message], stats: RunStats) -> None:
-        super().__init__(message)
-        self.messages = messages
-        """The conversation up to the last complete turn: valid to send again."""
-        self.stats = stats
-
-
-class MaxTurnsExceeded(RunError):
-    """The model kept calling tools past `max_turns`."""
-
-    def __init__(self, max_turns: int, messages: list[Message], stats: RunStats) -> None:
-        super().__init__(
-            f"the model was still calling tools after {max_turns} turns; raise max_turns, or "
-            "read .messages to see what it was doing",
-            messages,
-            stats,
-        )
-
-
-class IncompleteTurn(RunError):
-    """The model's message was cut (max tokens), refused, or its stream kept breaking.
-
-    None of its calls ran to completion (those started early were cancelled) and it is not in
-    `messages`, so the conversation never holds a call without its result.
-    """
-
-    def __init__(
-        self, reason: str, turn: ModelTurn | None, messages: list[Message], stats: RunStats
-    ) -> None:
-        index = len(stats.turns) + 1
-        super().__init__(f"turn {index} could not be used: {reason}", messages, stats)
-        self.turn = turn
-        """What arrived of the message, if it arrived whole."""
 
 
 class Agent:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .._messages import ModelTurn
-from ._base import ModelRequest, ProviderError, relay
+from ._base import ModelRequest, ProviderError, relay, status_error
 from ._names import ToolNames
 
 __all__ = ["SDKAdapter"]
@@ -66,7 +66,7 @@ class SDKAdapter:
 
     def _refused(self, exc: Any, params: dict[str, Any]) -> ProviderError:
         """The provider's refusal, with the request that caused it (Anthropic and OpenAI)."""
-        return ProviderError.from_status_error(self.name, exc, params)
+        return status_error(self.name, exc, params)
 
     # -- the hooks each adapter implements ----------------------------------------------------
 

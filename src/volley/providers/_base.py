@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from .._call import ToolCall
+from .._errors import ProviderError, StreamError
 from .._messages import Message, ModelTurn
 from .._tool import Tool
 
@@ -16,6 +17,7 @@ __all__ = [
     "ModelRequest",
     "Provider",
     "ProviderError",
+    "status_error",
     "StreamingProvider",
     "arguments_text",
     "missing_extra",
@@ -74,27 +76,11 @@ class StreamingProvider(Protocol):
         ...
 
 
-class ProviderError(RuntimeError):
-    """The provider rejected a request: what it said, and the request that caused it.
-
-    Raised for requests the provider refuses (a 400, say), never for what the SDK retries by
-    itself (rate limits, 5xx): those are only raised once the SDK's own retries are spent.
-    """
-
-    def __init__(
-        self, provider: str, message: str, *, status: int | None, request: Mapping[str, Any]
-    ) -> None:
-        super().__init__(f"{provider} rejected the request ({status}): {message}")
-        self.status = status
-        self.request = dict(request)
-        """The parameters that were sent, so the cause can be found in them."""
-
-    @classmethod
-    def from_status_error(
-        cls, provider: str, exc: Any, request: Mapping[str, Any]
-    ) -> ProviderError:
-        """From an Anthropic or OpenAI SDK status error (`.message`, `.status_code`)."""
-        return cls(provider, str(exc.message), status=exc.status_code, request=request)
+def status_error(provider: str, exc: Any, request: Mapping[str, Any]) -> ProviderError:
+    """From an Anthropic or OpenAI SDK status error (`.message`, `.status_code`)."""
+    return ProviderError(
+        provider, str(exc.message), kind="rejected", status=exc.status_code, request=request
+    )
 
 
 class _Assembler(Protocol):
@@ -117,8 +103,6 @@ async def relay(
     where the SDK's stream has it (Anthropic, OpenAI), else with `aclose()` (genai's streams are
     bare async generators).
     """
-    from .streams import StreamError
-
     own: tuple[type[Exception], ...] = (StreamError, *passthrough)
     async with _closing(events):
         try:

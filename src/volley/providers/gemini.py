@@ -92,7 +92,9 @@ class GeminiProvider(SDKAdapter):
         return {"model": self.model, "contents": contents, "config": config}
 
     def _refused(self, exc: Any, params: dict[str, Any]) -> ProviderError:
-        return ProviderError(self.name, str(exc.message), status=exc.code, request=params)
+        return ProviderError(
+            self.name, str(exc.message), kind="rejected", status=exc.code, request=params
+        )
 
 
 def _declare(tool: Tool[..., Any], names: ToolNames, types: Any) -> Any:

@@ -11,17 +11,10 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from ..._call import ToolCall
+from ..._errors import StreamError
 from ..._messages import StopReason, Usage
 
 __all__ = ["CallComplete", "IncompleteCall", "NeutralEvent", "StreamError", "TextDelta", "TurnEnd"]
-
-
-class StreamError(Exception):
-    """The stream cannot be a valid response: garbage, an unknown event, events out of order.
-
-    The message says which event and why, so a log line is enough to see what the server sent.
-    An assembler that raised it is in an unknown state and should be discarded.
-    """
 
 
 @dataclass(frozen=True, slots=True)
