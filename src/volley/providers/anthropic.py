@@ -59,7 +59,10 @@ class AnthropicProvider(SDKAdapter):
             import anthropic
         except ImportError:
             raise missing_extra("anthropic", "anthropic") from None
-        super().__init__(model, client or anthropic.AsyncAnthropic(), made_here=client is None)
+        from ._credentials import anthropic_client
+
+        made = client or anthropic_client(f"{self.provider}:{model}")
+        super().__init__(model, made, made_here=client is None)
         self.max_tokens = max_tokens
         self._refusals = (anthropic.BadRequestError,)
 

@@ -51,11 +51,13 @@ class GeminiProvider(SDKAdapter):
 
     def __init__(self, model: str, *, client: Client | None = None) -> None:
         try:
-            from google import genai
             from google.genai import errors, types
         except ImportError:
             raise missing_extra("google-genai", "gemini") from None
-        super().__init__(model, client or genai.Client(), made_here=client is None)
+        from ._credentials import gemini_client
+
+        made = client or gemini_client(f"{self.provider}:{model}")
+        super().__init__(model, made, made_here=client is None)
         self._types = types
         self._refusals = (errors.ClientError,)
 

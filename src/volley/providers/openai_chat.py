@@ -41,7 +41,8 @@ class OpenAIChatProvider(SDKAdapter):
     Args:
         model: e.g. `gpt-5.4`, or the name a local server gives its model.
         client: an `AsyncOpenAI` to use (its retry settings apply); one is made if `None`.
-        base_url: an OpenAI-compatible server, e.g. `http://localhost:11434/v1` (Ollama).
+        base_url: an OpenAI-compatible server, e.g. `http://localhost:11434/v1` (Ollama); it
+            needs no API key (without `OPENAI_API_KEY`, a placeholder is sent).
         provider: the prefix of `name` (`openai`, or e.g. `openai-compatible`).
     """
 
@@ -59,7 +60,9 @@ class OpenAIChatProvider(SDKAdapter):
             import openai
         except ImportError:
             raise missing_extra("openai", "openai") from None
-        made = client or openai.AsyncOpenAI(base_url=base_url)
+        from ._credentials import openai_client
+
+        made = client or openai_client(f"{provider}:{model}", base_url)
         super().__init__(model, made, made_here=client is None)
         self.provider = provider
         self._refusals = (openai.BadRequestError,)

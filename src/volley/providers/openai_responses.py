@@ -43,7 +43,10 @@ class OpenAIResponsesProvider(SDKAdapter):
             import openai
         except ImportError:
             raise missing_extra("openai", "openai") from None
-        super().__init__(model, client or openai.AsyncOpenAI(), made_here=client is None)
+        from ._credentials import openai_client
+
+        made = client or openai_client(f"{self.provider}:{model}", None)
+        super().__init__(model, made, made_here=client is None)
         self._refusals = (openai.BadRequestError,)
 
     async def _send(self, params: dict[str, Any]) -> Any:
