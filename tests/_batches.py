@@ -40,8 +40,14 @@ def touches(xs: frozenset[str], ys: frozenset[str]) -> bool:
     return bool(xs & ys) or ("*" in xs and bool(ys)) or ("*" in ys and bool(xs))
 
 
+UNDECLARED = frozenset({"(declares nothing)"})
+"""The reads of a call that declares nothing: it conflicts only with a write of `*`."""
+
+
 def conflict(a: tuple[frozenset[str], frozenset[str]], b: tuple[frozenset[str], frozenset[str]]):
     (ra, wa), (rb, wb) = a, b
+    if ra == UNDECLARED or rb == UNDECLARED:
+        return "*" in wa or "*" in wb
     return touches(wa, rb | wb) or touches(wb, ra | wa)
 
 
@@ -123,7 +129,9 @@ def oracle_access(name: str, args: dict[str, Any]) -> tuple[frozenset[str], froz
     if name == "strict":
         rec = args.get("rec")
         return NONE, (frozenset({f"rec:{rec}"}) if isinstance(rec, str) else ROOT)
-    return NONE, NONE
+    if name == "flaky":
+        return ROOT, NONE
+    return UNDECLARED, NONE
 
 
 # Tools that fail in the ways a batch must survive.
@@ -197,7 +205,9 @@ class Spec:
 
     def call(self) -> ToolCall:
         arguments = self.text if self.text is not None else self.args
-        return ToolCall(self.id, self.name, arguments, self.depends_on)
+        # References are opted into only where the batch uses them, so the usual path is tested.
+        refs = '"$ref"' in (self.text if self.text is not None else json.dumps(self.args))
+        return ToolCall(self.id, self.name, arguments, self.depends_on, refs=refs)
 
 
 @functools.cache

@@ -231,7 +231,7 @@ def test_raw_json_text_and_empty_text_are_accepted_as_arguments() -> None:
     ]
     results = vrun(lambda: run_calls([echo, nothing], calls))
     assert [r.value for r in results[:2]] == ["hi", "ok"]
-    assert "must be a JSON object, got list" in results[2].content
+    assert "must be a JSON object, got an array" in results[2].content
     assert "not valid JSON" in results[3].content
     assert results[3].error_kind == ErrorKind.INVALID_ARGUMENTS
 
@@ -281,10 +281,12 @@ def test_refs_at_any_depth_take_the_referenced_value_and_are_validated() -> None
         return {"ids": ids, "lead": lead}
 
     calls = [
-        ToolCall("t", "team", {"ids": [{"$ref": "a"}, {"$ref": "b"}], "lead": {"$ref": "a"}}),
+        ToolCall(
+            "t", "team", {"ids": [{"$ref": "a"}, {"$ref": "b"}], "lead": {"$ref": "a"}}, refs=True
+        ),
         ToolCall("a", "user_id", {"name": "ada"}),
         ToolCall("b", "user_id", {"name": "alan"}),
-        ToolCall("bad", "team", {"ids": [], "lead": {"$ref": "name"}}),
+        ToolCall("bad", "team", {"ids": [], "lead": {"$ref": "name"}}, refs=True),
         ToolCall("name", "echo", {"text": "not a number"}),
     ]
     results = vrun(lambda: run_calls([user_id, team, echo], calls))
@@ -296,7 +298,7 @@ def test_refs_at_any_depth_take_the_referenced_value_and_are_validated() -> None
 def test_a_call_depending_on_itself_or_on_a_missing_call_does_not_run() -> None:
     calls = [
         ToolCall("self", "echo", {"text": "x"}, depends_on=("self",)),
-        ToolCall("orphan", "echo", {"text": {"$ref": "ghost"}}),
+        ToolCall("orphan", "echo", {"text": {"$ref": "ghost"}}, refs=True),
         ToolCall("fine", "echo", {"text": "ok"}),
     ]
     results = vrun(lambda: run_calls([echo], calls))

@@ -1,28 +1,52 @@
-"""Turning what a model sent into arguments a tool can take, with messages a model can act on."""
+"""Turning what a model sent into arguments a tool can take, with messages a model can act on.
+
+Everything here is bounded. A model's arguments are read without unbounded recursion, so text
+nested 10,000 deep is an error the model reads, not a `RecursionError` that escapes a batch. Values
+JSON cannot carry (`NaN`, `Infinity`, lone surrogates) are refused before a tool sees them: the
+model can fix them, and a tool that stored one would make every later request unencodable.
+"""
 
 from __future__ import annotations
 
-import json
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
+import pydantic_core
 from pydantic import ValidationError
 
 __all__ = [
+    "MAX_DEPTH",
     "ArgumentError",
+    "check_value",
     "describe_validation_error",
     "find_refs",
+    "may_not_be_json",
     "parse_arguments",
     "substitute_refs",
 ]
 
+MAX_DEPTH = 200
+"""How many containers may nest inside a call's arguments (pydantic's JSON parser stops there)."""
+
 REF_KEY = "$ref"
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 _SNIPPET = 200
+
+_NOT_PLAIN_JSON = re.compile(r"NaN|Infinity|\d[eE]\+?\d{3}|\d{300}")
+"""Text that may parse to a float JSON cannot carry: `NaN`, `Infinity`, or one that overflows."""
+
+_POSITION = re.compile(r"at line (\d+) column (\d+)")
+_NON_NUMBER = re.compile(r"-?(?:NaN|Infinity)")
 
 
 class ArgumentError(ValueError):
     """The arguments cannot be given to the tool; the message says why, for the model."""
+
+
+def may_not_be_json(text: str) -> bool:
+    """Whether `text` might hold a non-finite number: if not, a fast parser can take it as is."""
+    return _NOT_PLAIN_JSON.search(text) is not None
 
 
 def parse_arguments(raw: Mapping[str, Any] | str, *, tool: str) -> dict[str, Any]:
@@ -30,11 +54,17 @@ def parse_arguments(raw: Mapping[str, Any] | str, *, tool: str) -> dict[str, Any
 
     An empty string means no arguments: several OpenAI-compatible servers send it for tools
     without parameters.
+
+    Raises:
+        ArgumentError: not a JSON object, not JSON, nested too deep, or holding a value JSON
+            cannot carry; the message says which, and where.
     """
-    if type(raw) is dict:
-        return raw  # a call is a value: its arguments are read, never changed
     if isinstance(raw, Mapping):
-        return dict(raw)
+        arguments = raw if type(raw) is dict else dict(raw)
+        problem = check_value(arguments)
+        if problem is not None:
+            raise ArgumentError(f"Arguments for {tool} {problem}.")
+        return arguments  # a call is a value: its arguments are read, never changed
     if not isinstance(raw, str):
         raise ArgumentError(
             f"Arguments for {tool} must be a JSON object, got {type(raw).__name__}."
@@ -42,48 +72,86 @@ def parse_arguments(raw: Mapping[str, Any] | str, *, tool: str) -> dict[str, Any
     if not raw.strip():
         return {}
     try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ArgumentError(
-            f"Arguments for {tool} are not valid JSON ({exc.msg} at line {exc.lineno} "
-            f"column {exc.colno}): {_snippet(raw)}. Send one JSON object with the arguments."
-        ) from None
+        parsed = pydantic_core.from_json(raw, allow_inf_nan=False)
+    except (ValueError, TypeError) as exc:
+        raise ArgumentError(_json_problem(tool, raw, exc)) from None
     if not isinstance(parsed, dict):
         raise ArgumentError(
-            f"Arguments for {tool} must be a JSON object, got {type(parsed).__name__}: "
+            f"Arguments for {tool} must be a JSON object, got {_json_type(parsed)}: "
             f"{_snippet(raw)}."
         )
+    if may_not_be_json(raw):  # a number too large for a float parses to infinity
+        problem = check_value(parsed)
+        if problem is not None:
+            raise ArgumentError(f"Arguments for {tool} {problem}.")
     return parsed
+
+
+def check_value(value: Any) -> str | None:
+    """Why `value` cannot be a model's JSON arguments, or `None` if it can.
+
+    Walks the value once, with a stack rather than recursion: nesting deeper than `MAX_DEPTH`,
+    a non-finite float, or a string (or key) with a lone surrogate is a problem.
+    """
+    if type(value) is dict:  # the usual case, flat arguments, without the stack
+        for key, item in value.items():
+            kind = type(item)
+            if kind is str:
+                if not item.isascii() and not _encodable(item):
+                    return _surrogate_problem(item)
+            elif kind is float:
+                if not math.isfinite(item):
+                    return _number_problem(item)
+            elif kind not in (int, bool, type(None)):
+                break
+            if type(key) is str and not key.isascii() and not _encodable(key):
+                return _surrogate_problem(key)
+        else:
+            return None
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            if not node.isascii() and not _encodable(node):
+                return _surrogate_problem(node)
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                return _number_problem(node)
+        elif isinstance(node, Mapping | list | tuple):
+            if depth > MAX_DEPTH:
+                return f"nest deeper than {MAX_DEPTH} levels; send flatter arguments"
+            if isinstance(node, Mapping):
+                for key, item in node.items():
+                    stack.append((key, depth))
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in node)
+    return None
 
 
 def find_refs(value: Any) -> tuple[str, ...]:
     """The call ids named by `{"$ref": "<id>"}` anywhere in `value`, in order of appearance."""
-    if type(value) is dict:  # the usual case, flat arguments, without a walk
-        for item in value.values():
-            if type(item) not in _SCALARS:
-                break
-        else:
-            return ()
     found: list[str] = []
-
-    def walk(node: Any) -> None:
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
         if isinstance(node, Mapping):
             ref = node.get(REF_KEY)
             if len(node) == 1 and isinstance(ref, str):
                 found.append(ref)
-                return
-            for item in node.values():
-                walk(item)
+                continue
+            stack.extend(reversed(list(node.values())))
         elif isinstance(node, list | tuple):
-            for item in node:
-                walk(item)
-
-    walk(value)
+            stack.extend(reversed(node))
     return tuple(dict.fromkeys(found))
 
 
 def substitute_refs(value: Any, values: Mapping[str, Any]) -> Any:
-    """Return `value` with each `{"$ref": id}` replaced by `values[id]`."""
+    """Return `value` with each `{"$ref": id}` replaced by `values[id]`.
+
+    Recursive, but only ever over arguments `check_value` accepted, so never deeper than
+    `MAX_DEPTH`; the values put in are not walked.
+    """
     if isinstance(value, Mapping):
         ref = value.get(REF_KEY)
         if len(value) == 1 and isinstance(ref, str) and ref in values:
@@ -111,5 +179,75 @@ def describe_validation_error(tool: str, error: ValidationError, accepted: list[
     return f"Invalid arguments for {tool}: " + "; ".join(problems) + "."
 
 
+def _json_problem(tool: str, raw: str, exc: Exception) -> str:
+    """The parser's complaint, in words a model can act on."""
+    message = str(exc)
+    if "recursion limit" in message:
+        return f"Arguments for {tool} nest deeper than {MAX_DEPTH} levels; send flatter arguments."
+    if isinstance(exc, TypeError) or "surrogate" in message or "hex escape" in message:
+        return (
+            f"Arguments for {tool} hold a lone surrogate (a \\ud800-\\udfff escape without its "
+            "pair), which is not text; write the character itself, or a valid pair."
+        )
+    at = _offset(raw, message)
+    if at is not None and at > 0 and raw[at - 1] == "-":
+        at -= 1
+    if at is not None and (token := _NON_NUMBER.match(raw, at)) is not None:
+        return (
+            f"Arguments for {tool} hold {token.group()}, which is not a JSON number; send a "
+            "finite number, or null, or a string."
+        )
+    where = f" at {message.rsplit(' at ', 1)[1]}" if " at line " in message else ""
+    reason = message.rsplit(" at line ", 1)[0]
+    return (
+        f"Arguments for {tool} are not valid JSON ({reason}{where}): {_snippet(raw)}. "
+        "Send one JSON object with the arguments."
+    )
+
+
+def _offset(text: str, message: str) -> int | None:
+    """The 0-based index a parser's `at line L column C` points at."""
+    match = _POSITION.search(message)
+    if match is None:
+        return None
+    line, column = int(match.group(1)), int(match.group(2))
+    start = 0
+    for _ in range(line - 1):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return None
+    return start + column - 1
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _surrogate_problem(text: str) -> str:
+    return (
+        f"hold a lone surrogate (a \\ud800-\\udfff character without its pair) in "
+        f"{_snippet(ascii(text), 60)}, which is not text; write the character itself, or a "
+        "valid pair"
+    )
+
+
+def _number_problem(number: float) -> str:
+    shown = "NaN" if math.isnan(number) else "Infinity" if number > 0 else "-Infinity"
+    return (
+        f"hold {shown}, which is not a JSON number (NaN, or too large for a float); send a "
+        "finite number, or null, or a string"
+    )
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
 def _snippet(text: str, limit: int = _SNIPPET) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
+    short = text if len(text) <= limit else text[:limit] + "..."
+    return short if short.isascii() or _encodable(short) else ascii(short)

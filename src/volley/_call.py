@@ -47,8 +47,8 @@ class ToolCall:
     `arguments` may be the raw JSON text a model sent; it is parsed (and a parse error becomes an
     `invalid_arguments` result) when the call is submitted, so adapters never have to.
 
-    An argument value `{"$ref": "<call id>"}`, at any depth, is replaced by that call's return
-    value before the call runs, and makes this call depend on that one.
+    With `refs=True`, an argument value `{"$ref": "<call id>"}`, at any depth, is replaced by
+    that call's return value before the call runs, and makes this call depend on that one.
     """
 
     id: str
@@ -59,6 +59,13 @@ class ToolCall:
     """The arguments, as a mapping or as the JSON text the model wrote."""
     depends_on: tuple[str, ...] = ()
     """Ids of calls whose results this call must wait for (besides those named by `$ref`)."""
+    refs: bool = False
+    """Whether `{"$ref": "<call id>"}` in the arguments stands for that call's return value.
+
+    Off by default: what a model writes is data (a tool may take a JSON Schema, whose `$ref`s
+    are not calls, and a model must not be able to make its calls wait on each other). Code that
+    builds calls from a plan turns it on.
+    """
 
     def __post_init__(self) -> None:
         if not isinstance(self.depends_on, tuple):

@@ -1,12 +1,18 @@
-"""A tool's return value as the text a model reads."""
+"""A tool's return value as the text a model reads, always valid to send.
+
+Whatever a tool returns must not make the next request unencodable: `NaN` becomes `null` (as
+JSON has it), and a lone surrogate (which UTF-8 cannot encode, so no SDK can send it) becomes
+U+FFFD, the replacement character.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pydantic_core
 
-__all__ = ["DEFAULT_MAX_CHARS", "UnserializableResult", "cap", "render"]
+__all__ = ["DEFAULT_MAX_CHARS", "UnserializableResult", "cap", "render", "wire_safe"]
 
 DEFAULT_MAX_CHARS = 100_000
 
@@ -22,13 +28,38 @@ def render(value: Any) -> str:
     if value is None:
         return "null"
     try:
-        return pydantic_core.to_json(value).decode()
+        return pydantic_core.to_json(value, inf_nan_mode="null").decode()
     except pydantic_core.PydanticSerializationError as exc:
+        if "surrogates not allowed" not in str(exc):
+            raise UnserializableResult(str(exc)) from None
+    try:  # a string inside it cannot be encoded: the stdlib writes it, then it is replaced
+        return wire_safe(json.dumps(value, ensure_ascii=False, default=_jsonable))
+    except (TypeError, ValueError, RecursionError, pydantic_core.PydanticSerializationError) as exc:
         raise UnserializableResult(str(exc)) from None
 
 
+def _jsonable(value: Any) -> Any:
+    return pydantic_core.to_jsonable_python(value, inf_nan_mode="null")
+
+
+def wire_safe(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD (text that is already valid is kept)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Surrogate pairs split into two characters are joined; lone ones are replaced.
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def cap(text: str, limit: int) -> str:
-    """Cut `text` to `limit` characters, saying so, so a model knows it did not see everything."""
+    """Cut `text` to `limit` characters, saying so, so a model knows it did not see everything.
+
+    The text is made safe to send on the way (see `wire_safe`).
+    """
+    text = wire_safe(text)
     if len(text) <= limit:
         return text
     return (

@@ -23,6 +23,7 @@ __all__ = [
     "normal_arguments",
     "prepare",
     "resolve_refs",
+    "unprepared",
 ]
 
 
@@ -82,15 +83,18 @@ def prepare(entry: Entry, toolbox: Toolbox) -> tuple[ErrorKind, str] | None:
     Returns why the call can never run, or `None` if it may.
     """
     call = entry.call
-    tool = toolbox.get(call.name)
+    tool = toolbox.get(call.name) if isinstance(call.name, str) else None
     if tool is None:
         return ErrorKind.UNKNOWN_TOOL, _unknown_tool_message(call.name, toolbox.names)
     entry.tool = tool
     try:
-        entry.arguments = parse_arguments(call.arguments, tool=call.name)
-        entry.refs = find_refs(entry.arguments)
-        if not entry.refs:
-            entry.kwargs = tool.validate(entry.arguments)
+        if call.refs:
+            entry.arguments = parse_arguments(call.arguments, tool=call.name)
+            entry.refs = find_refs(entry.arguments)
+            if not entry.refs:
+                entry.kwargs = tool.validate(entry.arguments)
+        else:
+            entry.kwargs = tool.parse(call.arguments)
     except ArgumentError as exc:
         return ErrorKind.INVALID_ARGUMENTS, str(exc)
     if call.depends_on or entry.refs:
@@ -99,6 +103,16 @@ def prepare(entry: Entry, toolbox: Toolbox) -> tuple[ErrorKind, str] | None:
             return ErrorKind.DEPENDENCY_CYCLE, f"Not run: call {call.id!r} depends on itself."
     entry.access = tool.access(entry.kwargs if entry.kwargs is not None else entry.arguments)
     return None
+
+
+def unprepared(entry: Entry, exc: Exception) -> tuple[ErrorKind, str]:
+    """Why a call whose preparation raised (a tool's own validator, a bug) cannot run."""
+    name = entry.call.name
+    return (
+        ErrorKind.INVALID_ARGUMENTS,
+        f"Arguments for {name} could not be read ({type(exc).__name__}: {exc}); "
+        "send one plain JSON object with the arguments.",
+    )
 
 
 def resolve_refs(entry: Entry, values: Mapping[str, Any]) -> dict[str, Any] | ToolResult:
@@ -119,15 +133,19 @@ def normal_arguments(entry: Entry) -> str | None:
     """The validated arguments as canonical JSON, to recognize identical reads (or `None`)."""
     try:
         return json.dumps(pydantic_core.to_jsonable_python(entry.kwargs), sort_keys=True)
-    except (TypeError, ValueError, pydantic_core.PydanticSerializationError):
+    except (TypeError, ValueError, RecursionError, pydantic_core.PydanticSerializationError):
         return None
 
 
-def _unknown_tool_message(name: str, names: list[str]) -> str:
-    close = difflib.get_close_matches(name, names, n=1)
+def _unknown_tool_message(name: object, names: list[str]) -> str:
+    plausible = isinstance(name, str) and len(name) <= 200  # difflib is quadratic
+    close = (
+        difflib.get_close_matches(name, names, n=1) if isinstance(name, str) and plausible else []
+    )
     hint = f" Did you mean {close[0]!r}?" if close else ""
     listed = ", ".join(names[:50]) + (", ..." if len(names) > 50 else "")
-    return f"Unknown tool {name!r}.{hint} Available tools: {listed or '(none)'}."
+    shown = repr(name) if plausible else f"{repr(name)[:80]}... (not a tool name)"
+    return f"Unknown tool {shown}.{hint} Available tools: {listed or '(none)'}."
 
 
 def dependency_failed(call: ToolCall, failed: Entry) -> ToolResult:
