@@ -1,8 +1,8 @@
 """The pure scheduler, driven directly: random registrations and endings, no event loop.
 
 The oracle is the rule itself, applied pairwise: two nodes conflict when their key sets overlap
-(`*` covering every key) and at least one of them writes. The scheduler must agree with it
-without comparing pairs.
+(`*` covering every key) and at least one of them writes; a node that declares nothing conflicts
+only with a write of `*` (the barrier). The scheduler must agree with it without comparing pairs.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ def touches(xs: frozenset[str], ys: frozenset[str]) -> bool:
 
 
 def conflict(a: Access, b: Access) -> bool:
+    if a.undeclared or b.undeclared:
+        return "*" in a.writes or "*" in b.writes
     return touches(a.writes, b.reads | b.writes) or touches(b.writes, a.reads | a.writes)
 
 
@@ -37,6 +39,9 @@ ops = st.lists(
         st.tuples(st.just("finish"), st.integers(0, 99), st.booleans()),
         st.tuples(st.just("finish"), st.integers(0, 99), st.just(True)),
         st.just(("free",)),  # a call that holds nothing and needs nothing: the caller starts it
+        # A call that declares nothing: started by its caller unless it depends on something or
+        # a barrier runs.
+        st.tuples(st.just("undeclared"), st.lists(st.integers(0, 99), max_size=2)),
         st.just(("fail",)),  # a call that fails before it runs (unknown tool, bad arguments)
     ),
     max_size=40,
@@ -90,6 +95,18 @@ def apply(sched: Scheduler, model: Model, op: tuple[Any, ...]) -> None:
         assert sched.add(after=after, access=access) == n
         model.deps.append(after)
         model.access.append(access)
+    elif op[0] == "undeclared":
+        after = sorted({s % n for s in op[1]}) if n else []
+        access = Access(undeclared=True)
+        model.deps.append(after)
+        model.access.append(access)
+        if not after and not sched.barrier_running():
+            assert model.may_start(n)
+            assert sched.add_free(undeclared=True) == n
+            model.free.add(n)
+            model.running.append(n)
+        else:
+            assert sched.add(after=after, access=access) == n
     elif op[0] == "free":
         assert sched.add_free() == n
         model.deps.append([])
@@ -144,7 +161,7 @@ def test_ready_follows_the_precedence_rule_exactly(plan):
                 assert i in above[j], f"{i} and {j} conflict but nothing orders them"
 
     # write_version changes exactly when a write those reads would see is registered.
-    adds = [op for op in plan if op[0] in ("add", "free", "fail")]
+    adds = [op for op in plan if op[0] in ("add", "free", "fail", "undeclared")]
     step_writes: list[frozenset[str]] = []
     for op in plan:
         step_writes.append(op[3] if op[0] == "add" else frozenset())

@@ -3,9 +3,10 @@
 A scripted provider streams random calls of the tool family (reads, writes, keyed, undeclared)
 with random decode gaps, and ends each attempt well, at max tokens, cut short, with garbage or
 with a dropped connection. Tool bodies record when they really ran (`REC`); the checks compare
-that against the script alone: no write before the message ended, reads before the first write
-start the moment they are written, conflicting calls in the model's order, broken attempts
-cancelled with nothing of them in the conversation, every figure as the script says.
+that against the script alone: no write (nor a call of a tool that declares nothing) before the
+message ended, declared reads before the first write start the moment they are written,
+conflicting calls in the model's order, broken attempts cancelled with nothing of them in the
+conversation, every figure as the script says.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from volley.providers import ModelRequest, streams
 
 TOOLS = [free, rd, wr, keyed, look, strict]
 WRITERS = {"wr", "keyed", "strict"}
+READERS = {t.name for t in TOOLS if t.is_read_only}  # declared reads: the only early starters
 ENDINGS = ("tool_calls", "tool_calls", "tool_calls", "max_tokens", "cut", "garbage", "drop")
 
 
@@ -173,22 +175,21 @@ def test_streaming_dispatch_starts_only_what_is_safe_and_loses_nothing(
     for a in played:
         for position, call in enumerate(a.calls):
             spans = intervals(call.arguments["tag"])  # type: ignore[index]
-            writes = call.name in WRITERS
             before_write = not any(c.name in WRITERS for c in a.calls[: position + 1])
+            early = call.name in READERS and before_write
             if not usable(a):
-                # Never a write; reads started early were cancelled when the attempt failed.
-                assert not writes or not spans
-                assert not spans or (before_write and spans[0][0] == a.arrived[call.id])
+                # Only declared reads ever started; they were cancelled when the attempt failed.
+                assert not spans or (early and spans[0][0] == a.arrived[call.id])
                 for start, end in spans:  # cancelled the moment the attempt failed
                     assert a.stopped_at is not None
                     assert end == min(a.stopped_at, start + call.arguments["d"])  # type: ignore[index]
                 continue
             assert len(spans) <= 1
             assert a.ended_at is not None
-            if before_write:  # a read written before any write starts as soon as it is written
+            if early:  # a read written before any write starts as soon as it is written
                 assert spans
                 assert spans[0][0] == a.arrived[call.id]
-            else:  # a write, and everything after it, waits for the whole message
+            else:  # a write, an undeclared call, everything after a write: the whole message
                 assert not spans or spans[0][0] >= a.ended_at
 
     if usable(last):

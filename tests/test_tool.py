@@ -164,7 +164,9 @@ def test_declared_effects_become_resources() -> None:
             "t", "", {"properties": {"id": {"type": "string"}}}, print, **options
         )
 
-    assert make().access({"id": "1"}) == Access()
+    # Declaring nothing holds no key, but a write barrier still excludes it.
+    assert make().access({"id": "1"}) == Access(undeclared=True)
+    assert not make().is_declared
     assert make(effects="read").access({}) == Access(reads=frozenset({"*"}))
     assert make(effects="write").access({}) == Access(writes=frozenset({"*"}))
     keyed = make(effects="write", writes=lambda a: [f"record:{a['id']}"])
@@ -177,6 +179,15 @@ def test_declared_effects_become_resources() -> None:
     assert not make(effects="write").is_read_only
     with pytest.raises(ValueError, match="cannot declare writes"):
         make(effects="read", writes=["x"])
+
+
+@pytest.mark.parametrize("how", ["static", "function"])
+def test_a_string_of_keys_is_one_key_not_its_characters(how: str) -> None:
+    keys: Any = "note:a" if how == "static" else (lambda a: "note:a")
+    writer = Tool.from_schema("w", "", {}, print, writes=keys)
+    reader = Tool.from_schema("r", "", {}, print, reads=keys)
+    assert writer.access({}) == Access(writes=frozenset({"note:a"}))
+    assert reader.access({}) == Access(reads=frozenset({"note:a"}))
 
 
 def test_toolbox_wraps_functions_and_rejects_duplicate_names() -> None:

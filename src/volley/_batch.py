@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
-from ._access import NO_ACCESS, Access
+from ._access import NO_ACCESS, UNDECLARED, Access
 from ._call import ErrorKind, ToolCall, ToolResult
 from ._entry import (
     Entry,
@@ -17,14 +18,17 @@ from ._entry import (
     normal_arguments,
     prepare,
     resolve_refs,
+    unprepared,
 )
-from ._invoke import CallRunner, error_result
+from ._invoke import CallRunner, CancelledInThread, error_result
 from ._parking import Parking
 from ._scheduler import Scheduler
 from ._stats import BatchStats, batch_stats
 from ._tool import Toolbox
 
 __all__ = ["Batch"]
+
+logger = logging.getLogger("volley")
 
 
 class Batch:
@@ -80,6 +84,18 @@ class Batch:
         entry = Entry(len(self._entries), call)
         self._entries.append(entry)
         self._unfinished += 1
+        try:
+            self._enter(entry)
+        except Exception as exc:  # whatever goes wrong, the call is answered and nothing waits
+            if entry.result is None and entry.task is None:
+                self._fail_now(entry, *unprepared(entry, exc))
+                self._unpark()
+                self._dispatch()
+            if not isinstance(exc, ValueError | TypeError | RecursionError):
+                logger.exception("volley could not place call %r", call.id)
+
+    def _enter(self, entry: Entry) -> None:
+        call = entry.call
         if call.id in self._by_id:
             first = self._by_id[call.id].index
             self._finish(
@@ -93,15 +109,22 @@ class Batch:
             )
             return
         self._by_id[call.id] = entry
-        problem = prepare(entry, self._toolbox)
+        try:
+            problem = prepare(entry, self._toolbox)
+        except Exception as exc:  # a tool's own validator, or key function, that raised
+            problem = unprepared(entry, exc)
+        access = entry.access
         if problem is not None:
             self._fail_now(entry, *problem)
-        elif entry.needs or (entry.access is not NO_ACCESS and not entry.access.is_empty):
+        elif entry.needs or not (
+            access is NO_ACCESS or (access is UNDECLARED and not self._scheduler.barrier_running())
+        ):
             self._place(entry)
         else:
-            # Depends on nothing and holds nothing: it may start now, whatever else runs, and
-            # registering it makes nothing else ready (unless a parked call was waiting for it).
-            entry.node = self._scheduler.add_free()
+            # Depends on nothing and nothing it holds is held against it: it may start now,
+            # whatever else runs, and registering it makes nothing else ready (unless a parked
+            # call was waiting for it).
+            entry.node = self._scheduler.add_free(undeclared=access is UNDECLARED)
             self._by_node.append(entry)
             self._admit(entry)
             if not self._parking:
@@ -169,8 +192,10 @@ class Batch:
                 key = (tool.name, normal, self._scheduler.write_version(entry.access))
                 original = self._reads.get(key)
                 if original is not None:
+                    # It shares the original's result, but holds its own keys: if the original
+                    # is cancelled on its own, this call runs itself, and must be in the graph.
                     entry.original = original
-                    self._add_node(entry, after=[original.node])
+                    self._add_node(entry, after=[original.node], access=entry.access)
                     return
                 self._reads[key] = entry
         self._add_node(entry, after=after, access=entry.access)
@@ -183,7 +208,8 @@ class Batch:
 
     def _fail_now(self, entry: Entry, kind: ErrorKind, message: str) -> None:
         """Give an entry that will never run its error result, and release what waits for it."""
-        self._add_node(entry, after=[])
+        if entry.node < 0:
+            self._add_node(entry, after=[])
         self._finish(entry, error_result(entry.call, kind, message))
 
     # -- running ------------------------------------------------------------------------------
@@ -198,18 +224,22 @@ class Batch:
 
     def _start(self, entry: Entry) -> None:
         call = entry.call
-        if entry.original is not None:
-            original = entry.original.result
-            assert original is not None
-            self._finish(entry, replace(original, call_id=call.id, duplicate_of=original.call_id))
-            return
-        failed = self._scheduler.failed_dependency(entry.node)
-        if failed is not None:
-            self._finish(entry, dependency_failed(call, self._by_node[failed]))
-            return
+        original = entry.original
+        if original is None:
+            failed = self._scheduler.failed_dependency(entry.node)
+            if failed is not None:
+                self._finish(entry, dependency_failed(call, self._by_node[failed]))
+                return
         if entry.cancel_requested or self._cancelled:
             self._finish(entry, cancelled(call, "before it started"))
             return
+        if original is not None:
+            shared = original.result
+            assert shared is not None
+            if shared.error_kind is not ErrorKind.CANCELLED:
+                self._finish(entry, replace(shared, call_id=call.id, duplicate_of=shared.call_id))
+                return
+            # The original alone was cancelled: this call was never named, so it runs itself.
         self._admit(entry)
 
     def _admit(self, entry: Entry) -> None:
@@ -232,15 +262,23 @@ class Batch:
             return
         try:
             if entry.kwargs is not None:
-                result = await self._runner.run(entry.call, entry.tool, entry.kwargs, started)  # type: ignore[arg-type]
+                result = await self._runner.run(
+                    entry.call,
+                    entry.tool,  # type: ignore[arg-type]
+                    entry.kwargs,
+                    started,
+                    entry.access,
+                )
             else:
                 result = await self._execute(entry, started)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             self._slots.release(entry.tool)
             task = asyncio.current_task()
             assert task is not None
             ended = self._clock()
             why = "while it was running"
+            if isinstance(exc, CancelledInThread):
+                why += "; its function goes on in its thread and may yet take effect"
             self._finish(entry, cancelled(entry.call, why, started_at=started, ended_at=ended))
             self._dispatch()
             if entry.cancel_requested or self._cancelled:  # ours: swallow it
@@ -265,12 +303,10 @@ class Batch:
         if isinstance(kwargs, ToolResult):
             return kwargs
         assert entry.tool is not None
-        return await self._runner.run(entry.call, entry.tool, kwargs, started)
+        return await self._runner.run(entry.call, entry.tool, kwargs, started, entry.access)
 
     def _finish(self, entry: Entry, result: ToolResult) -> None:
         entry.result = result
-        if self._on_result is not None:
-            self._on_result(result)
         if entry.node >= 0:
             self._scheduler.finish(entry.node, ok=not result.is_error)
         self._unfinished -= 1
@@ -278,6 +314,11 @@ class Batch:
             self._ended_at = self._clock()
             if self._closed:
                 self._all_done.set()
+        if self._on_result is not None:
+            try:
+                self._on_result(result)
+            except Exception:  # a listener's bug must not cost a call its answer
+                logger.exception("on_result raised for call %r", result.call_id)
 
     # -- ending -------------------------------------------------------------------------------
 

@@ -1,11 +1,13 @@
 """Streaming dispatch: which calls may start while the model is still writing its message.
 
-A call that only reads can start the moment its arguments are complete: if the message later
-turns out broken (the stream drops, the model runs out of tokens), it is cancelled and its result
-thrown away, and nothing happened that matters. A write cannot be taken back, and the Vercel AI
-SDK removed early dispatch over exactly this, so a write waits until the message has ended.
-Every call after the first write waits with it: a later read started early would run before the
-write it conflicts with, against the order the model wrote them in.
+A call that declares it only reads can start the moment its arguments are complete: if the
+message later turns out broken (the stream drops, the model runs out of tokens), it is cancelled
+and its result thrown away, and nothing happened that matters. A write cannot be taken back, and
+the Vercel AI SDK removed early dispatch over exactly this, so a write waits until the message has
+ended. Every call after the first write waits with it: a later read started early would run before
+the write it conflicts with, against the order the model wrote them in. A tool that declares
+nothing may write too: it waits for the message's end as well, though calls after it need not (it
+conflicts with no declared read), and the message asked again would run it a second time.
 """
 
 from __future__ import annotations
@@ -52,9 +54,12 @@ class EarlyDispatch:
     def call_complete(self, call: ToolCall) -> bool:
         """A call's arguments are complete, the message goes on: start it if that is safe."""
         self.arrived.setdefault(call.id, self._clock())
-        if self._holding or writes(self._toolbox.get(call.name)):
+        tool = self._toolbox.get(call.name)
+        if self._holding or writes(tool):
             self._holding = True
             return False
+        if tool is None or not tool.is_read_only:
+            return False  # it may write: it starts once the message has ended well
         self._submit([call], early=True)
         return True
 

@@ -6,7 +6,9 @@ call's end, and asks what may start.
 
 Resources follow multi-granularity locking: `*` is the root of every key, so holding `*` covers
 all keys. Per key we keep the last writer and the readers since it: a new reader waits for the
-last writer, a new writer waits for both. No pairwise comparison of calls.
+last writer, a new writer waits for both. No pairwise comparison of calls. A call that declares
+nothing holds `*` with intent only: it overlaps with every declared key and with its likes, and
+waits for (and is waited for by) a write of `*`, the barrier.
 """
 
 from __future__ import annotations
@@ -100,14 +102,28 @@ class Scheduler:
             self._ready.append(number)
         return number
 
-    def add_free(self) -> int:
-        """Register a node that depends on nothing and holds nothing; it may start at once.
+    def add_free(self, *, undeclared: bool = False) -> int:
+        """Register a node that depends on nothing and may start at once.
 
-        Unlike `add`, the node is not returned by `ready()`: the caller starts it.
+        It holds nothing, or (`undeclared`) `*` with intent only, which needs no barrier to be
+        running (see `barrier_running`). Unlike `add`, the node is not returned by `ready()`: the
+        caller starts it.
         """
-        self._nodes.append(None)
+        number = len(self._nodes)
+        writer = self._root_writer
+        if undeclared and writer is not None:  # ended, but it came first: an edge, for figures
+            self._nodes.append(_Node((writer,), _NO_DEPENDENCIES))
+        else:
+            self._nodes.append(None)
         self._state.append(_RUNNING)
-        return len(self._nodes) - 1
+        if undeclared:
+            self._since_root_write.append(number)
+        return number
+
+    def barrier_running(self) -> bool:
+        """Whether the last write of `*` has not finished (a call that declares nothing waits)."""
+        writer = self._root_writer
+        return writer is not None and self._state[writer] == _RUNNING
 
     def _conflicts(self, number: int, access: Access) -> set[int]:
         """Find the earlier nodes `number` conflicts with, and record its access."""
@@ -116,6 +132,9 @@ class Scheduler:
         waits: set[int] = set()
         if self._root_writer is not None:
             waits.add(self._root_writer)
+        if access.undeclared:
+            self._since_root_write.append(number)
+            return waits
         if ROOT in access.writes:
             waits.update(self._since_root_write)
             self._root_writer = number

@@ -9,8 +9,8 @@ from typing import Any, Generic, Literal, ParamSpec, TypeAlias, TypedDict, TypeV
 
 from pydantic import TypeAdapter, ValidationError
 
-from ._access import NO_ACCESS, ROOT, Access
-from ._arguments import ArgumentError, describe_validation_error
+from ._access import ROOT, UNDECLARED, Access
+from ._arguments import ArgumentError, describe_validation_error, may_not_be_json, parse_arguments
 from ._jsonschema import normalize, validator_for
 from ._signature import describe_function
 
@@ -20,8 +20,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 Effects: TypeAlias = Literal["read", "write"]
-Keys: TypeAlias = Sequence[str] | Callable[[Mapping[str, Any]], Iterable[str]]
-"""Resource keys: a fixed list, or a function of the (validated) arguments."""
+Keys: TypeAlias = str | Sequence[str] | Callable[[Mapping[str, Any]], Iterable[str] | str]
+"""Resource keys: one key, a fixed list, or a function of the (validated) arguments.
+
+A string is one key (`writes="note:a"`), never a sequence of characters, whether it is given or
+returned by a key function.
+"""
 
 _DEFAULT_RETRY_ON: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
 
@@ -77,6 +81,7 @@ class Tool(Generic[P, R]):
         schema: Mapping[str, Any],
         validate: Callable[[Mapping[str, Any]], dict[str, Any]],
         accepted: Sequence[str],
+        validate_json: Callable[[str], dict[str, Any]] | None = None,
         effects: Effects | None = None,
         reads: Keys | None = None,
         writes: Keys | None = None,
@@ -101,8 +106,8 @@ class Tool(Generic[P, R]):
         self.description = description
         self.schema: dict[str, Any] = dict(schema)
         self.effects = effects
-        self.reads = reads
-        self.writes = writes
+        self.reads = _one_key(reads)
+        self.writes = _one_key(writes)
         self.timeout = timeout
         self.retries = retries
         self.retry_on = retry_on
@@ -110,6 +115,7 @@ class Tool(Generic[P, R]):
         self.max_concurrency = max_concurrency
         self.is_async = inspect.iscoroutinefunction(fn)
         self._validate = validate
+        self._validate_json = validate_json
         self._accepted = list(accepted)
         if retries and not (idempotent or self.is_read_only):
             raise ValueError(
@@ -127,6 +133,31 @@ class Tool(Generic[P, R]):
     def is_read_only(self) -> bool:
         """Whether the tool declares that it only reads: only then are identical calls shared."""
         return self.effects == "read" or (self.reads is not None and self.writes is None)
+
+    @property
+    def is_declared(self) -> bool:
+        """Whether the tool says what it touches; a tool that does not may do anything."""
+        return self.effects is not None or self.reads is not None or self.writes is not None
+
+    def parse(self, raw: Mapping[str, Any] | str) -> dict[str, Any]:
+        """The keyword arguments for a call with `raw`: a mapping, or the JSON text a model wrote.
+
+        Text is parsed and validated in one pass; the slower path of `parse_arguments` and
+        `validate` runs only for text that may hold what JSON cannot carry, or to word an error.
+
+        Raises:
+            ArgumentError: a message naming what is wrong, meant for the model.
+        """
+        if type(raw) is str and self._validate_json is not None and not may_not_be_json(raw):
+            if not self._accepted and raw in ("", "{}"):
+                return _NO_ARGUMENTS
+            try:
+                return self._validate_json(raw)
+            except ValidationError:
+                pass  # the slow path words the error (JSON, or the schema)
+            except ValueError:
+                pass  # a validator of the tool's own that chokes: let the slow path decide
+        return self.validate(parse_arguments(raw, tool=self.name))
 
     def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """Check and coerce `arguments`; return the keyword arguments for the function.
@@ -148,7 +179,7 @@ class Tool(Generic[P, R]):
         strongest declared mode: when in doubt, serialize rather than race.
         """
         if self.effects is None and self.reads is None and self.writes is None:
-            return NO_ACCESS
+            return UNDECLARED
         try:
             reads = _keys(self.reads, arguments)
             writes = _keys(self.writes, arguments)
@@ -186,11 +217,10 @@ class Tool(Generic[P, R]):
         validator = model.__pydantic_validator__
 
         def validate(arguments: Mapping[str, Any]) -> dict[str, Any]:
-            checked = validator.validate_python(arguments)
-            kwargs = dict(checked.__dict__)
-            if checked.__pydantic_extra__:
-                kwargs.update(checked.__pydantic_extra__)
-            return kwargs
+            return _keywords(validator.validate_python(arguments))
+
+        def validate_json(text: str) -> dict[str, Any]:
+            return _keywords(validator.validate_json(text))
 
         return cls(
             fn,
@@ -198,6 +228,7 @@ class Tool(Generic[P, R]):
             description=description if description is not None else signature.description,
             schema=signature.schema,
             validate=validate,
+            validate_json=validate_json,
             accepted=field_names,
             **options,
         )
@@ -223,22 +254,43 @@ class Tool(Generic[P, R]):
             checked: dict[str, Any] = adapter.validate_python(arguments)
             return checked
 
+        def validate_json(text: str) -> dict[str, Any]:
+            checked: dict[str, Any] = adapter.validate_json(text)
+            return checked
+
         return cls(
             fn,
             name=name,
             description=description,
             schema=schema,
             validate=validate,
+            validate_json=validate_json,
             accepted=list(schema.get("properties", {})),
             **options,
         )
+
+
+def _keywords(checked: Any) -> dict[str, Any]:
+    """A validated model's fields as keyword arguments (the model itself is thrown away)."""
+    kwargs: dict[str, Any] = checked.__dict__
+    if checked.__pydantic_extra__:
+        kwargs.update(checked.__pydantic_extra__)
+    return kwargs
+
+
+def _one_key(keys: Keys | None) -> Keys | None:
+    """A lone string is one key, not the sequence of its characters."""
+    return (keys,) if isinstance(keys, str) else keys
 
 
 def _keys(keys: Keys | None, arguments: Mapping[str, Any]) -> frozenset[str]:
     if keys is None:
         return frozenset()
     if callable(keys):
-        return frozenset(str(key) for key in keys(arguments))
+        found = keys(arguments)
+        if isinstance(found, str):
+            return frozenset((found,))
+        return frozenset(str(key) for key in found)
     return frozenset(keys)
 
 
