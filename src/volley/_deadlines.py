@@ -30,20 +30,25 @@ def loop_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
 class Deadline:
     """One attempt's deadline; `expired` is set when it passed and the task was cancelled."""
 
-    __slots__ = ("at", "done", "expired", "lane", "task")
+    __slots__ = ("at", "cancelling", "done", "expired", "lane", "task")
 
     def __init__(self, at: float, task: asyncio.Task[Any], lane: _Lane) -> None:
         self.at = at
         self.task: asyncio.Task[Any] | None = task
+        self.cancelling = task.cancelling()
+        """Cancellations already pending when the deadline was set: they are not ours."""
         self.lane = lane
         self.done = False
         self.expired = False
 
     def claim_expiry(self) -> bool:
-        """On a cancellation: whether this deadline caused it (then it is taken back)."""
+        """On a cancellation: whether it is only this deadline's (then it is taken back).
+
+        As `asyncio.timeout` does: if someone else also cancelled the task meanwhile, ours is
+        taken back but theirs stands, and the cancellation goes on.
+        """
         if self.expired and self.task is not None:
-            self.task.uncancel()
-            return True
+            return self.task.uncancel() <= self.cancelling
         return False
 
     def finish(self) -> None:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_base, wait_exponential, wait_random
 
-from ._backend import Backend
+from ._access import NO_ACCESS, Access, conflicts
+from ._backend import Backend, ThreadCall
 from ._call import ErrorKind, ToolCall, ToolResult
-from ._content import UnserializableResult, cap, render
+from ._content import UnserializableResult, cap, render, wire_safe
 from ._deadlines import Deadlines
 from ._slots import Slots
 from ._tool import UNSET, Tool
 
-__all__ = ["CallRunner", "error_result"]
+__all__ = ["CallRunner", "CancelledInThread", "error_result"]
 
 
 _DEFAULT_WAIT = wait_exponential(multiplier=0.1, max=5.0) + wait_random(0, 0.1)
@@ -26,22 +27,55 @@ _DEFAULT_WAIT = wait_exponential(multiplier=0.1, max=5.0) + wait_random(0, 0.1)
 class AttemptTimeout(TimeoutError):
     """One attempt ran past the tool's timeout (a `TimeoutError`, so it can be retried)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, *, in_thread: bool = False) -> None:
         super().__init__(f"did not finish within {seconds:g} s")
         self.seconds = seconds
+        self.in_thread = in_thread
+        """The body runs on in a thread that cannot be stopped."""
+
+
+class NeverStarted(Exception):
+    """A sync call waited its whole timeout for a worker thread and never ran."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no worker thread was free within {seconds:g} s")
+        self.seconds = seconds
+
+
+class CancelledInThread(asyncio.CancelledError):
+    """A sync call was cancelled while its thread ran: the function goes on, and may take effect."""
+
+
+class _Lingering:
+    """A sync call that stopped being waited for while its function still runs in a thread."""
+
+    __slots__ = ("access", "call", "returned")
+
+    def __init__(self, call: ToolCall, access: Access, returned: asyncio.Future[None]) -> None:
+        self.call = call
+        self.access = access
+        self.returned = returned
 
 
 def error_result(call: ToolCall, kind: ErrorKind, message: str, **fields: Any) -> ToolResult:
     """An error result for `call`: `message` is what the model reads."""
     return ToolResult(
-        call_id=call.id, name=call.name, content=message, is_error=True, error_kind=kind, **fields
+        call_id=call.id,
+        name=call.name,
+        content=wire_safe(message),
+        is_error=True,
+        error_kind=kind,
+        **fields,
     )
 
 
 class CallRunner:
     """Runs call bodies for one executor, under its timeouts and retry policy.
 
-    Its `slots` hold the executor's concurrency limits, shared by all its batches.
+    Its `slots` hold the executor's concurrency limits, shared by all its batches. A sync call
+    whose thread outlives its timeout (or a cancellation) keeps its resources here until the
+    function returns: a later call that conflicts with it, in any batch, waits for that thread
+    (at most its own timeout) before it starts, so a late write never lands out of order.
     """
 
     def __init__(
@@ -61,19 +95,27 @@ class CallRunner:
         self._retry_wait = retry_wait or _DEFAULT_WAIT
         self.slots = Slots(max_concurrency)
         self._deadlines = Deadlines(asyncio.get_running_loop())
+        self._lingering: list[_Lingering] = []
 
     def close(self) -> None:
         """Disarm the timeout timers."""
         self._deadlines.close()
 
     async def run(
-        self, call: ToolCall, tool: Tool[..., Any], kwargs: dict[str, Any], started: float
+        self,
+        call: ToolCall,
+        tool: Tool[..., Any],
+        kwargs: dict[str, Any],
+        started: float,
+        access: Access = NO_ACCESS,
     ) -> ToolResult:
         """Run the call's body, which its batch started at `started`.
 
         Every outcome but cancellation is a result.
         """
         timeout = self._timeout if tool.timeout is UNSET else tool.timeout
+        if self._lingering and (blocked := await self._after_lingering(call, access, timeout)):
+            return blocked
         attempts = 1
         value: Any
         try:
@@ -83,33 +125,31 @@ class CallRunner:
                 async def attempt() -> Any:
                     nonlocal attempts
                     attempts += 1
-                    return await self._attempt(tool, kwargs, timeout)
+                    return await self._attempt(call, tool, kwargs, timeout, access)
 
                 value = await self._retrying(tool)(attempt)
-            elif timeout is None:
-                value = await self.backend.start(tool, kwargs)
-            else:  # `_attempt` inlined: this is the path of nearly every call
-                deadline = self._deadlines.start(timeout)
-                try:
-                    value = await self.backend.start(tool, kwargs)
-                except asyncio.CancelledError:
-                    if deadline.claim_expiry():
-                        raise AttemptTimeout(timeout) from None
-                    raise
-                finally:
-                    deadline.finish()
+            else:
+                value = await self._attempt(call, tool, kwargs, timeout, access)
         except AttemptTimeout as exc:
             return error_result(
                 call,
                 ErrorKind.TIMEOUT,
-                f"{tool.name} did not finish within {exc.seconds:g} s and was stopped"
-                f"{_after(attempts)}.",
+                _timed_out(tool.name, exc, attempts),
                 started_at=started,
                 ended_at=self.clock(),
                 attempts=attempts,
                 exception=exc,
             )
-        except Exception as exc:
+        except NeverStarted as exc:
+            return error_result(
+                call,
+                ErrorKind.TIMEOUT,
+                f"{tool.name} did not start within {exc.seconds:g} s: every worker thread was "
+                "busy, so it never ran. Try it again later.",
+                attempts=attempts - 1,
+                exception=exc,
+            )
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the tool's own raise
             return error_result(
                 call,
                 ErrorKind.EXCEPTION,
@@ -141,20 +181,105 @@ class CallRunner:
         )  # fmt: skip
 
     async def _attempt(
-        self, tool: Tool[..., Any], kwargs: dict[str, Any], timeout: float | None
+        self,
+        call: ToolCall,
+        tool: Tool[..., Any],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+        access: Access,
     ) -> Any:
         """One run of the body; past its deadline it is cancelled and `AttemptTimeout` raised."""
+        running = self.backend.start(tool, kwargs)
+        if type(running) is ThreadCall:
+            return await self._in_thread(running, call, access, timeout)
         if timeout is None:
-            return await self.backend.start(tool, kwargs)
+            return await running
         deadline = self._deadlines.start(timeout)
         try:
-            return await self.backend.start(tool, kwargs)
+            return await running
         except asyncio.CancelledError:
             if deadline.claim_expiry():
                 raise AttemptTimeout(timeout) from None
             raise
         finally:
             deadline.finish()
+
+    async def _in_thread(
+        self, running: ThreadCall, call: ToolCall, access: Access, timeout: float | None
+    ) -> Any:
+        """Wait for a sync body, its timeout counted from when a worker thread takes it up."""
+        if running.started is not None:  # the pool was full: wait for a worker first
+            try:
+                await self._within(running.started, timeout, NeverStarted)
+            except BaseException:
+                if running.abandon():
+                    raise
+                # A worker took it up at this very moment: it runs, so it is waited for.
+        try:
+            return await self._within(running, timeout, AttemptTimeout)
+        except BaseException as exc:
+            if running.abandon() or not running.running:
+                raise  # it never started, or it has just returned: nothing runs on
+            self._linger(call, access, running)
+            if isinstance(exc, AttemptTimeout):
+                exc.in_thread = True
+            elif isinstance(exc, asyncio.CancelledError):
+                raise CancelledInThread() from exc
+            raise
+
+    async def _within(
+        self,
+        awaitable: Awaitable[Any],
+        timeout: float | None,
+        expired: type[AttemptTimeout] | type[NeverStarted],
+    ) -> Any:
+        if timeout is None:
+            return await awaitable
+        deadline = self._deadlines.start(timeout)
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if deadline.claim_expiry():
+                raise expired(timeout) from None
+            raise
+        finally:
+            deadline.finish()
+
+    def _linger(self, call: ToolCall, access: Access, running: ThreadCall) -> None:
+        """Hold the call's resources until its thread returns."""
+        returned: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        lingering = _Lingering(call, access, returned)
+        self._lingering.append(lingering)
+
+        def release() -> None:
+            self._lingering.remove(lingering)
+            if not returned.done():
+                returned.set_result(None)
+
+        running.when_returned(release)
+
+    async def _after_lingering(
+        self, call: ToolCall, access: Access, timeout: float | None
+    ) -> ToolResult | None:
+        """Wait for the threads still running calls this one conflicts with; `None` once done.
+
+        Returns a `timeout` result if they did not return within this call's own timeout.
+        """
+        blocking = [item for item in self._lingering if conflicts(item.access, access)]
+        if not blocking:
+            return None
+        _, pending = await asyncio.wait([item.returned for item in blocking], timeout=timeout)
+        if not pending:
+            return None
+        still = [item.call for item in blocking if not item.returned.done()]
+        named = ", ".join(f"{c.id!r} ({c.name})" for c in still)
+        return error_result(
+            call,
+            ErrorKind.TIMEOUT,
+            f"{call.name} did not start within {timeout:g} s: it must run after call {named}, "
+            "which outlived its timeout and is still running in its thread; starting now could "
+            "be undone when that call ends. It never ran.",
+        )
 
     def _retrying(self, tool: Tool[..., Any]) -> AsyncRetrying:
         return AsyncRetrying(
@@ -164,6 +289,16 @@ class CallRunner:
             sleep=asyncio.sleep,
             reraise=True,
         )
+
+
+def _timed_out(name: str, exc: AttemptTimeout, attempts: int) -> str:
+    if exc.in_thread:
+        return (
+            f"{name} did not finish within {exc.seconds:g} s{_after(attempts)}. It is still "
+            "running in its thread (a thread cannot be stopped) and may yet take effect; calls "
+            "that conflict with it wait until it returns."
+        )
+    return f"{name} did not finish within {exc.seconds:g} s and was stopped{_after(attempts)}."
 
 
 def _after(attempts: int) -> str:
