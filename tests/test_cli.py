@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,9 +72,10 @@ def console(monkeypatch: pytest.MonkeyPatch) -> Console:
 def test_run_loads_a_modules_tools_and_shows_calls_answer_and_figures(
     console: Console, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    # A local server: no API key, and a model name with a colon, as Ollama's have.
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with sim_in_thread(SCRIPT) as sim:
-        model = f"openai-compatible:{sim.base_url}/v1:sim-model"
+        model = f"openai-compatible:{sim.base_url}/v1:llama3.1:8b"
         status = main(["run", "--model", model, "--tools", "_cli_tools", "weather?"])
     out = console.export_text()
     assert status == 0, out
@@ -83,11 +86,55 @@ def test_run_loads_a_modules_tools_and_shows_calls_answer_and_figures(
     assert [r.stream for r in sim.log] == [True, True]
 
 
-def test_run_refuses_a_module_without_tools_in_one_line() -> None:
-    with pytest.raises(SystemExit, match="holds no volley tool"):
-        main(["run", "--model", "openai:gpt", "--tools", "_cli_tools:NOT_A_TOOL", "hi"])
-    with pytest.raises(SystemExit, match="cannot import tools module 'no_such_module'"):
-        main(["run", "--model", "openai:gpt", "--tools", "no_such_module", "hi"])
+def test_run_loads_tools_from_a_file_as_from_a_module(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = Path(__file__).parent / "_cli_tools.py"
+    with sim_in_thread(SCRIPT) as sim:
+        model = f"openai-compatible:{sim.base_url}/v1:sim-model"
+        # The same file named as a module and as a path is one module: its tools are not doubled.
+        argv = ["run", "--model", model, "--tools", str(here), "--tools", "_cli_tools", "go"]
+        assert main(argv) == 0, console.export_text()
+        picked = f"{here}:get_weather"
+        assert main(["run", "--model", model, "--tools", picked, "go"]) == 0
+    text = console.export_text()
+    assert text.count("✓ save_note") == 1  # the second run had only get_weather
+    assert "✗ save_note" in text  # ... so the model's call of save_note was answered as unknown
+
+
+def test_run_refuses_a_module_without_tools_in_one_line(console: Console) -> None:
+    assert main(["run", "--model", "openai:gpt", "--tools", "_cli_tools:NOT_A_TOOL", "hi"]) == 2
+    assert main(["run", "--model", "openai:gpt", "--tools", "no_such_module", "hi"]) == 2
+    lines = console.export_text().splitlines()
+    assert lines[0].startswith("error: --tools _cli_tools:NOT_A_TOOL holds no volley tool")
+    assert lines[1] == (
+        "error: cannot import tools module 'no_such_module': No module named 'no_such_module'"
+    )
+    assert len(lines) == 2
+
+
+def test_run_without_tools_says_the_model_can_only_answer_in_text_and_runs(
+    console: Console, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = json.dumps({"turns": [{"text": "Just text."}]})
+    with sim_in_thread(script) as sim:
+        model = f"openai-compatible:{sim.base_url}/v1:sim-model"
+        assert main(["run", "--model", model, "hi"]) == 0
+    assert capsys.readouterr().err == "note: no --tools: the model can only answer in text\n"
+    text = console.export_text()
+    assert "Just text." in text
+    assert "1 round trips" in text
+
+
+def test_a_run_that_fails_is_one_error_line_with_status_1(console: Console) -> None:
+    with sim_in_thread(SCRIPT) as sim:
+        model = f"openai-compatible:{sim.base_url}/v1:sim-model"
+        argv = ["run", "--model", model, "--tools", "_cli_tools", "--max-turns", "1", "hi"]
+        assert main(argv) == 1
+    lines = [line for line in console.export_text().splitlines() if line.strip()]
+    assert "→ get_weather" in lines[1]  # what happened before it stopped is kept
+    assert lines[-1].startswith("error: the model was still calling tools after 1 turns")
+    assert sum(line.startswith("error:") for line in lines) == 1
 
 
 @pytest.mark.parametrize(
@@ -188,3 +235,44 @@ def test_demo_against_a_provider_runs_the_prompts_through_its_sdk(
     # This "model" answers every prompt with the same two lookups and a note: no race to judge.
     flat = " ".join(text.replace("│", " ").split())  # the race panel's text, unwrapped
     assert "did not ask to create R-1042 and update it (it called: get_weather, save_note)" in flat
+
+
+def command_help(capsys: pytest.CaptureFixture[str], command: str) -> str:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_the_help_states_the_defaults_the_code_uses(capsys: pytest.CaptureFixture[str]) -> None:
+    from volley import Agent
+    from volley.bench import SEEDS_AND_OWN, seeds
+    from volley.demo import DEFAULT_TIME_SCALE
+
+    assert f"(default {DEFAULT_TIME_SCALE:g} offline" in command_help(capsys, "demo")
+    bench = command_help(capsys, "bench")
+    assert f"(default {seeds.SCALE:g}:" in bench
+    assert f"(default: {', '.join(SEEDS_AND_OWN)})" in bench
+    max_turns = inspect.signature(Agent).parameters["max_turns"].default
+    assert f"(default {max_turns})" in command_help(capsys, "run")
+
+
+def test_the_readme_names_only_options_the_commands_take(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    rows = re.findall(r"^\| `volley (\w+) ([^`]*)` \|", readme, flags=re.MULTILINE)
+    assert {command for command, _ in rows} == {"demo", "bench", "run", "trace"}
+    for command, usage in rows:
+        shown = command_help(capsys, command)
+        for option in re.findall(r"--[a-z-]+", usage):
+            assert f"{option} " in shown, (command, option)
+
+
+def test_the_readme_states_the_scales_the_code_uses() -> None:
+    from volley.bench import seeds
+    from volley.demo import DEFAULT_TIME_SCALE
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `volley (\w+) [^`]*` \| (.*) \|$", readme, flags=re.MULTILINE))
+    assert f"`--scale` (default {DEFAULT_TIME_SCALE:g})" in rows["demo"]
+    assert f"(`--scale`: time x{seeds.SCALE:g} by default)" in rows["bench"]

@@ -9,8 +9,10 @@ import time
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
-from . import BENCHMARKS, load
+from ..cli._common import time_scale
+from . import BENCHMARKS, load, unavailable
 from ._harness import Report, show, show_summary, to_json
 
 __all__ = ["add_arguments", "run_benchmarks"]
@@ -27,8 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, default: Sequence[str]) ->
     parser.add_argument("--quick", action="store_true", help="small sizes, few rounds: a smoke run")
     parser.add_argument(
         "--scale",
-        type=float,
+        type=time_scale,
         default=None,
+        metavar="S",
         help="real seconds per second of the seeds' table (default 0.02: 3 x 2 s runs in 0.12 s)",
     )
     parser.add_argument(
@@ -46,10 +49,13 @@ def run_benchmarks(args: argparse.Namespace, console: Console) -> int:
     """Run what `args` names, print each table as it completes, then the goals' summary."""
     unknown = [name for name in args.names if name not in BENCHMARKS]
     if unknown:
-        console.print(
-            f"no benchmark named {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}"
+        return _fail(
+            console, f"no benchmark named {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}"
         )
-        return 2
+    names = ["overhead"] if args.profile else list(args.names or args.default_names)
+    problem = unavailable(names)  # before anything runs, not halfway through
+    if problem is not None:
+        return _fail(console, problem)
     if not console.is_terminal:
         console.width = 132  # room for the widest table when the output goes to a file
     if args.profile:
@@ -59,7 +65,7 @@ def run_benchmarks(args: argparse.Namespace, console: Console) -> int:
         return 0
     started = time.perf_counter()
     reports: list[Report] = []
-    for name in args.names or args.default_names:
+    for name in names:
         run = load(name)
         if name == "seeds" and args.scale is not None:
             run = functools.partial(run, scale=args.scale)
@@ -71,3 +77,9 @@ def run_benchmarks(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print(to_json(reports, seconds))
     return 0
+
+
+def _fail(console: Console, message: str) -> int:
+    """One `error:` line, on the console the tables would have gone to; returns 2."""
+    console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+    return 2

@@ -13,22 +13,42 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.markup import escape
 
+from .. import __version__
+from .._errors import ConfigurationError
+from ._common import CommandError
+
 __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 the run failed, 2 bad usage)."""
+    """Run the command line; returns the exit status (0 ok, 1 the run failed, 2 bad usage).
+
+    What the user can get wrong (an argument, a file, a missing extra or API key) is one
+    `error:` line on stderr, never a traceback.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     console = Console(stderr=bool(getattr(args, "json", False)))
     try:
         status: int = args.handler(args, console)
+    except CommandError as exc:
+        return _fail(str(exc), exc.status)
+    except ConfigurationError as exc:  # a model string, an API key
+        return _fail(str(exc), 2)
     except ImportError as exc:  # a missing extra: its message names what to install
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        return 2
+        return _fail(str(exc), 2)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
+        Console(stderr=True).print("[yellow]interrupted[/]")
         return 130
+    return status
+
+
+def _fail(message: str, status: int) -> int:
+    """Print `message` as one `error:` line on stderr; returns `status`."""
+    one_line = " ".join(message.split())
+    Console(stderr=True).print(
+        f"[red]error:[/] {escape(one_line)}", soft_wrap=True, highlight=False
+    )
     return status
 
 
@@ -41,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
             "Run an LLM's tool calls at the same time where that is safe, in order where it is not."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"volley {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (_demo, _bench, _run, _trace):
         module.add_parser(commands)

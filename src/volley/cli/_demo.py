@@ -7,7 +7,8 @@ import asyncio
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+
+from ._common import CommandError, time_scale
 
 __all__ = ["add_parser"]
 
@@ -27,7 +28,12 @@ def add_parser(commands: Any) -> None:
         help="run the scenarios against a real provider (needs its API key) instead",
     )
     parser.add_argument(
-        "--scale", type=float, default=None, help="real seconds per simulated second"
+        "--scale",
+        type=time_scale,
+        default=None,
+        metavar="S",
+        help="real seconds per simulated second (default 0.3 offline: the demo in about 16 s; "
+        "1 with --provider, where it scales the tools' latency only)",
     )
     parser.set_defaults(handler=demo_command)
 
@@ -37,7 +43,6 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
 
     try:
         asyncio.run(run_demo(console, provider=args.provider, time_scale=args.scale))
-    except DemoUnavailable as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        return 2
+    except DemoUnavailable as exc:  # no API key, or the provider's SDK is missing
+        raise CommandError(str(exc)) from exc
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.util
 import json
 import sys
 import types
@@ -19,6 +20,7 @@ from .._events import CallFinished, CallStarted, RunEvent, RunFinished, TextDelt
 from .._stats import RunStats
 from .._tool import Tool, Toolbox
 from ..providers import ProviderError
+from ._common import CommandError, check_writable, positive_int
 
 __all__ = ["add_parser", "load_tools"]
 
@@ -28,7 +30,7 @@ def add_parser(commands: Any) -> None:
         "run",
         help="run a prompt with your tools against any provider",
         description=(
-            "Run PROMPT with the @tools of one or more Python modules against a model, "
+            "Run PROMPT with the @tools of Python modules or files against a model, "
             "showing text, calls and figures as they happen."
         ),
     )
@@ -37,19 +39,27 @@ def add_parser(commands: Any) -> None:
         "--model",
         required=True,
         help="provider:model, e.g. anthropic:claude-sonnet-4-6, openai:gpt-5.4, "
-        "gemini:gemini-3.1-pro, openai-compatible:<base_url>:<model>",
+        "gemini:gemini-3.1-pro, openai-compatible:<base_url>:<model> (e.g. "
+        "openai-compatible:http://localhost:11434/v1:llama3.1:8b; needs no API key)",
     )
     parser.add_argument(
         "--tools",
         action="append",
         default=[],
-        metavar="MODULE",
-        help="a module whose tools the model may call (repeatable): every `Tool` in it, or its "
-        "TOOLS list or Toolbox; `module:name` picks one attribute",
+        metavar="MODULE|FILE.py",
+        help="a module (my_pkg.tools) or file (./tools.py) whose tools the model may call "
+        "(repeatable): every `Tool` in it, or its TOOLS list or Toolbox; `SOURCE:name` picks "
+        "one attribute. Without it, the model can only answer in text",
     )
     parser.add_argument("--instructions", help="the system prompt")
     parser.add_argument("--trace", type=Path, metavar="FILE", help="record the run as JSON Lines")
-    parser.add_argument("--max-turns", type=int, default=20)
+    parser.add_argument(
+        "--max-turns",
+        type=positive_int,
+        default=20,
+        metavar="N",
+        help="round trips before the run stops (default 20)",
+    )
     parser.add_argument(
         "--one-call-per-turn", action="store_true", help="ask the model for one call per turn"
     )
@@ -60,28 +70,109 @@ def add_parser(commands: Any) -> None:
 
 
 def load_tools(specs: list[str]) -> Toolbox:
-    """The tools named on the command line.
+    """The tools named on the command line: modules (`pkg.tools`) or files (`./tools.py`).
+
+    `spec:name` takes one attribute of the module or file: a tool, a list of tools, a Toolbox.
 
     Raises:
-        SystemExit: a module cannot be imported or holds no tool (the message says which).
+        CommandError: a module or file cannot be found or loaded, has no such attribute, or
+            holds no tool (the message says which, in one line).
     """
     here = str(Path.cwd())
     if here not in sys.path:  # a module next to the user, as `python -m` would find it
         sys.path.insert(0, here)
-    tools: list[Tool[..., Any]] = []
+    tools: dict[int, Tool[..., Any]] = {}  # by identity: a tool named twice is loaded once
+    files: dict[Path, types.ModuleType] = {}
     for spec in specs:
-        module_name, _, attribute = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise SystemExit(f"error: cannot import tools module {module_name!r}: {exc}") from exc
-        found = _tools_of(getattr(module, attribute) if attribute else module)
+        source, attribute = _split(spec)
+        module = _load_file(source, files) if _is_file(source) else _import(source)
+        holder: Any = module
+        if attribute:
+            if not hasattr(module, attribute):
+                there = ", ".join(t.name for t in _tools_of(module)) or "none"
+                raise CommandError(
+                    f"--tools {spec}: {source} has no attribute {attribute!r} (its tools: {there})"
+                )
+            holder = getattr(module, attribute)
+        found = _tools_of(holder)
         if not found:
-            raise SystemExit(
-                f"error: {spec!r} holds no volley tool (decorate functions with @tool)"
+            raise CommandError(
+                f"--tools {spec} holds no volley tool (decorate functions with @tool, or name a "
+                "Tool, a list of them or a Toolbox)"
             )
-        tools.extend(found)
-    return Toolbox(tools)
+        tools.update((id(t), t) for t in found)
+    try:
+        return Toolbox(tools.values())
+    except ValueError as exc:  # two different tools of one name
+        raise CommandError(f"--tools: {exc}") from exc
+
+
+def _split(spec: str) -> tuple[str, str]:
+    """`module:attribute` or `path/to/file.py:attribute`, the attribute optional."""
+    if spec.endswith(".py"):
+        return spec, ""
+    source, colon, attribute = spec.rpartition(":")
+    return (source, attribute) if colon else (spec, "")
+
+
+def _is_file(source: str) -> bool:
+    """Whether `--tools` names a file rather than a module: `tools.py`, `./tools`, `a/b.py`."""
+    return source.endswith(".py") or "/" in source or "\\" in source
+
+
+def _import(name: str) -> types.ModuleType:
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:  # not found, or the module itself failed: a SyntaxError, its imports
+        raise CommandError(f"cannot import tools module {name!r}: {_why(exc)}") from exc
+
+
+def _load_file(source: str, loaded: dict[Path, types.ModuleType]) -> types.ModuleType:
+    """Run a .py file as a module (once), its folder on the import path as `python file.py`."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise CommandError(f"--tools {source}: no such file")
+    if not path.is_file():
+        raise CommandError(f"--tools {source}: not a file (name a .py file, or a module)")
+    where = path.resolve()
+    if where not in loaded:  # a file already imported as a module is that module
+        loaded.update(_imported_files())
+    if where in loaded:
+        return loaded[where]
+    name = path.stem if path.stem.isidentifier() else "tools"
+    if name in sys.modules:  # never shadow a module already imported (`json.py`, `tools.py`)
+        name = f"_volley_tools_{abs(hash(where))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CommandError(f"--tools {source}: cannot be loaded as Python (name a .py file)")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(where.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    sys.modules[name] = module  # dataclasses and pydantic models look their module up here
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise CommandError(f"cannot load tools file {source}: {_why(exc)}") from exc
+    loaded[where] = module
+    return module
+
+
+def _imported_files() -> dict[Path, types.ModuleType]:
+    files: dict[Path, types.ModuleType] = {}
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str) and file.endswith(".py"):
+            files[Path(file).resolve()] = module
+    return files
+
+
+def _why(exc: BaseException) -> str:
+    """An exception as one line: its type, unless its message says it, and its message."""
+    if isinstance(exc, ModuleNotFoundError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _tools_of(holder: Any) -> list[Tool[..., Any]]:
@@ -106,7 +197,11 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
         from ..trace import TraceRecorder
 
         meta = {"model": args.model, "prompt": args.prompt, "tools": [t.name for t in toolbox]}
-        observers.append(TraceRecorder(args.trace, meta=meta))
+        check_writable(args.trace, "--trace")
+        try:
+            observers.append(TraceRecorder(args.trace, meta=meta))
+        except OSError as exc:
+            raise CommandError(f"--trace {args.trace}: cannot write it: {exc.strerror}") from exc
     try:
         agent = Agent(
             args.model,
@@ -117,17 +212,26 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
             max_turns=args.max_turns,
             observers=observers,
         )
-    except Exception as exc:  # a bad model string, a missing extra or API key
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        return 2
+    except BaseException as exc:  # a bad model string, a missing extra or key: no run, no trace
+        for observer in observers:
+            observer.close()
+        if args.trace is not None:
+            args.trace.unlink(missing_ok=True)
+        if isinstance(exc, ValueError):  # ConfigurationError is one
+            raise CommandError(str(exc)) from exc
+        raise
+    if not toolbox:
+        Console(stderr=True).print(
+            "[yellow]note:[/] no --tools: the model can only answer in text", soft_wrap=True
+        )
     try:
         stats = asyncio.run(_show(agent, args.prompt, console))
     except (ProviderError, RunError) as exc:
-        console.print(f"\n[red]error:[/] {escape(str(exc))}")
-        return 1
-    except Exception as exc:  # the SDK's: no API key, no connection once its retries are spent
-        console.print(f"\n[red]error:[/] {type(exc).__name__}: {escape(str(exc))}")
-        return 1
+        console.print()  # end the line the model was writing
+        raise CommandError(str(exc), status=1) from exc
+    except Exception as exc:  # the SDK's own, an error its adapter does not map
+        console.print()
+        raise CommandError(f"{type(exc).__name__}: {exc}", status=1) from exc
     finally:
         for observer in observers:
             observer.close()

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+
+from ._common import CommandError, check_writable
 
 __all__ = ["add_parser"]
 
@@ -20,7 +21,10 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("file", type=Path, help="a trace file (JSON Lines)")
     parser.add_argument(
-        "--html", type=Path, metavar="OUT", help="write one self-contained HTML page instead"
+        "--html",
+        type=Path,
+        metavar="OUT",
+        help="write one self-contained HTML page instead (its folder must exist)",
     )
     parser.set_defaults(handler=trace_command)
 
@@ -28,14 +32,25 @@ def add_parser(commands: Any) -> None:
 def trace_command(args: argparse.Namespace, console: Console) -> int:
     from ..trace import TraceError, load_trace, timeline, write_html
 
-    try:
-        trace = load_trace(args.file)
-    except (OSError, TraceError) as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        return 1
+    path: Path = args.file
+    if not path.exists():
+        raise CommandError(f"{path}: no such trace file")
+    if path.is_dir():
+        raise CommandError(f"{path}: is a folder, not a trace file (JSON Lines)")
     if args.html is not None:
-        write_html(trace, args.html)
-        console.print(f"wrote {args.html}")
+        check_writable(args.html, "--html")
+    try:
+        trace = load_trace(path)
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
+    except TraceError as exc:
+        raise CommandError(str(exc), status=1) from exc
+    if args.html is not None:
+        try:
+            write_html(trace, args.html)
+        except OSError as exc:
+            raise CommandError(f"--html {args.html}: cannot write it: {exc.strerror}") from exc
+        console.print(f"wrote {args.html}", highlight=False)
         return 0
     console.print(timeline(trace))
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,12 +53,13 @@ async def run_demo(
 
     Raises:
         DemoUnavailable: a real provider was asked for, but its key (or its SDK) is missing.
+        ValueError: `time_scale` is negative, infinite or nan.
     """
+    if time_scale is not None and not (math.isfinite(time_scale) and time_scale >= 0):
+        raise ValueError(f"time_scale must be a finite number >= 0, not {time_scale!r}")
     real = real_model(provider) if provider else None
     if time_scale is None:
         time_scale = DEFAULT_TIME_SCALE if real is None else 1.0
-    if time_scale < 0:
-        raise ValueError("time_scale must be >= 0")
     model_name = real.name if real else f"anthropic:{SIMULATED_MODEL}"
     loop = asyncio.get_running_loop()
     began = loop.time()
