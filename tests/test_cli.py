@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -276,3 +277,17 @@ def test_the_readme_states_the_scales_the_code_uses() -> None:
     rows = dict(re.findall(r"^\| `volley (\w+) [^`]*` \| (.*) \|$", readme, flags=re.MULTILINE))
     assert f"`--scale` (default {DEFAULT_TIME_SCALE:g})" in rows["demo"]
     assert f"(`--scale`: time x{seeds.SCALE:g} by default)" in rows["bench"]
+
+
+def test_demo_against_a_provider_that_cannot_be_reached_is_one_line(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as closed:  # a port of our own that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{port}")
+        assert main(["demo", "--provider", "anthropic", "--scale", "0.02"]) == 1
+    lines = [line for line in console.export_text().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1
+    assert lines[0].startswith("error: the demo against anthropic stopped: ")

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
+from .._errors import ConfigurationError, RunError
 from ._common import CommandError, time_scale
 
 __all__ = ["add_parser"]
@@ -45,4 +46,12 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
         asyncio.run(run_demo(console, provider=args.provider, time_scale=args.scale))
     except DemoUnavailable as exc:  # no API key, or the provider's SDK is missing
         raise CommandError(str(exc)) from exc
+    except (ConfigurationError, ImportError):
+        raise
+    except Exception as exc:
+        if args.provider is None:  # offline, nothing should fail: show where it did
+            raise
+        # A real provider refused, or could not be reached, once its SDK's retries were spent.
+        what = exc if isinstance(exc, RunError) else f"{type(exc).__name__}: {exc}"
+        raise CommandError(f"the demo against {args.provider} stopped: {what}", 1) from exc
     return 0
