@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass
 
 from ._faults import DroppedConnection, StreamCut
+from ._json import dumps
 from ._scenario import Scenario
 from ._script import plan_reply
 from ._truncate import truncate
@@ -106,7 +107,7 @@ class Simulator:
         try:
             try:
                 body = json.loads(raw)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # nested too deep is not JSON here either
                 raise WireError(f"The request body is not valid JSON: {exc}") from exc
             request = wire.parse(body, route)
         except WireError as error:
@@ -150,7 +151,8 @@ class Simulator:
         await self._wait(
             latency.first_token(info.input_tokens) + latency.output(info.output_tokens)
         )
-        return JSONResponse(wire.response(request, reply, info))
+        body = dumps(wire.response(request, reply, info))  # verbatim arguments spliced raw
+        return Response(body.encode(), media_type="application/json")
 
     async def _paced(
         self, request: SimRequest, events: Iterator[SseEvent], cut: StreamCut | None

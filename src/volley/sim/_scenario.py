@@ -27,6 +27,15 @@ turn's calls, by call position (0-based): ``{result[N]}`` is the content of the 
 ``{result_count}`` and ``{error_count}`` counts. A missing result renders as ``<no result N>``;
 any other brace is left alone, so JSON inside a text needs no escaping.
 
+A call may give ``arguments_text`` instead of ``arguments``: a string sent exactly as written,
+never a template and never parsed, so that clients can be fed what a broken model writes
+(``{"a": NaN}``, nesting 10,000 deep, ``[1, 2]``, a megabyte of string, ``{"city": "Par``).
+Where a format carries the arguments as a string (OpenAI's ``arguments``, Anthropic's streamed
+``partial_json``) the string is that text; where it carries a JSON value (Anthropic's plain
+``input``, Gemini's ``args``) the text is spliced into the body raw, so an invalid text makes the
+whole body invalid JSON, as it would from a broken server. The text must encode as UTF-8: write a
+lone surrogate as the escape ``\ud800`` inside the JSON text.
+
 ``latency`` holds seconds: time to first token, plus time per input token before it, then time
 per output token as the deltas go out. The server multiplies every delay by its ``time_scale``.
 
@@ -55,10 +64,15 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class ScriptedCall:
-    """One tool call the model will make: ``arguments`` may hold templates in string values."""
+    """One tool call the model will make: ``arguments`` may hold templates in string values.
+
+    ``arguments_text``, if set, replaces ``arguments``: the text goes out verbatim (see the
+    module docstring).
+    """
 
     name: str
     arguments: Mapping[str, Any] = field(default_factory=dict)
+    arguments_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,15 +186,34 @@ def _turn(value: object, where: str) -> Turn:
     when = raw.get("when", "always")
     if when not in CONDITIONS:
         raise ScenarioError(f"{where}.when: expected one of {list(CONDITIONS)}, got {when!r}")
-    calls = []
-    for i, item in enumerate(_list(raw.get("calls", []), f"{where}.calls")):
-        call = _obj(item, f"{where}.calls[{i}]", {"name", "arguments"})
-        name, arguments = call.get("name"), call.get("arguments", {})
-        if not isinstance(name, str) or not name:
-            raise ScenarioError(f"{where}.calls[{i}].name: expected a non-empty string")
-        if not isinstance(arguments, dict):
-            raise ScenarioError(f"{where}.calls[{i}].arguments: expected an object")
-        calls.append(ScriptedCall(name=name, arguments=arguments))
+    calls = [
+        _call(item, f"{where}.calls[{i}]")
+        for i, item in enumerate(_list(raw.get("calls", []), f"{where}.calls"))
+    ]
     if not text and not calls:
         raise ScenarioError(f"{where}: a turn needs text, calls or both")
     return Turn(text=text, calls=tuple(calls), when=cast(Condition, when))
+
+
+def _call(value: object, where: str) -> ScriptedCall:
+    call = _obj(value, where, {"name", "arguments", "arguments_text"})
+    name, arguments = call.get("name"), call.get("arguments", {})
+    if not isinstance(name, str) or not name:
+        raise ScenarioError(f"{where}.name: expected a non-empty string")
+    if not isinstance(arguments, dict):
+        raise ScenarioError(f"{where}.arguments: expected an object")
+    if "arguments_text" not in call:
+        return ScriptedCall(name=name, arguments=arguments)
+    if "arguments" in call:
+        raise ScenarioError(f"{where}: give arguments or arguments_text, not both")
+    text = call["arguments_text"]
+    if not isinstance(text, str):
+        raise ScenarioError(f"{where}.arguments_text: expected a string")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ScenarioError(
+            f"{where}.arguments_text: a lone surrogate at position {exc.start} cannot be sent "
+            "as UTF-8; write it as a JSON escape (\\ud800) inside the text"
+        ) from None
+    return ScriptedCall(name=name, arguments_text=text)

@@ -14,9 +14,12 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+from ._json import RawJSON
 from ._scenario import Scenario, Turn
+from ._tokens import count_tokens
 
 
 @dataclass(frozen=True)
@@ -40,16 +43,33 @@ class Exchange:
 
 @dataclass(frozen=True)
 class EmittedCall:
-    """A tool call the model makes now, with its id and its arguments as JSON text."""
+    """A tool call the model makes now, with its id and its arguments.
+
+    The arguments are an object (``arguments``), or, for a scenario's ``arguments_text``, a text
+    sent exactly as written (``verbatim``), valid JSON or not.
+    """
 
     id: str
     name: str
     arguments: dict[str, Any]
+    verbatim: str | None = None
+
+    @cached_property
+    def arguments_json(self) -> str:
+        """The arguments as the model writes them: one fixed text for stream and non-stream."""
+        if self.verbatim is not None:
+            return self.verbatim
+        return json.dumps(self.arguments, ensure_ascii=False)
 
     @property
-    def arguments_json(self) -> str:
-        """The arguments as the model writes them: one fixed JSON text for stream and non-stream."""
-        return json.dumps(self.arguments, ensure_ascii=False)
+    def arguments_value(self) -> Any:
+        """The arguments where a format puts them as a JSON value: verbatim text goes in raw."""
+        return self.arguments if self.verbatim is None else RawJSON(self.verbatim)
+
+    @cached_property
+    def tokens(self) -> int:
+        """Output tokens of the call: its name and its arguments text (counted once)."""
+        return count_tokens(self.name) + count_tokens(self.arguments_json)
 
 
 @dataclass(frozen=True)
@@ -59,7 +79,8 @@ class CutCall:
     id: str
     name: str
     arguments_json: str
-    """The start of the call's JSON arguments text, cut at a token boundary: never valid JSON."""
+    """The start of the call's arguments text, cut at a token boundary: never valid JSON when the
+    whole text is a JSON object (a verbatim text may be cut anywhere)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +145,7 @@ class _Cursor:
                 id=self._call_id(i, call.name),
                 name=call.name,
                 arguments=_render_value(dict(call.arguments), basis),
+                verbatim=call.arguments_text,  # never a template: sent exactly as written
             )
             for i, call in enumerate(turn.calls)
         ]

@@ -3,10 +3,11 @@
 A model writes its reply in one order: the text, then each call's name and JSON arguments. When
 the reply would take more output tokens than the request allows, the model stops where the cap
 falls in that order: the text may end mid-way, a call whose name does not fit is never started,
-and a call whose arguments do not fit stops mid-JSON (a `CutCall`). A reply of exactly the cap is
-not cut. Every wire format then renders the cut reply its own way (``max_tokens``, ``length``,
-``incomplete``, ``MAX_TOKENS``); formats that only ever send a call whole (Gemini) drop a cut call,
-so the tokens counted are always the ones that go out.
+and a call whose arguments do not fit stops mid-JSON (a `CutCall`; a verbatim ``arguments_text``
+is cut the same way, wherever its tokens fall). A reply of exactly the cap is not cut. Every
+wire format then renders the cut reply its own way (``max_tokens``, ``length``, ``incomplete``,
+``MAX_TOKENS``); formats that only ever send a call whole (Gemini) drop a cut call, so the tokens
+counted are always the ones that go out.
 """
 
 from __future__ import annotations
@@ -32,20 +33,17 @@ def truncate(reply: Reply, cap: int | None, *, partial_calls: bool = True) -> Re
         ``reply`` itself when it fits, else the cut reply with ``truncated`` set.
     """
     text_tokens = count_tokens(reply.text)
-    needed = text_tokens + sum(
-        count_tokens(c.name) + count_tokens(c.arguments_json) for c in reply.calls
-    )
+    needed = text_tokens + sum(c.tokens for c in reply.calls)
     if cap is None or needed <= cap:
         return reply
     if text_tokens >= cap:
         return replace(reply, text=token_prefix(reply.text, cap), calls=(), truncated=True)
     left = cap - text_tokens
     for k, call in enumerate(reply.calls):
-        name = count_tokens(call.name)
-        arguments = count_tokens(call.arguments_json)
-        if name + arguments <= left:
-            left -= name + arguments
+        if call.tokens <= left:
+            left -= call.tokens
             continue
+        name = count_tokens(call.name)
         cut = None
         if partial_calls and name <= left:  # the name goes out whole, or the call never starts
             cut = CutCall(call.id, call.name, token_prefix(call.arguments_json, left - name))

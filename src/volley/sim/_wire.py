@@ -9,11 +9,12 @@ output cap cut short (``Reply.truncated``) is rendered the way that provider rep
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ._json import dumps
 from ._script import Exchange, Reply
 from ._tokens import count_tokens
 
@@ -54,22 +55,30 @@ class SseEvent:
     tokens: int = 0
 
     def encode(self) -> bytes:
-        """The event as it goes on the wire, blank line included."""
+        r"""The event as it goes on the wire, blank line included.
+
+        Data with line breaks (a verbatim arguments text spliced raw) takes one ``data:`` line
+        per line, which a client joins back with ``\n``: SSE cannot carry a ``\r`` as such.
+        """
         head = f"event: {self.event}\n" if self.event else ""
-        return f"{head}data: {self.data}\n\n".encode()
+        lines = "".join(f"data: {line}\n" for line in _LINE_BREAK.split(self.data))
+        return f"{head}{lines}\n".encode()
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def sse(payload: Mapping[str, Any], event: str | None = None, tokens: int = 0) -> SseEvent:
-    """An event whose data is ``payload`` as compact JSON."""
-    return SseEvent(json.dumps(payload, separators=(",", ":"), ensure_ascii=False), event, tokens)
+    """An event whose data is ``payload`` as compact JSON (`RawJSON` values spliced raw)."""
+    return SseEvent(dumps(payload), event, tokens)
 
 
 def output_tokens(reply: Reply) -> int:
-    """Output tokens of a reply: its text, each call's name and JSON arguments, any cut call's."""
+    """Output tokens of a reply: its text, each call's name and arguments text, any cut call's."""
     cut = reply.cut_call
     return (
         count_tokens(reply.text)
-        + sum(count_tokens(call.name) + count_tokens(call.arguments_json) for call in reply.calls)
+        + sum(call.tokens for call in reply.calls)
         + (count_tokens(cut.name) + count_tokens(cut.arguments_json) if cut else 0)
     )
 

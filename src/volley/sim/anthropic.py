@@ -78,13 +78,14 @@ class AnthropicMessages:
 
         A ``tool_use`` whose input the output cap cut is left out: ``input`` must be a whole
         object, and a caller must not run half a call. Usage still counts its tokens, as the
-        model wrote them (the streamed response sends them).
+        model wrote them (the streamed response sends them). A verbatim ``arguments_text`` is
+        the raw value of ``input``, JSON or not.
         """
         content: list[dict[str, Any]] = []
         if reply.text:
             content.append({"type": "text", "text": reply.text})
         content.extend(
-            {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+            {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments_value}
             for c in reply.calls
         )
         message = _message(request, reply, info, content)

@@ -17,6 +17,10 @@ like older models). Calls carry no ``id`` unless ``ids=True``, as Gemini often s
 are then paired by order. Gemini has no switch for parallel calls. A ``functionResponse`` counts as
 an error when its ``response`` has an ``"error"`` key, as the google-genai SDK writes failures.
 
+A call's verbatim ``arguments_text`` is the raw value of its ``args``, plain and streamed (a
+streamed chunk with a line break in it takes several ``data:`` lines); it is signed by its name
+alone, since a client cannot echo arguments it could not parse (see `signature`).
+
 ``generationConfig.maxOutputTokens`` caps the output (see `truncate`): a reply cut by it has
 ``finishReason: "MAX_TOKENS"``. Gemini sends each ``functionCall`` part whole, so a call the cap
 stops mid-way is left out (and not counted); text may be cut anywhere. A cut reply with nothing
@@ -29,11 +33,11 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
 from ._script import EmittedCall, Exchange, ReceivedResult, Reply
-from ._tokens import count_json_tokens, count_tokens, split_tokens
+from ._tokens import count_json_tokens, split_tokens
 from ._wire import Rendering, SimRequest, SseEvent, WireError, sse
 
 TOOL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:-]{0,63}$")
@@ -99,10 +103,7 @@ class Gemini:
         """The text in pieces, then each call whole in its own chunk; the last one finishes."""
         pieces = [([{"text": text}], tokens) for text, tokens in split_tokens(reply.text)]
         calls = self._call_parts(reply.calls)
-        pieces += [
-            ([part], count_tokens(c.name) + count_tokens(c.arguments_json))
-            for part, c in zip(calls, reply.calls, strict=True)
-        ]
+        pieces += [([part], c.tokens) for part, c in zip(calls, reply.calls, strict=True)]
         if not pieces:  # the output cap left nothing to say
             pieces.append(([], 0))
         sent = 0
@@ -114,12 +115,14 @@ class Gemini:
     def _call_parts(self, calls: tuple[EmittedCall, ...]) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
         for call in calls:
-            function: dict[str, Any] = {"name": call.name, "args": call.arguments}
+            function: dict[str, Any] = {"name": call.name, "args": call.arguments_value}
             if self.ids:
                 function["id"] = call.id
             parts.append({"functionCall": function})
         if parts and self.signatures:
-            parts[0]["thoughtSignature"] = signature([(c.name, c.arguments) for c in calls])
+            signed = [(c.name, c.arguments) for c in calls]
+            verbatim = [c.verbatim is not None for c in calls]
+            parts[0]["thoughtSignature"] = signature(signed, verbatim)
         return parts
 
     def _check_contents(self, contents: object) -> tuple[Exchange, ...]:
@@ -181,16 +184,33 @@ class Gemini:
                 f"`{found[0][0]}` , position {i + 1}. Please refer to "
                 "https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
             )
-        expected = signature([(c["name"], c.get("args", {})) for c in calls])
-        if _signature_bytes(sent) != _signature_bytes(expected):
-            raise WireError(f"Corrupted thought signature in contents[{i}].")
-        return found
+        got = _signature_bytes(sent)
+        verbatim = [bool(flag) for flag in (got or b"")[DIGEST:]] or [False] * len(calls)
+        if len(verbatim) == len(calls):
+            expected = signature([(c["name"], c.get("args", {})) for c in calls], verbatim)
+            if got == _signature_bytes(expected):
+                return found
+        raise WireError(f"Corrupted thought signature in contents[{i}].")
 
 
-def signature(calls: list[tuple[str, Any]]) -> str:
-    """The ``thoughtSignature`` of a turn with these calls: base64 of a digest of them."""
-    canonical = json.dumps(calls, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return base64.b64encode(hashlib.sha256(f"sim:{canonical}".encode()).digest()).decode()
+DIGEST = hashlib.sha256().digest_size
+
+
+def signature(calls: list[tuple[str, Any]], verbatim: Sequence[bool] = ()) -> str:
+    """The ``thoughtSignature`` of a turn with these calls: base64 of a digest of them.
+
+    A call whose arguments went out verbatim (``arguments_text``) is signed by its name alone:
+    a client may echo such arguments in any form (or as ``{}``), and the check must not depend
+    on them. The signature then ends with one byte per call saying which ones those are, so
+    that it can still be checked without keeping state.
+    """
+    flags = list(verbatim) or [False] * len(calls)
+    signed = [(name, None if raw else args) for (name, args), raw in zip(calls, flags, strict=True)]
+    canonical = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(f"sim:{canonical}".encode()).digest()
+    if any(flags):
+        digest += bytes(flags)
+    return base64.b64encode(digest).decode()
 
 
 def _signature_bytes(value: object) -> bytes | None:
