@@ -31,14 +31,14 @@ _COMPATIBLE_REST = re.compile(
     (?P<base_url>
         (?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://
         (?:\[[0-9A-Fa-f:.]+\]|[^\s:/?#@\[\]]+)
-        (?::\d++(?=[/:]|\Z))?+
+        (?::(?P<port>[0-9]++)(?=[/:]|\Z))?+
         (?:/[^\s:?#]*)?
     )
     (?::(?P<model>.*))?
     """,
     re.VERBOSE | re.DOTALL,
 )
-_ENDS_IN_PORT = re.compile(r":\d+\Z")  # a path holds no colon: this is the port
+_ENDS_IN_PORT = re.compile(r":[0-9]+\Z")  # a path holds no colon: this is the port
 
 
 def resolve(model: str | Provider, **options: Any) -> Provider:
@@ -93,12 +93,19 @@ def parse_compatible(model: str) -> tuple[str, str]:
     if prefix != _COMPATIBLE:
         raise ConfigurationError(f"{model!r}: write {_COMPATIBLE}:<base_url>:<model>, {_EXAMPLE}")
     found = _COMPATIBLE_REST.match(rest)
+    if found is None and rest.lower().startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"{model!r}: the base URL has no host (a name, an address or a [bracketed] IPv6 "
+            f"address): write {_COMPATIBLE}:<base_url>:<model>, {_EXAMPLE}"
+        )
     if found is None or found["scheme"].lower() not in ("http", "https"):
         raise ConfigurationError(
             f"{model!r}: write {_COMPATIBLE}:<base_url>:<model> with an http:// or https:// "
             f"base URL, {_EXAMPLE}"
         )
     base_url, name = found["base_url"], found["model"]
+    if found["port"] is not None and int(found["port"]) > 65535:
+        raise ConfigurationError(f"{model!r}: the port {found['port']} is past 65535")
     if name is None and found.end() == len(rest):
         port = " (the digits after its host are its port)" if _ENDS_IN_PORT.search(base_url) else ""
         raise ConfigurationError(
