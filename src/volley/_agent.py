@@ -17,7 +17,7 @@ from ._executor import Executor
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
 from ._stats import RunStats, TurnStats
 from ._tool import Tool, Toolbox
-from ._turn import Emit, TurnAbandoned, play_turn
+from ._turn import Emit, Patience, TurnAbandoned, play_turn
 from .providers import ModelRequest, Provider, StreamingProvider, resolve
 
 __all__ = [
@@ -83,7 +83,11 @@ class Agent:
         streaming: stream the model's messages where the adapter can, starting each call the
             moment it is written (reads at once; writes, and all after them, once the message
             has ended well).
-        stream_retries: times a turn is asked again when its stream breaks.
+        stream_retries: times a turn is asked again when its stream breaks (or falls silent).
+        request_timeout: seconds one round trip to the model may take, streamed or not, the
+            SDK's own retries included; `None` for no limit (the SDK's own timeouts still apply).
+        idle_timeout: seconds a stream may go without an event (before its first, or between
+            two) before it counts as broken and is asked again; `None` for no limit.
         observers: called with every `RunEvent` of every run, as it happens (a trace file,
             telemetry, a progress display); they must be quick and must not raise.
         clock: where the figures' times come from (default: the event loop's clock).
@@ -104,6 +108,8 @@ class Agent:
         tool_timeout: float | None = 60.0,
         streaming: bool = True,
         stream_retries: int = 1,
+        request_timeout: float | None = 300.0,
+        idle_timeout: float | None = 120.0,
         observers: Iterable[Callable[[RunEvent], None]] = (),
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -111,6 +117,12 @@ class Agent:
             raise ValueError("max_turns must be >= 1")
         if stream_retries < 0:
             raise ValueError("stream_retries must be >= 0")
+        for label, seconds in (
+            ("request_timeout", request_timeout),
+            ("idle_timeout", idle_timeout),
+        ):
+            if seconds is not None and not seconds > 0:
+                raise ValueError(f"{label} must be > 0 seconds, or None")
         self.model = resolve(model, client=client) if client is not None else resolve(model)
         self._owns_model = isinstance(model, str) and client is None
         self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools)
@@ -121,6 +133,7 @@ class Agent:
         self.tool_timeout = tool_timeout
         self.streaming = streaming
         self.stream_retries = stream_retries
+        self.patience = Patience(request_timeout, idle_timeout)
         self.observers = tuple(observers)
         self._clock = clock
         hint = BATCHING_HINT if parallel and batching_hint and len(self.toolbox) else None
@@ -148,10 +161,15 @@ class Agent:
     async def run(self, prompt: str) -> RunResult:
         """Run the loop until the model answers without calling a tool.
 
+        Every failure after the run began is a `RunError`, whose `messages` hold the
+        conversation up to the last complete turn (valid to send again, so the writes already done
+        are not repeated) and whose `__cause__` is what went wrong underneath.
+
         Raises:
             MaxTurnsExceeded: the model was still calling tools after `max_turns` turns.
             IncompleteTurn: a message was cut by max tokens, refused, or its stream kept breaking.
-            ProviderError: the provider rejected a request.
+            ProviderError: a request failed (refused, rate limited, unreachable, too slow).
+            RunError: anything else that stopped the run.
         """
         return await self._run(prompt, self._observe())
 
@@ -214,10 +232,20 @@ class Agent:
                         emit=emit,
                         stream=stream,
                         retries=self.stream_retries,
+                        patience=self.patience,
                     )
                 except TurnAbandoned as exc:
                     stats = RunStats(tuple(turns), clock() - started)
                     raise IncompleteTurn(str(exc), exc.message, messages, stats) from exc
+                except RunError as exc:  # a provider's failure: the turns so far are kept
+                    stats = RunStats(tuple(turns), clock() - started)
+                    raise exc.with_transcript(messages, stats) from exc.__cause__
+                except Exception as exc:  # anything else: still a RunError with the transcript
+                    raise RunError(
+                        f"turn {index} failed: {type(exc).__name__}: {exc}",
+                        messages,
+                        RunStats(tuple(turns), clock() - started),
+                    ) from exc
                 messages.append(played.message)
                 turns.append(played.stats)
                 if played.message.calls:

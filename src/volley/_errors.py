@@ -129,6 +129,8 @@ class ProviderError(RunError):
         what = f"rejected the request ({status})" if kind == "rejected" else _FAILED[kind]
         super().__init__(f"{provider} {what}: {message}")
         self.provider = provider
+        self.detail = message
+        """What the provider (or the SDK) said."""
         self.kind: FailureKind = kind
         self.status = status
         """The HTTP status, where there was one."""

@@ -1,19 +1,22 @@
 """One round trip: ask the model, run its calls (as they stream, where safe), collect the results.
 
 A turn whose message cannot be trusted never reaches the conversation. A stream that breaks
-after it began is asked again (`retries` times), its early calls cancelled; a message cut by the
-token limit, or refused, has calls whose arguments may be a prefix of what the model meant, so
-none of them runs and the turn is abandoned: the conversation never holds an unanswered call.
+after it began, or falls silent, is asked again (`retries` times), its early calls cancelled; a
+message cut by the token limit, or refused, has calls whose arguments may be a prefix of what the
+model meant (or calls left out altogether, as Gemini leaves a cut call out), so none of them runs
+and the turn is abandoned: the conversation never holds an unanswered call.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ._call import ToolCall, ToolResult
 from ._dispatch import EarlyDispatch
+from ._errors import ProviderError
 from ._events import CallFinished, CallStarted, RunEvent, TextDelta, TurnRetried
 from ._executor import Executor
 from ._messages import ModelTurn
@@ -25,9 +28,22 @@ __all__ = ["PlayedTurn", "TurnAbandoned", "play_turn"]
 Emit = Callable[[RunEvent], None]
 
 UNUSABLE_STOPS = {
-    "max_tokens": "the model ran out of output tokens while writing its calls; raise max_tokens",
+    "max_tokens": (
+        "the model ran out of output tokens before its message ended (a call it was writing "
+        "was cut or left out); raise max_tokens"
+    ),
     "refused": "the provider stopped the message (a refusal or content filter) mid-way",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Patience:
+    """How long to wait for the model: a whole round trip, and a stream's silences."""
+
+    request: float | None
+    """The whole round trip, streamed or not, SDK retries included."""
+    idle: float | None
+    """The longest silence of a stream: before its first event, and between two events."""
 
 
 class TurnAbandoned(Exception):
@@ -62,11 +78,13 @@ async def play_turn(
     emit: Emit | None,
     stream: bool,
     retries: int,
+    patience: Patience = Patience(None, None),
 ) -> PlayedTurn:
     """Ask the model once (more if its stream breaks), run the calls, return all results.
 
     Raises:
         TurnAbandoned: the message was cut or refused, or kept breaking; nothing of it counts.
+        ProviderError: the request failed, or took longer than `patience.request`.
     """
     started = clock()
     on_result = None if emit is None else lambda r: emit(CallFinished(index, r))
@@ -79,11 +97,23 @@ async def play_turn(
             on_start=on_start,
         )
         try:
-            if stream:
-                message, message_ended = await _stream(model, request, dispatch, index, clock, emit)
-            else:
-                message = await model.complete(request)
-                message_ended = clock()
+            async with asyncio.timeout(patience.request) as whole:
+                if stream:
+                    message, message_ended = await _stream(
+                        model, request, dispatch, index, clock, emit, patience.idle
+                    )
+                else:
+                    message = await model.complete(request)
+                    message_ended = clock()
+        except TimeoutError as exc:
+            await dispatch.abandon()
+            if not whole.expired():
+                raise
+            raise ProviderError(
+                model.name,
+                f"no whole answer within {patience.request:g} s (request_timeout)",
+                kind="timeout",
+            ) from exc
         except _BrokenStream as exc:
             await dispatch.abandon()
             if attempt == retries:
@@ -94,7 +124,8 @@ async def play_turn(
         except BaseException:
             await dispatch.abandon()
             raise
-        if message.calls and message.stop in UNUSABLE_STOPS:
+        if message.stop in UNUSABLE_STOPS and (message.calls or request.tools):
+            # With tools offered, a cut message may have lost the call it was writing.
             await dispatch.abandon()
             raise TurnAbandoned(UNUSABLE_STOPS[message.stop], message)
         dispatch.release(message.calls)
@@ -133,18 +164,27 @@ async def _stream(
     index: int,
     clock: Callable[[], float],
     emit: Emit | None,
+    idle: float | None,
 ) -> tuple[ModelTurn, float]:
     """Read a streamed message, handing each complete call to `dispatch` as it arrives.
 
     Adapters raise a `StreamError` for a stream that broke after it was accepted; anything
-    else (a refused request, an error the SDK's retries did not cure) is raised as it is.
+    else (a refused request, an error the SDK's retries did not cure) is raised as it is. A
+    stream silent for longer than `idle` counts as broken.
     """
     assert isinstance(model, StreamingProvider)
     events: AsyncIterator[Any] = model.stream(request)
     message: ModelTurn | None = None
     message_ended: float | None = None
     try:
-        async for item in events:
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    item = await anext(events)
+            except StopAsyncIteration:
+                break
+            except TimeoutError as exc:
+                raise _BrokenStream(f"the stream fell silent for {idle:g} s") from exc
             if isinstance(item, streams.CallComplete):
                 dispatch.call_complete(item.call)
             elif isinstance(item, streams.TextDelta):
@@ -156,6 +196,10 @@ async def _stream(
                 message = item
     except streams.StreamError as exc:
         raise _BrokenStream(str(exc)) from exc
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:  # free its connection, whatever stopped the reading
+            await aclose()
     if message is None or message_ended is None:
         raise _BrokenStream("the stream ended before the message did")
     return message, message_ended

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,7 +17,6 @@ __all__ = [
     "ModelRequest",
     "Provider",
     "ProviderError",
-    "status_error",
     "StreamingProvider",
     "arguments_text",
     "missing_extra",
@@ -76,13 +75,6 @@ class StreamingProvider(Protocol):
         ...
 
 
-def status_error(provider: str, exc: Any, request: Mapping[str, Any]) -> ProviderError:
-    """From an Anthropic or OpenAI SDK status error (`.message`, `.status_code`)."""
-    return ProviderError(
-        provider, str(exc.message), kind="rejected", status=exc.status_code, request=request
-    )
-
-
 class _Assembler(Protocol):
     def feed(self, event: object) -> list[Any]: ...
 
@@ -90,28 +82,37 @@ class _Assembler(Protocol):
 
 
 async def relay(
-    events: Any, assembler: _Assembler, *, passthrough: tuple[type[Exception], ...] = ()
+    events: Any,
+    assembler: _Assembler,
+    *,
+    passthrough: tuple[type[Exception], ...] = (),
+    lazy: bool = False,
 ) -> AsyncIterator[Any]:
     """Feed an SDK stream to an assembler: its neutral events as they come, then the turn.
 
     Anything that goes wrong once the stream has been opened (a dropped connection, a read
     timeout) is raised as a `StreamError`: the request was accepted, so it is the stream that
-    broke, and a caller may ask again. `passthrough` errors are the adapter's own to map (genai
-    sends its request only when the first chunk is read, so a refusal arrives here).
+    broke, and a caller may ask again. `passthrough` errors are the adapter's own to map. With
+    `lazy` (genai sends its request only when the first chunk is read), whatever fails before the
+    first event is the request's failure, and is raised as it is.
 
     The stream is closed however the caller stops, to free its connection: with `async with`
     where the SDK's stream has it (Anthropic, OpenAI), else with `aclose()` (genai's streams are
     bare async generators).
     """
     own: tuple[type[Exception], ...] = (StreamError, *passthrough)
+    began = not lazy
     async with _closing(events):
         try:
             async for event in events:
+                began = True
                 for neutral in assembler.feed(event):
                     yield neutral
         except own:
             raise
         except Exception as exc:
+            if not began:
+                raise
             raise StreamError(f"the stream broke: {type(exc).__name__}: {exc}") from exc
     yield assembler.finish()
 

@@ -17,7 +17,7 @@ from .._call import ToolCall
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
 from ._adapter import SDKAdapter
-from ._base import ModelRequest, ProviderError, missing_extra
+from ._base import ModelRequest, missing_extra
 from ._names import ToolNames
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ class GeminiProvider(SDKAdapter):
 
     provider = "gemini"
     client: Client
+    _lazy_stream = True
 
     def __init__(self, model: str, *, client: Client | None = None) -> None:
         try:
@@ -59,7 +60,7 @@ class GeminiProvider(SDKAdapter):
         made = client or gemini_client(f"{self.provider}:{model}")
         super().__init__(model, made, made_here=client is None)
         self._types = types
-        self._refusals = (errors.ClientError,)
+        self._refusals = (errors.APIError,)
 
     async def _send(self, params: dict[str, Any]) -> Any:
         return await self.client.aio.models.generate_content(**params)
@@ -92,11 +93,6 @@ class GeminiProvider(SDKAdapter):
         )
         contents = _map_messages(request.messages, names, types)
         return {"model": self.model, "contents": contents, "config": config}
-
-    def _refused(self, exc: Any, params: dict[str, Any]) -> ProviderError:
-        return ProviderError(
-            self.name, str(exc.message), kind="rejected", status=exc.code, request=params
-        )
 
 
 def _declare(tool: Tool[..., Any], names: ToolNames, types: Any) -> Any:

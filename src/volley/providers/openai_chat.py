@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
+from .._errors import ProviderError
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
 from ._adapter import SDKAdapter
@@ -82,6 +83,18 @@ class OpenAIChatProvider(SDKAdapter):
         from .streams.openai_chat import OpenAIChatAssembler
 
         return OpenAIChatAssembler(names)
+
+    def _failure(self, exc: BaseException, params: dict[str, Any]) -> ProviderError:
+        """A 404 from a base URL without `/v1` is, nearly always, a base URL missing `/v1`."""
+        error = super()._failure(exc, params)
+        base = str(self.client.base_url).rstrip("/")
+        if error.status != 404 or base.endswith("/v1"):
+            return error
+        hint = (
+            f"{error.detail} (the server at {base} has no such path; OpenAI-compatible servers "
+            f"usually serve under /v1: try base URL {base}/v1)"
+        )
+        return ProviderError(self.name, hint, kind=error.kind, status=404, request=params)
 
     def _params(self, request: ModelRequest, names: ToolNames) -> dict[str, Any]:
         messages = _map_messages(request.messages, names)
