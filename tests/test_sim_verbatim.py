@@ -67,7 +67,7 @@ def wire_for(fmt: str) -> WireFormat:
     wires: dict[str, WireFormat] = {
         "anthropic": AnthropicMessages(),
         "openai_chat": OpenAIChat(),
-        "openai_responses": OpenAIResponses(),
+        "openai_responses": OpenAIResponses(reasoning=True),
         "gemini": Gemini(),
     }
     return wires[fmt]

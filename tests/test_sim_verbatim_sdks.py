@@ -39,7 +39,7 @@ async def g(k: str = "") -> str:
 
 
 def server(text: str) -> SimServer:
-    formats = (AnthropicMessages(), OpenAIChat(), OpenAIResponses(), Gemini())
+    formats = (AnthropicMessages(), OpenAIChat(), OpenAIResponses(reasoning=True), Gemini())
     return SimServer(scenario(text), time_scale=0, formats=formats)
 
 

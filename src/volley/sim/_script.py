@@ -96,6 +96,9 @@ class Reply:
     """The call the output cap stopped while its arguments were being written, if any."""
     truncated: bool = False
     """The output cap stopped the model (``max_tokens`` / ``length`` / ``incomplete``)."""
+    makes_calls: bool = False
+    """The scripted turn makes calls, even if the output cap cut them all: text written before
+    calls is commentary, not a final answer (Responses' ``phase``)."""
 
 
 def plan_reply(
@@ -137,7 +140,7 @@ class _Cursor:
         self.gathered.extend(results)
         if self.pending:
             take, self.pending = _cut(self.pending, limit)
-            return Reply(text="", calls=tuple(take), turn=self.turn)
+            return Reply(text="", calls=tuple(take), turn=self.turn, makes_calls=True)
         basis, self.gathered = self.gathered, []
         turn = self._choose(basis)
         calls = [
@@ -150,7 +153,12 @@ class _Cursor:
             for i, call in enumerate(turn.calls)
         ]
         take, self.pending = _cut(calls, limit)
-        return Reply(text=render(turn.text, basis), calls=tuple(take), turn=self.turn)
+        return Reply(
+            text=render(turn.text, basis),
+            calls=tuple(take),
+            turn=self.turn,
+            makes_calls=bool(calls),
+        )
 
     def _choose(self, basis: Sequence[ReceivedResult]) -> Turn:
         turns = self.scenario.turns

@@ -121,7 +121,7 @@ class SimServer(Simulator):
         time_scale: Multiplies every scripted delay; 0 answers at once (tests).
         ollama: Stream OpenAI Chat tool calls Ollama-style (every call at index 0).
         formats: The wire formats to serve; default Anthropic Messages, OpenAI Chat, OpenAI
-            Responses and Gemini (without call ids, with signatures).
+            Responses (phases, no reasoning items) and Gemini (without call ids, with signatures).
         sleep: Awaited for each delay; injectable for virtual-time tests.
         clock: What streams keep their schedule by (the loop's clock if `None`); injected
             with `sleep`.
