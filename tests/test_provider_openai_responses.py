@@ -135,3 +135,73 @@ def test_the_model_string(monkeypatch: pytest.MonkeyPatch) -> None:
     adapter = resolve("openai-responses:gpt-5.4")
     assert isinstance(adapter, OpenAIResponsesProvider)
     assert adapter.name == "openai-responses:gpt-5.4"
+
+
+def test_output_items_go_back_as_they_came() -> None:
+    """A message keeps its id, status, phase, annotations and refusal; logprobs stay behind."""
+    citation = {
+        "type": "url_citation",
+        "url": "https://example.com",
+        "title": "Example",
+        "start_index": 0,
+        "end_index": 4,
+    }
+    message = {
+        "type": "message",
+        "id": "msg_1",
+        "role": "assistant",
+        "status": "completed",
+        "phase": "commentary",
+        "content": [
+            {
+                "type": "output_text",
+                "text": "Let me look.",
+                "annotations": [citation],
+                "logprobs": [],
+            },
+            {"type": "refusal", "refusal": "Not that part."},
+        ],
+    }
+    server = Server(
+        (
+            200,
+            response(
+                [
+                    REASONING,
+                    message,
+                    function_call("fc_1", "call_1", "get_weather", '{"city": "Oslo"}'),
+                ]
+            ),
+        ),
+        (
+            200,
+            response(
+                [
+                    {
+                        **message,
+                        "id": "msg_2",
+                        "phase": "final_answer",
+                        "content": message["content"][:1],
+                    }
+                ]
+            ),
+        ),
+    )
+    agent = Agent(server.provider(), [get_weather], streaming=False)
+    result = vrun(lambda: agent.run("go"))
+
+    assert result.output == "Let me look."
+    items = server.requests[1]["input"]
+    assert items[1] == REASONING
+    assert items[2] == {
+        "type": "message",
+        "id": "msg_1",
+        "role": "assistant",
+        "status": "completed",
+        "phase": "commentary",
+        "content": [
+            {"type": "output_text", "text": "Let me look.", "annotations": [citation]},
+            {"type": "refusal", "refusal": "Not that part."},
+        ],
+    }
+    assert [i.get("type") for i in items[3:]] == ["function_call", "function_call_output"]

@@ -123,6 +123,15 @@ def _model_items(turn: ModelTurn, names: ToolNames) -> list[dict[str, Any]]:
 
 
 def turn_from_response(response: Response, names: ToolNames) -> ModelTurn:
+    """The neutral turn, and every output item as the API takes it back as input.
+
+    Items are echoed as they came, not rebuilt: a message keeps its `id`, `status` and `phase`
+    (after a reasoning item, the API refuses a message without its id: "Item 'rs_...' of type
+    'reasoning' was provided without its required following item"; and it asks for `phase`
+    back on every assistant message). A reasoning item goes back only with an item after it,
+    so one the response ended on (its output cap fell while the model reasoned, or a stream was
+    cut) is dropped.
+    """
     texts: list[str] = []
     calls: list[ToolCall] = []
     echoed: list[dict[str, Any]] = []
@@ -142,9 +151,11 @@ def turn_from_response(response: Response, names: ToolNames) -> ModelTurn:
         elif item.type == "message":
             text = "".join(c.text for c in item.content if c.type == "output_text")
             texts.append(text)
-            echoed.append({"role": "assistant", "content": text})
+            echoed.append(_message_item(item, text))
         else:
             echoed.append(item.to_dict(mode="json", exclude_none=True))
+    while echoed and echoed[-1].get("type") == "reasoning":
+        echoed.pop()
     incomplete = response.incomplete_details
     stop: StopReason
     if incomplete is not None and incomplete.reason == "max_output_tokens":
@@ -162,3 +173,32 @@ def turn_from_response(response: Response, names: ToolNames) -> ModelTurn:
         model=response.model,
         provider_data={"responses_items": echoed},
     )
+
+
+def _message_item(item: Any, text: str) -> dict[str, Any]:
+    """A message output item in the input shape the API documents for it.
+
+    Its parts keep their type (`output_text` with its annotations, `refusal`); `logprobs` are
+    left out: the model's statistics about its tokens, not part of the conversation.
+    """
+    phase = getattr(item, "phase", None)
+    if not isinstance(getattr(item, "id", None), str):  # not from the API: nothing to keep
+        bare: dict[str, Any] = {"role": "assistant", "content": text}
+        return {**bare, "phase": phase} if phase else bare
+    parts: list[dict[str, Any]] = []
+    for part in item.content:
+        if part.type == "output_text":
+            annotations = [a.to_dict(mode="json", exclude_none=True) for a in part.annotations]
+            parts.append({"type": "output_text", "text": part.text, "annotations": annotations})
+        elif part.type == "refusal":
+            parts.append({"type": "refusal", "refusal": part.refusal})
+    echoed: dict[str, Any] = {
+        "type": "message",
+        "id": item.id,
+        "role": "assistant",
+        "status": item.status or "completed",
+        "content": parts,
+    }
+    if phase:
+        echoed["phase"] = phase
+    return echoed

@@ -181,6 +181,14 @@ class OpenAIResponsesAssembler:
         Built from the items as they streamed (so the calls are exactly those `CallComplete`
         announced) plus the final response's usage and reason; a cut stream gives the completed
         items, partial text, and `stop="other"` unless the stream said why it stopped.
+
+        What a cut stream leaves must be safe to send back: a message cut mid-way keeps its id
+        and the text written so far, as `status: "incomplete"` (how the API itself returns a
+        message its output cap cut, so it takes it back, and a reasoning item before it keeps
+        its required following item); one cut before any text is dropped, as is any other item
+        never done (a reasoning item's encrypted content is only whole at its done event) and
+        a call whose arguments never completed. A reasoning item left with nothing after it is
+        then dropped too (see `turn_from_response`).
         """
         output: list[Any] = []
         for _, entry in sorted(self._items.items()):
@@ -188,10 +196,10 @@ class OpenAIResponsesAssembler:
             if item.type == "function_call":
                 if entry.call_index is not None:
                     output.append(item)
-            elif item.type == "message" and not entry.done:
-                output.append(self._partial_message(item, "".join(entry.text)))
-            else:
+            elif entry.done:
                 output.append(item)
+            elif item.type == "message" and (text := "".join(entry.text)):
+                output.append(self._partial_message(item, text))
         response = self._response
         usage = getattr(response, "usage", None)
         whole = self._response_type.model_construct(
@@ -211,4 +219,4 @@ class OpenAIResponsesAssembler:
         from openai.types.responses import ResponseOutputText
 
         part = ResponseOutputText.model_construct(type="output_text", text=text, annotations=[])
-        return item.model_copy(update={"content": [part]})
+        return item.model_copy(update={"content": [part], "status": "incomplete"})
