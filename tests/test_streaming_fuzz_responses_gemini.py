@@ -40,9 +40,11 @@ def _info(reply):
     return Rendering("resp_id1", 1700000000, 17, output_tokens(reply))
 
 
-def responses_events(reply):
-    request = SimRequest("m", True, (), None, 17, {})
-    return [json.loads(e.data) for e in OpenAIResponses().events(request, reply, _info(reply))]
+def responses_events(reply, *, reasoning=False):
+    """The stream of ``reply``; ``reasoning`` opens it with a reasoning item and its summary."""
+    request = SimRequest("m", True, (), None, 17, {"reasoning": {"summary": "auto"}})
+    wire = OpenAIResponses(reasoning=reasoning)
+    return [json.loads(e.data) for e in wire.events(request, reply, _info(reply))]
 
 
 def gemini_events(reply, *, ids=False, signatures=True):
@@ -80,9 +82,11 @@ def _resplit_responses(events, data):
 
 
 @settings(max_examples=150, deadline=None)
-@given(reply=replies, drop_arguments_done=st.booleans(), data=st.data())
-def test_responses_resplit_fragments_give_the_same_calls(reply, drop_arguments_done, data):
-    events = _resplit_responses(responses_events(reply), data)
+@given(reply=replies, drop_arguments_done=st.booleans(), reasoning=st.booleans(), data=st.data())
+def test_responses_resplit_fragments_give_the_same_calls(
+    reply, drop_arguments_done, reasoning, data
+):
+    events = _resplit_responses(responses_events(reply, reasoning=reasoning), data)
     if drop_arguments_done:
         # Without `function_call_arguments.done`, the item's `output_item.done` completes it.
         events = [e for e in events if e["type"] != "response.function_call_arguments.done"]
@@ -106,6 +110,10 @@ def test_responses_resplit_fragments_give_the_same_calls(reply, drop_arguments_d
     assert turn.calls == tuple(completed(out))
     assert turn.stop == ("tool_calls" if reply.calls else "end")
     assert assembler.incomplete() == []
+    kinds = [i["type"] for i in turn.provider_data["responses_items"]]
+    assert kinds == ["reasoning"] * reasoning + ["message"] * bool(reply.text) + [
+        "function_call"
+    ] * len(reply.calls)
 
 
 def _per_item(events):
@@ -156,9 +164,14 @@ def test_responses_interleaved_calls(reply, data):
 
 
 @settings(max_examples=150, deadline=None)
-@given(reply=replies, tail=st.sampled_from(["none", "incomplete"]), data=st.data())
-def test_responses_truncated_call_is_never_emitted(reply, tail, data):
-    events = _resplit_responses(responses_events(reply), data)
+@given(
+    reply=replies,
+    tail=st.sampled_from(["none", "incomplete"]),
+    reasoning=st.booleans(),
+    data=st.data(),
+)
+def test_responses_truncated_call_is_never_emitted(reply, tail, reasoning, data):
+    events = _resplit_responses(responses_events(reply, reasoning=reasoning), data)
     fragments = [
         k for k, e in enumerate(events) if e["type"] == "response.function_call_arguments.delta"
     ]
