@@ -93,8 +93,8 @@ async def relay(
     Anything that goes wrong once the stream has been opened (a dropped connection, a read
     timeout) is raised as a `StreamError`: the request was accepted, so it is the stream that
     broke, and a caller may ask again. `passthrough` errors are the adapter's own to map. With
-    `lazy` (genai sends its request only when the first chunk is read), whatever fails before the
-    first event is the request's failure, and is raised as it is.
+    `lazy` (genai sends its request only when the first chunk is read), a connection that cannot
+    be made, or a timeout, before the first event is the request's failure, raised as it is.
 
     The stream is closed however the caller stops, to free its connection: with `async with`
     where the SDK's stream has it (Anthropic, OpenAI), else with `aclose()` (genai's streams are
@@ -111,10 +111,16 @@ async def relay(
         except own:
             raise
         except Exception as exc:
-            if not began:
+            if not began and _failed_to_ask(exc):
                 raise
             raise StreamError(f"the stream broke: {type(exc).__name__}: {exc}") from exc
     yield assembler.finish()
+
+
+def _failed_to_ask(exc: Exception) -> bool:
+    """Whether an HTTP library's error means the request never got an answer at all."""
+    name = type(exc).__name__
+    return "Connect" in name or "Timeout" in name or isinstance(exc, TimeoutError)
 
 
 def _closing(stream: Any) -> contextlib.AbstractAsyncContextManager[Any]:
