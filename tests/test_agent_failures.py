@@ -224,8 +224,10 @@ def test_a_provider_failure_after_a_write_keeps_a_transcript_that_can_be_sent_ag
     assert ran == ["save invoice"]  # the write ran once; a caller who retries need not repeat it
     prompt, turn, returns = error.messages
     assert prompt == UserPrompt("save it")
-    assert isinstance(turn, ModelTurn) and [c.name for c in turn.calls] == ["save"]
-    assert isinstance(returns, ToolReturns) and returns.results[0].content == "saved"
+    assert isinstance(turn, ModelTurn)
+    assert [c.name for c in turn.calls] == ["save"]
+    assert isinstance(returns, ToolReturns)
+    assert returns.results[0].content == "saved"
     assert len(error.stats.turns) == 1
     assert again.text == "Saved."
 
@@ -296,7 +298,8 @@ def test_a_stream_that_falls_silent_is_asked_again() -> None:
     ran.clear()
     events = vrun(main)
     retried = [e for e in events if isinstance(e, TurnRetried)]
-    assert len(retried) == 1 and "silent for 30 s" in retried[0].error
+    assert len(retried) == 1
+    assert "silent for 30 s" in retried[0].error
     assert events[-1].result.output == "done"
     assert ran == ["save x"]
 
@@ -351,4 +354,5 @@ def test_an_unexpected_error_underneath_is_a_run_error_with_the_transcript() -> 
     error = vrun(main)
     assert type(error) is RunError
     assert isinstance(error.__cause__, RecursionError)
-    assert len(error.messages) == 3 and ran == ["save x"]
+    assert len(error.messages) == 3
+    assert ran == ["save x"]

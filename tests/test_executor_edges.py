@@ -113,7 +113,9 @@ def test_a_shared_read_runs_itself_when_only_its_original_is_cancelled() -> None
 
     a, b, w = vrun(main)
     assert a.error_kind == ErrorKind.CANCELLED
-    assert b.error_kind is None and b.duplicate_of is None and b.value == "x"
+    assert b.error_kind is None
+    assert b.duplicate_of is None
+    assert b.value == "x"
     assert w.error_kind is None
     # b ran on its own after a was cancelled, and the barrier still waited for it.
     assert REC.intervals["x"] == [[0, 1], [1, 3]]
@@ -189,9 +191,11 @@ def test_a_tool_that_returns_a_generator_or_raises_system_exit_gets_a_result() -
     ]
     results = asyncio.run(run([numbers, leave, leave_async, interrupt, loose], calls))
     g, s, a, k, ok = results
-    assert g.error_kind is None and g.content == "[0,1,2]"
+    assert g.error_kind is None
+    assert g.content == "[0,1,2]"
     assert s.error_kind == a.error_kind == k.error_kind == ErrorKind.EXCEPTION
-    assert "SystemExit: 3" in s.content and "SystemExit: 4" in a.content
+    assert "SystemExit: 3" in s.content
+    assert "SystemExit: 4" in a.content
     assert "KeyboardInterrupt" in k.content
     assert ok.error_kind is None
 
@@ -227,7 +231,8 @@ def test_a_sync_write_that_times_out_keeps_its_key_until_its_thread_returns() ->
     assert first.error_kind == ErrorKind.TIMEOUT
     assert "still running in its thread" in first.content
     assert "may yet take effect" in first.content
-    assert second.error_kind is None and other.error_kind is None
+    assert second.error_kind is None
+    assert other.error_kind is None
     # The timed-out write landed before the next write of its key ran: as if one by one; the
     # write of another key did not wait for it.
     assert store == {"k": "second", "other": "free"}
@@ -271,8 +276,10 @@ def test_a_conflicting_call_gives_up_on_a_hung_thread_after_its_own_timeout() ->
     finally:
         GATES["hung"].set()
     assert first.error_kind == second.error_kind == ErrorKind.TIMEOUT
-    assert "never ran" in second.content and "'1' (put)" in second.content
-    assert second.started_at is None and second.attempts == 0  # its body never ran
+    assert "never ran" in second.content
+    assert "'1' (put)" in second.content
+    assert second.started_at is None
+    assert second.attempts == 0
     assert "k" not in store or store["k"] == "first"
 
 
@@ -308,7 +315,8 @@ def test_a_sync_call_that_never_gets_a_thread_says_it_never_ran() -> None:
         GATES["all"].set()
     assert hogged.error_kind == ErrorKind.TIMEOUT
     assert starved.error_kind == ErrorKind.TIMEOUT
-    assert "never ran" in starved.content and "worker thread" in starved.content
+    assert "never ran" in starved.content
+    assert "worker thread" in starved.content
     assert starved.attempts == 0
 
 

@@ -7,6 +7,7 @@ it could not send back to a model.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Mapping
@@ -117,10 +118,9 @@ def test_arguments_nested_10000_deep_are_an_error_the_model_reads(name: str, for
 @pytest.mark.parametrize("name", ["take", "schema"])
 def test_values_json_cannot_carry_never_reach_a_tool(text: str, named: str, name: str) -> None:
     calls = [ToolCall("bad", name, text)]
-    try:  # the same value as a dict, as an SDK that parsed it leniently would hand it over
+    # The same value as a dict, as an SDK that parsed it leniently would hand it over.
+    with contextlib.suppress(ValueError):
         calls.append(ToolCall("bad-dict", name, json.loads(text)))
-    except ValueError:
-        pass
     results = vrun(lambda: run(calls))
     for result in results:
         assert result.error_kind == ErrorKind.INVALID_ARGUMENTS, result
@@ -240,7 +240,9 @@ scalars = st.one_of(
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
     max_leaves=12,
 )
 
