@@ -189,6 +189,7 @@ def made_or_refused(model: str) -> Provider | ConfigurationError:
         ("openai-compatible:http://[zz]/v1:m", "the base URL has no host"),
         ("openai-compatible:https://:8000/v1:m", "the base URL has no host"),
         ("openai-compatible:http://h:99999/v1:m", "the port 99999 is past 65535"),
+        ("anthropic:claude\n", "needs an API key: set ANTHROPIC_API_KEY"),  # one line, still
     ],
 )
 def test_each_kind_of_bad_string_says_what_is_wrong(

@@ -43,11 +43,11 @@ def anthropic_client(name: str) -> AsyncAnthropic:
         client = anthropic.AsyncAnthropic()
     except anthropic.AnthropicError as exc:  # ANTHROPIC_PROFILE names a profile that is not there
         raise ConfigurationError(
-            f"{name}: the Anthropic SDK could not make a client: {exc}"
+            f"{_shown(name)}: the Anthropic SDK could not make a client: {_line(exc)}"
         ) from exc
     if client.api_key is None and client.auth_token is None and _no_credentials(client):
         raise ConfigurationError(
-            f"{name} needs an API key: set ANTHROPIC_API_KEY "
+            f"{_shown(name)} needs an API key: set ANTHROPIC_API_KEY "
             "(the Anthropic SDK also accepts ANTHROPIC_AUTH_TOKEN)"
         )
     return client
@@ -76,8 +76,12 @@ def openai_client(name: str, base_url: str | None) -> AsyncOpenAI:
         return openai.AsyncOpenAI(api_key=key, base_url=base_url)
     except openai.OpenAIError as exc:
         if key is None:
-            raise ConfigurationError(f"{name} needs an API key: set OPENAI_API_KEY") from exc
-        raise ConfigurationError(f"{name}: the OpenAI SDK could not make a client: {exc}") from exc
+            raise ConfigurationError(
+                f"{_shown(name)} needs an API key: set OPENAI_API_KEY"
+            ) from exc
+        raise ConfigurationError(
+            f"{_shown(name)}: the OpenAI SDK could not make a client: {_line(exc)}"
+        ) from exc
 
 
 def gemini_client(name: str) -> Client:
@@ -99,13 +103,13 @@ def gemini_client(name: str) -> Client:
         vertex = _vertex_switch()
         if vertex is None:
             raise ConfigurationError(
-                f"{name} needs an API key: set GEMINI_API_KEY or GOOGLE_API_KEY"
+                f"{_shown(name)} needs an API key: set GEMINI_API_KEY or GOOGLE_API_KEY"
             ) from exc
         raise ConfigurationError(
-            f"{name} on Vertex AI ({vertex} is set) has no credentials: set "
+            f"{_shown(name)} on Vertex AI ({vertex} is set) has no credentials: set "
             "GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION with application default credentials "
             f"(gcloud auth application-default login), or GOOGLE_API_KEY; google-genai says: "
-            f"{' '.join(str(exc).split())}"
+            f"{_line(exc)}"
         ) from exc
 
 
@@ -116,3 +120,13 @@ def _vertex_switch() -> str | None:
         if value is not None:
             return variable if value.lower() in ("true", "1") else None
     return None
+
+
+def _shown(name: str) -> str:
+    """`name` for a one-line message: as it is, or quoted if it holds a newline or the like."""
+    return name if name.isprintable() else repr(name)
+
+
+def _line(exc: Exception) -> str:
+    """An SDK's message on one line."""
+    return " ".join(str(exc).split())
