@@ -14,7 +14,10 @@ Example:
     ```
 
 Replies are cut at the request's output cap the way each API cuts them, and
-``sim.cut_streams(...)`` breaks the next streamed responses on purpose (see `SimServer`).
+``sim.cut_streams(...)`` breaks the next streamed responses on purpose (see `SimServer`). A
+scripted call's ``arguments_text`` goes out exactly as written, so clients can be fed what a
+broken model writes (see `Scenario`); ``OpenAIResponses(reasoning=True)`` answers like a
+reasoning model, and refuses a conversation that drops what such a model needs back.
 """
 
 from ._app import RequestRecord
