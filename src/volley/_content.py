@@ -8,11 +8,21 @@ U+FFFD, the replacement character.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pydantic_core
 
-__all__ = ["DEFAULT_MAX_CHARS", "UnserializableResult", "cap", "render", "wire_safe"]
+from ._arguments import check_value
+
+__all__ = [
+    "DEFAULT_MAX_CHARS",
+    "UnserializableResult",
+    "cap",
+    "json_safe",
+    "render",
+    "wire_safe",
+]
 
 DEFAULT_MAX_CHARS = 100_000
 
@@ -52,6 +62,33 @@ def wire_safe(text: str) -> str:
         # Surrogate pairs split into two characters are joined; lone ones are replaced.
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
+
+
+def json_safe(value: Any) -> Any:
+    """`value` as strict JSON can carry it: non-finite floats become `None`, strings `wire_safe`.
+
+    For what a model wrote that must go back to it unchanged in spirit (its own message, echoed
+    in the next request): an SDK's lenient parser lets `NaN` and lone surrogates through, and the
+    request that echoes them could not be encoded. The value itself is returned when it is fine.
+    """
+    if check_value(value) is None:
+        return value
+    try:
+        return _safe(value)
+    except RecursionError:  # deeper than any SDK parses: nothing of it can be sent back
+        return None
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return wire_safe(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {wire_safe(k) if isinstance(k, str) else k: _safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe(item) for item in value]
+    return value
 
 
 def cap(text: str, limit: int) -> str:

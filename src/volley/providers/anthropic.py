@@ -8,10 +8,12 @@ model to stop calling tools in parallel.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
+from .._content import json_safe
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
 from ._adapter import SDKAdapter
@@ -111,7 +113,10 @@ def _map_messages(messages: Sequence[Message], names: ToolNames) -> list[dict[st
         if isinstance(message, UserPrompt):
             wire.append({"role": "user", "content": message.text})
         elif isinstance(message, ModelTurn):
-            wire.append({"role": "assistant", "content": _assistant_content(message, names)})
+            # What the model wrote may hold what an SDK parsed leniently (NaN, a lone surrogate):
+            # sent back as it came, the request could not be encoded.
+            content = json_safe(_assistant_content(message, names))
+            wire.append({"role": "assistant", "content": content})
         elif isinstance(message, ToolReturns):
             wire.append({"role": "user", "content": [_tool_result(r) for r in message.results]})
     return wire
@@ -153,12 +158,24 @@ def _process_response(message: WireMessage, names: ToolNames) -> ModelTurn:
     calls: list[ToolCall] = []
     echoed: list[dict[str, Any]] = []
     for block in message.content:
+        if block.type == "tool_use":
+            given = block.input
+            # A server may send an input that is not an object: the executor says so to the
+            # model (as text), and the echo carries an object, which is all the API accepts.
+            arguments = given if isinstance(given, dict) else json.dumps(given)
+            calls.append(ToolCall(block.id, names.from_wire(block.name), arguments))
+            echoed.append(
+                {
+                    "type": "tool_use",
+                    "id": block.id,
+                    "name": block.name,
+                    "input": given if isinstance(given, dict) else {},
+                }
+            )
+            continue
         echoed.append(block.to_dict(mode="json", exclude_none=True))
         if block.type == "text":
             texts.append(block.text)
-        elif block.type == "tool_use":
-            arguments = block.input if isinstance(block.input, dict) else {}
-            calls.append(ToolCall(block.id, names.from_wire(block.name), arguments))
     return ModelTurn(
         text="".join(texts),
         calls=tuple(calls),

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
+from .._content import json_safe
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
 from ._adapter import SDKAdapter
@@ -118,7 +119,7 @@ def _map_messages(messages: Sequence[Message], names: ToolNames, types: Any) -> 
 def _model_content(turn: ModelTurn, names: ToolNames, types: Any) -> Any:
     echoed = turn.provider_data.get("gemini_content")
     if echoed is not None:  # signatures and thoughts exactly as the model sent them
-        return echoed
+        return _encodable(echoed)
     parts = [types.Part(text=turn.text)] if turn.text else []
     for call in turn.calls:
         arguments = dict(call.arguments) if not isinstance(call.arguments, str) else {}
@@ -130,6 +131,26 @@ def _model_content(turn: ModelTurn, names: ToolNames, types: Any) -> Any:
             )
         )
     return types.Content(role="model", parts=parts)
+
+
+def _encodable(content: Any) -> Any:
+    """The content with what the SDK parsed leniently (NaN, lone surrogates) made sendable.
+
+    Only the parts that need it are copied; a signature stays on the part it came with.
+    """
+    parts = content.parts or []
+    fixed = []
+    for part in parts:
+        call = part.function_call
+        if call is not None and call.args and json_safe(call.args) is not call.args:
+            call = call.model_copy(update={"args": json_safe(call.args)})
+            part = part.model_copy(update={"function_call": call})
+        if part.text and json_safe(part.text) is not part.text:
+            part = part.model_copy(update={"text": json_safe(part.text)})
+        fixed.append(part)
+    if all(a is b for a, b in zip(fixed, parts, strict=True)):
+        return content
+    return content.model_copy(update={"parts": fixed})
 
 
 def _responses(returns: ToolReturns, names: ToolNames, types: Any) -> Any:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
+from .._content import json_safe
 from .._errors import ProviderError
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
@@ -126,7 +127,7 @@ def _map_messages(messages: Sequence[Message], names: ToolNames) -> list[dict[st
         if isinstance(message, UserPrompt):
             wire.append({"role": "user", "content": message.text})
         elif isinstance(message, ModelTurn):
-            wire.append(_assistant_message(message, names))
+            wire.append(json_safe(_assistant_message(message, names)))  # encodable, always
         elif isinstance(message, ToolReturns):
             wire.extend(
                 {"role": "tool", "tool_call_id": r.call_id, "content": r.content}

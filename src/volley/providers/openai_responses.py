@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall
+from .._content import json_safe
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
 from ._adapter import SDKAdapter
@@ -94,7 +95,7 @@ def _map_messages(messages: Sequence[Message], names: ToolNames) -> list[dict[st
         if isinstance(message, UserPrompt):
             items.append({"role": "user", "content": message.text})
         elif isinstance(message, ModelTurn):
-            items.extend(_model_items(message, names))
+            items.extend(json_safe(_model_items(message, names)))  # encodable, whatever it holds
         elif isinstance(message, ToolReturns):
             items.extend(
                 {"type": "function_call_output", "call_id": r.call_id, "output": r.content}

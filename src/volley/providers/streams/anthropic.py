@@ -181,7 +181,7 @@ class AnthropicAssembler:
         else:
             try:
                 parsed = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # the executor words it for the model
                 parsed = None
             # Bad JSON goes to the executor as text: the model gets an invalid_arguments result.
             arguments = parsed if isinstance(parsed, dict) else text
