@@ -14,19 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from _vtime import REC
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from volley import Executor, ToolCall, ToolResult, tool
-
-
-def examples(n: int) -> settings:
-    return settings(
-        max_examples=n,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
 
 # -- the oracle: resources and conflicts, pairwise ---------------------------------------------
 

@@ -64,8 +64,10 @@ def test_volley_bench_shows_the_seeds_claims_next_to_measured_figures(capsys):
     assert bench["key"] == "seeds"
     assert "seeds: sequential" in out.err
     assert "3 x 2 s" in out.err
-    # 3 calls of 2 s in parallel take about 2 s, not 6: the speed-up is near 3 on any machine.
-    assert 2.0 < bench["figures"]["3 x 2 s speed-up"] <= 3.05
+    # Calls of 2 s cannot end sooner than 2 s (at full scale), however fast or loaded the machine;
+    # how much sooner than 6 s they end is the benchmark's to measure, not a test's to assert.
+    assert bench["figures"]["3 x 2 s volley s"] >= 2.0 - 1e-6
+    assert math.isfinite(bench["figures"]["3 x 2 s speed-up"])
 
 
 def test_an_unknown_benchmark_is_refused_with_the_choices(capsys):

@@ -18,7 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+from _hyp import examples
+from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -499,7 +500,7 @@ def test_free_form_objects_take_any_keys() -> None:
 # --- any part of a batch, in any order ---------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@examples(60)
 @given(data=st.data())
 def test_any_selection_of_calls_gets_one_result_each_in_order(data: st.DataObject) -> None:
     entry = data.draw(st.sampled_from(ENTRIES), label="entry")

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from _hyp import examples
 from _vtime import REC, vrun
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from volley import ErrorKind, Executor, Tool, ToolCall, ToolResult, tool
@@ -267,11 +268,7 @@ def hostile_arguments(draw: Any) -> Any:
 
 
 @given(st.lists(st.tuples(st.sampled_from(["take", "take_read", "schema"]), hostile_arguments())))
-@settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@examples(300)
 def test_any_arguments_give_one_result_each_and_no_tool_sees_what_it_cannot_send(calls):
     batch = [ToolCall(f"c{i}", name, arguments) for i, (name, arguments) in enumerate(calls)]
     results = vrun(lambda: run(batch))

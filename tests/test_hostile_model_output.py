@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 from _adapters import ADAPTERS, close
-from hypothesis import HealthCheck, given, settings
+from _hyp import examples
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests._sim import sim_in_thread
@@ -125,11 +126,7 @@ async def play(adapter: Any, sim: SimServer, streaming: bool) -> RunResult | Run
 
 @pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "whole"])
 @given(text=hostile)
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@examples(25)
 def test_hostile_arguments_never_break_a_run(served: Any, streaming: bool, text: str) -> None:
     adapter, sim = served
     sim.scenario = scenario(text)

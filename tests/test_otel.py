@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from _hyp import examples
 from _vtime import vrun
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -851,7 +852,7 @@ def void_calls(steps: list[Step], streaming: bool) -> list[int]:
     return counts
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@examples(40)
 @given(steps=scripts(), streaming=st.booleans())
 def test_every_call_is_one_span_inside_its_turn_with_the_runs_own_times(
     steps: list[Step], streaming: bool

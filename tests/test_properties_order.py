@@ -14,7 +14,6 @@ from _batches import (
     coin,
     conflict,
     declared_batches,
-    examples,
     family_args,
     maybe_text,
     num,
@@ -29,6 +28,7 @@ from _batches import (
     subst,
     wrapped_refs,
 )
+from _hyp import examples
 from _vtime import REC, max_overlap, vrun
 from hypothesis import given
 from hypothesis import strategies as st

@@ -20,7 +20,6 @@ from _batches import (
     Spec,
     assert_all_slots_free,
     coin,
-    examples,
     family_args,
     maybe_text,
     num,
@@ -30,6 +29,7 @@ from _batches import (
     split_deps,
     wrapped_refs,
 )
+from _hyp import examples
 from _vtime import REC, vrun
 from hypothesis import given
 from hypothesis import strategies as st

@@ -14,12 +14,12 @@ from _batches import (
     FAULT_TOOLS,
     assert_all_slots_free,
     declared_batches,
-    examples,
     num,
     pick,
     run_all_calls,
     simulate,
 )
+from _hyp import examples
 from _vtime import REC, max_overlap, vrun
 from hypothesis import given
 from hypothesis import strategies as st

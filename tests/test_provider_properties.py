@@ -14,11 +14,12 @@ from typing import Any
 
 import httpx2
 import pydantic
+from _hyp import examples
 from anthropic import AsyncAnthropic
 from anthropic.types import MessageParam
 from google import genai
 from google.genai import types
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
@@ -168,7 +169,7 @@ def turns(draw: Any) -> tuple[ModelTurn, ToolReturns]:
 
 
 @given(turns(), st.sampled_from(ADAPTERS), st.booleans())
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@examples(300)
 def test_results_messages_are_accepted_and_fit_the_sdk_types(
     turn: tuple[ModelTurn, ToolReturns],
     adapter: tuple[str, Callable[[list[dict[str, Any]]], Provider]],

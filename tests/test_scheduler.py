@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from _hyp import examples
+from hypothesis import given
 from hypothesis import strategies as st
 
 from volley import Access
@@ -127,7 +128,7 @@ def apply(sched: Scheduler, model: Model, op: tuple[Any, ...]) -> None:
 
 
 @given(ops)
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@examples(3000)
 def test_ready_follows_the_precedence_rule_exactly(plan):
     sched, model = Scheduler(), Model()
     versions: list[list[Any]] = []

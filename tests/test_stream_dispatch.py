@@ -20,7 +20,6 @@ import pytest
 from _batches import (
     FAMILY,
     conflict,
-    examples,
     family_args,
     free,
     keyed,
@@ -32,6 +31,7 @@ from _batches import (
     strict,
     wr,
 )
+from _hyp import examples
 from _vtime import REC, vrun
 from hypothesis import given
 from hypothesis import strategies as st

@@ -6,8 +6,9 @@ import asyncio
 import json
 
 import pytest
+from _hyp import examples
 from anthropic.types import Message, RawMessageStreamEvent
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests._streaming import (
@@ -72,7 +73,7 @@ def _type(event):
     return event["type"] if isinstance(event, dict) else event.type
 
 
-@settings(max_examples=150, deadline=None)
+@examples(150)
 @given(reply=replies, data=st.data())
 def test_resplit_fragments_give_the_same_calls(reply, data):
     events = rendered(reply)
@@ -102,7 +103,7 @@ def test_resplit_fragments_give_the_same_calls(reply, data):
     assert turn.calls == tuple(completed(out))
 
 
-@settings(max_examples=100, deadline=None)
+@examples(100)
 @given(reply=replies, data=st.data())
 def test_truncated_call_is_never_emitted(reply, data):
     events = rendered(reply)
@@ -142,7 +143,7 @@ def test_truncated_call_is_never_emitted(reply, data):
     assert cut_id not in [b.get("id") for b in echoed]
 
 
-@settings(max_examples=200, deadline=None)
+@examples(200)
 @given(reply=replies, data=st.data())
 def test_garbage_raises_stream_error_only(reply, data):
     events = rendered(reply)

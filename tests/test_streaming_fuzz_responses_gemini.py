@@ -6,8 +6,9 @@ import itertools
 import json
 
 import pytest
+from _hyp import examples
 from google.genai.types import GenerateContentResponse
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests._streaming import (
@@ -81,7 +82,7 @@ def _resplit_responses(events, data):
     return resplit(events, _delta_key, lambda e: e["delta"], lambda e, p: {**e, "delta": p}, data)
 
 
-@settings(max_examples=150, deadline=None)
+@examples(150)
 @given(reply=replies, drop_arguments_done=st.booleans(), reasoning=st.booleans(), data=st.data())
 def test_responses_resplit_fragments_give_the_same_calls(
     reply, drop_arguments_done, reasoning, data
@@ -127,7 +128,7 @@ def _per_item(events):
     return head, [items[k] for k in sorted(items)], tail
 
 
-@settings(max_examples=100, deadline=None)
+@examples(100)
 @given(
     reply=replies.filter(lambda r: len(r.calls) >= 2),
     data=st.data(),
@@ -163,7 +164,7 @@ def test_responses_interleaved_calls(reply, data):
     assert assembler.incomplete() == []
 
 
-@settings(max_examples=150, deadline=None)
+@examples(150)
 @given(
     reply=replies,
     tail=st.sampled_from(["none", "incomplete"]),
@@ -235,7 +236,7 @@ def _responses_lookalikes(events):
     )
 
 
-@settings(max_examples=200, deadline=None)
+@examples(200)
 @given(reply=replies, data=st.data())
 def test_responses_garbage_raises_stream_error_only(reply, data):
     events = responses_events(reply)
@@ -268,7 +269,7 @@ def _regroup(events, data):
     return chunks
 
 
-@settings(max_examples=200, deadline=None)
+@examples(200)
 @given(reply=replies, ids=st.booleans(), signatures=st.booleans(), data=st.data())
 def test_gemini_any_grouping_gives_the_same_calls(reply, ids, signatures, data):
     chunks = _regroup(gemini_events(reply, ids=ids, signatures=signatures), data)
@@ -346,7 +347,7 @@ _gemini_lookalikes = st.fixed_dictionaries(
 
 
 @pytest.mark.filterwarnings("ignore:(?s).* is not a valid:UserWarning")
-@settings(max_examples=200, deadline=None)
+@examples(200)
 @given(reply=replies, data=st.data())
 def test_gemini_garbage_raises_stream_error_only(reply, data):
     events = gemini_events(reply)

@@ -6,7 +6,8 @@ import asyncio
 import json
 
 import pytest
-from hypothesis import given, settings
+from _hyp import examples
+from hypothesis import given
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
@@ -69,7 +70,7 @@ def test_sim_stream_matches_the_plain_response(sdk_objects):
     assert assembler.incomplete() == []
 
 
-@settings(max_examples=150, deadline=None)
+@examples(150)
 @given(reply=replies, ollama=st.booleans(), data=st.data())
 def test_resplit_arguments_give_the_same_calls(reply, ollama, data):
     events = rendered(reply, ollama=ollama)
@@ -113,7 +114,7 @@ def test_resplit_arguments_give_the_same_calls(reply, ollama, data):
     assert assembler.incomplete() == []
 
 
-@settings(max_examples=100, deadline=None)
+@examples(100)
 @given(reply=replies, ollama=st.booleans(), data=st.data())
 def test_truncated_call_is_never_emitted(reply, ollama, data):
     events = rendered(reply, ollama=ollama)
@@ -148,7 +149,7 @@ def test_truncated_call_is_never_emitted(reply, ollama, data):
     assert turn.stop == ("max_tokens" if length else "other")
 
 
-@settings(max_examples=200, deadline=None)
+@examples(200)
 @given(reply=replies, ollama=st.booleans(), data=st.data())
 def test_garbage_raises_stream_error_only(reply, ollama, data):
     events = rendered(reply, ollama=ollama)

@@ -15,7 +15,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from _hyp import examples
+from hypothesis import given
 from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.console import Console
@@ -44,11 +45,7 @@ from volley.trace import Trace, TraceCall, TraceRecorder, TraceTurn, html, load_
 LIMIT = 100_000
 """The recorder's cap in these tests: larger than anything generated, so nothing is cut."""
 
-SETTINGS = settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+SETTINGS = examples(150)
 
 times = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 counts = st.integers(0, 10**7)
