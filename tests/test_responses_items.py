@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx2
 import pytest
-from hypothesis import given, settings
+from _hyp import examples
+from hypothesis import given
 from hypothesis import strategies as st
 from openai.types.responses import Response
 
@@ -159,7 +160,7 @@ def rendering(reply: Any) -> Rendering:
     return Rendering(f"resp_sim{7:021d}", 1700000000, 17, output_tokens(reply))
 
 
-@settings(max_examples=60, deadline=None)
+@examples(60)
 @given(reply=replies, data=st.data())
 def test_a_stream_cut_anywhere_leaves_items_the_api_takes_back(reply, data):
     """Whatever arrived, the turn's items, their outputs and a new prompt are a valid input."""

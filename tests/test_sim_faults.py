@@ -12,9 +12,10 @@ import anthropic
 import httpx2
 import openai
 import pytest
+from _hyp import examples
 from google import genai
 from google.genai import types
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests._sim import (
@@ -65,44 +66,39 @@ def _sans_ids(data: str) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-@pytest.fixture(scope="module")
-def shared() -> Iterator[SimServer]:
-    with sim_in_thread(SCENARIO, time_scale=0) as server:
-        yield server
-
-
 @pytest.fixture
-def sim() -> Iterator[SimServer]:
+def fresh() -> Iterator[SimServer]:
+    """A simulator of its own, for a test that reads the whole request log."""
     with sim_in_thread(SCENARIO, time_scale=0) as server:
         yield server
 
 
-@settings(max_examples=60, deadline=None)
+@examples(60)
 @given(fmt=st.sampled_from(FORMATS), after=st.integers(0, 40))
-def test_a_clean_cut_sends_the_first_events_and_ends_the_response(shared, fmt, after):
-    with httpx2.Client(base_url=shared.base_url) as client:
+def test_a_clean_cut_sends_the_first_events_and_ends_the_response(sim, fmt, after):
+    with httpx2.Client(base_url=sim.base_url) as client:
         whole = events_of(client, fmt)
-        shared.cut_streams(after)
+        sim.cut_streams(after)
         path, body = route(fmt, stream=False)
         assert client.post(path, json=body).status_code == 200  # plain: never cut
         cut = events_of(client, fmt)
         again = events_of(client, fmt)
     assert cut == whole[:after]
     assert again == whole
-    assert [r.cut for r in shared.log[-4:]] == [None, None, StreamCut(after), None]
+    assert [r.cut for r in sim.log[-4:]] == [None, None, StreamCut(after), None]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_an_abrupt_cut_drops_the_connection_and_a_retry_succeeds(sim, fmt):
+def test_an_abrupt_cut_drops_the_connection_and_a_retry_succeeds(fresh, fmt):
     seen: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = seen.append  # type: ignore[method-assign]
     uvicorn_log = logging.getLogger("uvicorn.error")
     uvicorn_log.addHandler(handler)
     try:
-        sim.cut_streams(3, abrupt=True)
+        fresh.cut_streams(3, abrupt=True)
         path, body = route(fmt, stream=True)
-        with httpx2.Client(base_url=sim.base_url) as client:
+        with httpx2.Client(base_url=fresh.base_url) as client:
             with client.stream("POST", path, json=body) as response:
                 assert response.status_code == 200
                 with pytest.raises(httpx2.RemoteProtocolError, match="incomplete chunked read"):
@@ -112,20 +108,20 @@ def test_an_abrupt_cut_drops_the_connection_and_a_retry_succeeds(sim, fmt):
         uvicorn_log.removeHandler(handler)
     assert retried.status_code == 200
     assert len(parse_sse(retried.text)) > 3
-    assert [r.cut for r in sim.log] == [StreamCut(3, abrupt=True), None]
+    assert [r.cut for r in fresh.log] == [StreamCut(3, abrupt=True), None]
     assert seen == []  # no "Exception in ASGI application" traceback
 
 
-def test_cuts_queue_up_in_order(sim):
-    sim.cut_streams(2, count=2)
-    sim.cut_streams(0, abrupt=True)
-    with httpx2.Client(base_url=sim.base_url) as client:
+def test_cuts_queue_up_in_order(fresh):
+    fresh.cut_streams(2, count=2)
+    fresh.cut_streams(0, abrupt=True)
+    with httpx2.Client(base_url=fresh.base_url) as client:
         assert len(events_of(client, "openai_chat")) == 2
         assert len(events_of(client, "anthropic")) == 2
         with pytest.raises(httpx2.RemoteProtocolError):
             events_of(client, "gemini")
         assert len(events_of(client, "gemini")) == 5
-    assert [r.cut for r in sim.log] == [
+    assert [r.cut for r in fresh.log] == [
         StreamCut(2),
         StreamCut(2),
         StreamCut(0, abrupt=True),
@@ -133,25 +129,25 @@ def test_cuts_queue_up_in_order(sim):
     ]
 
 
-def test_an_abrupt_cut_past_the_end_still_drops_the_connection(sim):
-    sim.cut_streams(1000, abrupt=True)
-    sim.cut_streams(1000)
-    with httpx2.Client(base_url=sim.base_url) as client:
+def test_an_abrupt_cut_past_the_end_still_drops_the_connection(fresh):
+    fresh.cut_streams(1000, abrupt=True)
+    fresh.cut_streams(1000)
+    with httpx2.Client(base_url=fresh.base_url) as client:
         with pytest.raises(httpx2.RemoteProtocolError):
             events_of(client, "anthropic")
         assert events_of(client, "anthropic")[-1] == "message_stop"
 
 
-def test_bad_cuts_are_refused(sim):
+def test_bad_cuts_are_refused(fresh):
     with pytest.raises(ValueError, match=">= 0"):
-        sim.cut_streams(-1)
+        fresh.cut_streams(-1)
     with pytest.raises(ValueError, match=">= 0"):
-        sim.cut_streams(1, count=-1)
+        fresh.cut_streams(1, count=-1)
 
 
-async def through_sdks(sim: SimServer, *, abrupt: bool) -> dict[str, Any]:
+async def through_sdks(fresh: SimServer, *, abrupt: bool) -> dict[str, Any]:
     """Each SDK's streaming call against a stream cut after 4 events: its result or exception."""
-    base = sim.base_url
+    base = fresh.base_url
     claude = anthropic.AsyncAnthropic(base_url=base, api_key="x", max_retries=0)
     gpt = openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0)
     gemini = genai.Client(api_key="x", http_options=types.HttpOptions(base_url=base))
@@ -177,14 +173,14 @@ async def through_sdks(sim: SimServer, *, abrupt: bool) -> dict[str, Any]:
             return (await stream.get_final_response()).status
 
     async def gemini_raw() -> Any:
-        chunks = await gemini.aio.models.generate_content_stream(model="sim", contents="W?")
+        chunks = await gemini.aio.models.generate_content_stream(model="fresh", contents="W?")
         return [chunk.candidates[0].finish_reason async for chunk in chunks]
 
     calls = [anthropic_raw, anthropic_helper, chat_raw, responses_raw, responses_helper]
     outcomes: dict[str, Any] = {}
     try:
         for call in [*calls, gemini_raw]:
-            sim.cut_streams(4, abrupt=abrupt)
+            fresh.cut_streams(4, abrupt=abrupt)
             try:
                 outcomes[call.__name__] = await call()
             except Exception as exc:  # what each SDK lets through is the point of the test

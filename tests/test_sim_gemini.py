@@ -7,9 +7,10 @@ from typing import Any
 
 import httpx2
 import pytest
+from _hyp import examples
 from google import genai
 from google.genai import types
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests._sim import (
@@ -19,7 +20,6 @@ from tests._sim import (
     converse,
     gemini_path,
     gemini_tools,
-    sim_in_thread,
 )
 from tests.test_sim_streams import info, replies, request
 from volley.sim import Gemini, SimServer
@@ -84,7 +84,7 @@ def test_token_counts_are_deterministic_and_input_grows():
     )
 
 
-@settings(max_examples=100, deadline=None)
+@examples(100)
 @given(reply=replies, ids=st.booleans())
 def test_stream_reassembles_to_the_response(reply, ids):
     wire = Gemini(ids=ids)
@@ -183,12 +183,6 @@ CASES = {
         "cannot both be set",
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with sim_in_thread(SCENARIO, time_scale=0) as server:
-        yield server
 
 
 def send(

@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx2
 import pytest
-from hypothesis import given, settings
+from _hyp import examples
+from hypothesis import given
 from openai import AsyncOpenAI
 
 from tests._sim import (
@@ -17,7 +18,6 @@ from tests._sim import (
     assemble_responses,
     converse,
     responses_tools,
-    sim_in_thread,
 )
 from tests.test_sim_streams import info, replies, request
 from volley.sim import OpenAIResponses, SimServer
@@ -104,7 +104,7 @@ def test_token_counts_are_deterministic_and_input_grows():
     assert all(u["output_tokens_details"]["reasoning_tokens"] == 0 for u in usage)
 
 
-@settings(max_examples=100, deadline=None)
+@examples(100)
 @given(reply=replies)
 def test_stream_reassembles_to_the_response(reply):
     wire = OpenAIResponses()
@@ -178,12 +178,6 @@ CASES = {
     "previous_response_id": (body(previous_response_id="resp_1"), "not found"),
     "bad parallel_tool_calls": (body(parallel_tool_calls="no"), "parallel_tool_calls"),
 }
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with sim_in_thread(SCENARIO, time_scale=0) as server:
-        yield server
 
 
 def send(sim: SimServer, payload: dict[str, Any]) -> httpx2.Response:

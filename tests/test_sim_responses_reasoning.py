@@ -16,11 +16,12 @@ from typing import Any
 import httpx2
 import pydantic
 import pytest
-from hypothesis import given, settings
+from _hyp import examples
+from hypothesis import given
 from hypothesis import strategies as st
 from openai.types.responses import Response, ResponseStreamEvent
 
-from tests._sim import SCENARIO, parse_sse, responses_tools, sim_in_thread
+from tests._sim import SCENARIO, parse_sse, responses_tools
 from tests.test_sim_streams import info, replies, request
 from volley.sim import OpenAIResponses, SimServer
 from volley.sim._script import EmittedCall, Reply
@@ -81,7 +82,7 @@ summarised = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@examples(100)
 @given(reply=replies, body=summarised, data=st.data())
 def test_a_reasoning_response_opens_with_its_reasoning_item_streamed_or_not(reply, body, data):
     wire = OpenAIResponses(reasoning=True)
@@ -106,7 +107,7 @@ def test_a_reasoning_response_opens_with_its_reasoning_item_streamed_or_not(repl
     assert plain["usage"]["output_tokens"] == output_tokens(cut)  # reasoning costs nothing here
 
 
-@settings(max_examples=100, deadline=None)
+@examples(100)
 @given(reply=replies, makes_calls=st.booleans(), phases=st.booleans())
 def test_a_message_is_commentary_before_calls_and_a_final_answer_otherwise(
     reply, makes_calls, phases
@@ -186,12 +187,6 @@ REFUSED = {
         "summary",
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with sim_in_thread(SCENARIO, time_scale=0) as server:
-        yield server
 
 
 def post(sim: SimServer, items: list[Any]) -> httpx2.Response:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings
+from _hyp import examples
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests._sim import assemble_anthropic, assemble_openai
@@ -38,7 +39,7 @@ def info(reply: Reply) -> Rendering:
     return Rendering("id1", 1700000000, 17, output_tokens(reply))
 
 
-@settings(max_examples=100, deadline=None)
+@examples(100)
 @given(reply=replies)
 def test_anthropic_stream_reassembles_to_the_response(reply):
     wire = AnthropicMessages()
@@ -58,7 +59,7 @@ def test_anthropic_stream_reassembles_to_the_response(reply):
         assert len(fragments) >= 2
 
 
-@settings(max_examples=100, deadline=None)
+@examples(100)
 @given(reply=replies, ollama=st.booleans())
 def test_openai_stream_reassembles_to_the_response(reply, ollama):
     wire = OpenAIChat(ollama=ollama)

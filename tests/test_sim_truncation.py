@@ -7,9 +7,10 @@ from typing import Any
 
 import pydantic
 import pytest
+from _hyp import examples
 from anthropic.types import Message, RawMessageStreamEvent
 from google.genai.types import GenerateContentResponse
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
@@ -50,7 +51,7 @@ def capped(data: st.DataObject, reply: Reply, minimum: int = 1) -> int:
     return data.draw(st.integers(minimum, max(minimum, output_tokens(reply) + 1)), label="cap")
 
 
-@settings(max_examples=200, deadline=None)
+@examples(200)
 @given(reply=replies, data=st.data(), partial=st.booleans())
 def test_truncate_cuts_in_emission_order(reply, data, partial):
     cap = capped(data, reply)
@@ -138,7 +139,7 @@ def assemble_anthropic_cut(text: str) -> tuple[dict[str, Any], tuple[str, str, s
     return message, cut
 
 
-@settings(max_examples=150, deadline=None)
+@examples(150)
 @given(reply=replies, data=st.data())
 def test_anthropic_cut_stream_and_message(reply, data):
     wire, cut = AnthropicMessages(), truncate(reply, capped(data, reply))
@@ -156,7 +157,7 @@ def test_anthropic_cut_stream_and_message(reply, data):
         assert open_call == (cut.cut_call.id, cut.cut_call.name, cut.cut_call.arguments_json)
 
 
-@settings(max_examples=150, deadline=None)
+@examples(150)
 @given(reply=replies, data=st.data(), ollama=st.booleans())
 def test_openai_chat_cut_stream_and_completion(reply, data, ollama):
     wire, cut = OpenAIChat(ollama=ollama), truncate(reply, capped(data, reply))
@@ -219,7 +220,7 @@ def assemble_responses_cut(text: str) -> tuple[dict[str, Any], list[dict[str, An
     return final, output
 
 
-@settings(max_examples=150, deadline=None)
+@examples(150)
 @given(reply=replies, data=st.data())
 def test_openai_responses_cut_stream_and_response(reply, data):
     wire, cut = OpenAIResponses(), truncate(reply, capped(data, reply, minimum=16))
@@ -266,7 +267,7 @@ def assemble_gemini_cut(text: str) -> dict[str, Any]:
     return {**last, "candidates": [{**last["candidates"][0], "content": content}]}
 
 
-@settings(max_examples=150, deadline=None)
+@examples(150)
 @given(reply=replies, data=st.data(), ids=st.booleans())
 def test_gemini_cut_stream_and_response(reply, data, ids):
     wire = Gemini(ids=ids)

@@ -8,7 +8,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests._sim import SCENARIO, TOOLS, openai_tools, sim_in_thread
+from tests._sim import TOOLS, openai_tools
 
 USE = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
 USE2 = {"type": "tool_use", "id": "toolu_2", "name": "get_time", "input": {}}
@@ -161,12 +161,6 @@ OPENAI_CASES = {
     ),
     "stream_options without stream": (o_body(stream_options={"include_usage": True}), "stream"),
 }
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with sim_in_thread(SCENARIO, time_scale=0) as server:
-        yield server
 
 
 @pytest.fixture

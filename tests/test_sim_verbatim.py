@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from _hyp import examples
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests._sim import assemble_openai, gemini_tools, openai_tools, responses_tools
@@ -191,7 +192,7 @@ def _responses_arguments(body: str, stream: bool) -> str:
 
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=40, deadline=None)
+@examples(40)
 @given(text=texts)
 def test_the_text_goes_out_verbatim(fmt, stream, text):
     body = answer(text, fmt, stream)
@@ -200,7 +201,7 @@ def test_the_text_goes_out_verbatim(fmt, stream, text):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=25, deadline=None)
+@examples(25)
 @given(text=texts, data=st.data())
 def test_an_output_cap_cuts_the_text_where_its_tokens_fall(fmt, text, data):
     """Only the formats that send a call in part show the cut text: a prefix, token for token."""
@@ -300,7 +301,7 @@ def final_text(fmt: str, body: str) -> str:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=25, deadline=None)
+@examples(25)
 @given(text=texts, data=st.data())
 def test_a_conversation_replays_whatever_form_the_arguments_come_back_in(fmt, text, data):
     """The script's position never depends on echoed arguments (Gemini's signature included)."""
@@ -350,7 +351,7 @@ def test_token_counting_is_the_documented_rule(text):
     assert count_tokens(text) == len(TOKEN.findall(text))
 
 
-@settings(max_examples=50, deadline=None)
+@examples(50)
 @given(text=st.text(st.sampled_from("ab,é\n[ _"), min_size=1500, max_size=6000))
 def test_a_long_text_streams_in_a_bounded_number_of_fragments(text):
     pieces = split_tokens(text)
@@ -384,7 +385,7 @@ def test_a_megabyte_of_arguments_takes_the_simulator_well_under_a_second(text):
 
 
 @pytest.mark.parametrize("fmt", ["anthropic", "openai_chat", "openai_responses"])
-@settings(max_examples=25, deadline=None)
+@examples(25)
 @given(text=texts, data=st.data())
 def test_a_cut_stream_carries_a_prefix_of_the_text(fmt, text, data):
     """`cut_streams` stops a stream mid-arguments: what arrived is the start of the text."""
