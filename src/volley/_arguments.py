@@ -33,8 +33,10 @@ MAX_DEPTH = 200
 REF_KEY = "$ref"
 _SNIPPET = 200
 
-_NOT_PLAIN_JSON = re.compile(r"NaN|Infinity|\d[eE]\+?\d{3}|\d{300}")
-"""Text that may parse to a float JSON cannot carry: `NaN`, `Infinity`, or one that overflows."""
+# A literal first character lets the regex engine skip ahead: twice as fast as `[eE]...`.
+_BIG_EXPONENT = re.compile(r"e[+\d]\d\d")
+_BIG_EXPONENT_UPPER = re.compile(r"E[+\d]\d\d")
+_LONG_NUMBER = re.compile(r"\d{300}")
 
 _POSITION = re.compile(r"at line (\d+) column (\d+)")
 _NON_NUMBER = re.compile(r"-?(?:NaN|Infinity)")
@@ -45,8 +47,18 @@ class ArgumentError(ValueError):
 
 
 def may_not_be_json(text: str) -> bool:
-    """Whether `text` might hold a non-finite number: if not, a fast parser can take it as is."""
-    return _NOT_PLAIN_JSON.search(text) is not None
+    """Whether `text` might hold a non-finite number: if not, a fast parser can take it as is.
+
+    `NaN` and `Infinity`, or a number too large for a float (an exponent of three digits or
+    more, or 300 digits and more): cheap scans, wrong only on the safe side.
+    """
+    return (
+        "NaN" in text
+        or "Infinity" in text
+        or _BIG_EXPONENT.search(text) is not None
+        or ("E" in text and _BIG_EXPONENT_UPPER.search(text) is not None)
+        or (len(text) >= 300 and _LONG_NUMBER.search(text) is not None)
+    )
 
 
 def parse_arguments(raw: Mapping[str, Any] | str, *, tool: str) -> dict[str, Any]:

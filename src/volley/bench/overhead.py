@@ -1,4 +1,11 @@
-"""2. Overhead per call: no-op tools through volley against raw asyncio with no scheduling."""
+"""2. Overhead per call: no-op tools through volley against raw asyncio with no scheduling.
+
+Besides tools without parameters, two rows carry arguments as models send them, JSON text:
+`{"i": 3}`, and five typed parameters (a nested model, a Literal, a list). Their baseline is
+raw `asyncio.gather` calling the function with the Python values already in hand, so the
+ratio holds everything volley does for a call: parse, validate, schedule, run, answer. The
+floor for that work is shown too: gather plus pydantic's `validate_json` alone.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,9 @@ import io
 import pstats
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from volley import Executor, Toolbox, ToolCall, ToolResult, tool
 
@@ -25,17 +34,50 @@ def noop_sync() -> None:
     return None
 
 
+async def one_int(i: int) -> None:
+    return None
+
+
+class Address(BaseModel):
+    street: str
+    city: str
+
+
+async def five(
+    name: str, count: int, mode: Literal["fast", "safe"], address: Address, tags: list[str]
+) -> None:
+    return None
+
+
+ONE_INT = '{"i": 3}'
+FIVE = (
+    '{"name": "Ada", "count": 2, "mode": "safe", '
+    '"address": {"street": "1 Loop Rd", "city": "Paris"}, "tags": ["a", "b"]}'
+)
+FIVE_VALUES: dict[str, Any] = {
+    "name": "Ada",
+    "count": 2,
+    "mode": "safe",
+    "address": Address(street="1 Loop Rd", city="Paris"),
+    "tags": ["a", "b"],
+}
+
 UNTIMED = "volley async, timeout=None"
-TOOLBOX = Toolbox([tool(noop), tool(noop_sync)])
+INT_ROW = 'volley, arguments {"i": 3}'
+FIVE_ROW = "volley, five typed parameters"
+TOOLBOX = Toolbox([tool(noop), tool(noop_sync), tool(one_int), tool(five)])
 
 
-def make_calls(name: str, n: int) -> list[ToolCall]:
-    return [ToolCall(f"call_{i}", name) for i in range(n)]
+def make_calls(name: str, n: int, arguments: str = "") -> list[ToolCall]:
+    return [ToolCall(f"call_{i}", name, arguments) for i in range(n)]
 
 
 async def run(quick: bool = False) -> Report:
     n, rounds = (1_000, 3) if quick else (10_000, 7)
     async_calls, sync_calls = make_calls("noop", n), make_calls("noop_sync", n)
+    int_calls, five_calls = make_calls("one_int", n, ONE_INT), make_calls("five", n, FIVE)
+    int_validator = TOOLBOX["one_int"]
+    five_validator = TOOLBOX["five"]
     loop = asyncio.get_running_loop()
     outcomes: dict[str, list[ToolResult]] = {}
 
@@ -52,6 +94,16 @@ async def run(quick: bool = False) -> Report:
     async def gather_async() -> float:
         return await stopwatch(lambda: asyncio.gather(*(noop() for _ in range(n))))
 
+    async def gather_int() -> float:
+        return await stopwatch(lambda: asyncio.gather(*(one_int(3) for _ in range(n))))
+
+    async def gather_five() -> float:
+        return await stopwatch(lambda: asyncio.gather(*(five(**FIVE_VALUES) for _ in range(n))))
+
+    async def floor(tool_: Any, text: str) -> float:
+        fn = tool_.fn
+        return await stopwatch(lambda: asyncio.gather(*(fn(**tool_.parse(text)) for _ in range(n))))
+
     with ThreadPoolExecutor(THREADS) as pool:
 
         async def gather_sync() -> float:
@@ -67,6 +119,12 @@ async def run(quick: bool = False) -> Report:
                 UNTIMED: lambda: through(async_calls, "untimed", timeout=None),
                 "volley sync": lambda: through(sync_calls, "sync"),
                 "gather run_in_executor": gather_sync,
+                INT_ROW: lambda: through(int_calls, "int"),
+                "gather one_int(3)": gather_int,
+                "gather + validate_json, one int": lambda: floor(int_validator, ONE_INT),
+                FIVE_ROW: lambda: through(five_calls, "five"),
+                "gather five(...)": gather_five,
+                "gather + validate_json, five": lambda: floor(five_validator, FIVE),
             },
             rounds=rounds,
         )
@@ -82,6 +140,12 @@ async def run(quick: bool = False) -> Report:
         (UNTIMED, "gather async"),
         ("gather run_in_executor", None),
         ("volley sync", "gather run_in_executor"),
+        ("gather one_int(3)", None),
+        ("gather + validate_json, one int", "gather one_int(3)"),
+        (INT_ROW, "gather one_int(3)"),
+        ("gather five(...)", None),
+        ("gather + validate_json, five", "gather five(...)"),
+        (FIVE_ROW, "gather five(...)"),
     ]
     for name, baseline in pairs:
         ratio = timings.ratio(name, baseline) if baseline else 1.0
@@ -90,11 +154,15 @@ async def run(quick: bool = False) -> Report:
         report.figures[f"{name} us_per_call"] = per_call * 1e6
         if baseline:
             report.figures[f"{name} / {baseline}"] = ratio
-    report.goals.append(
-        Goal("volley async / gather async", timings.ratio("volley async", "gather async"), 2.0)
-    )
+    report.goals += [
+        Goal("volley async / gather async", timings.ratio("volley async", "gather async"), 2.0),
+        Goal(f"{INT_ROW} / gather one_int(3)", timings.ratio(INT_ROW, "gather one_int(3)"), 1.7),
+        Goal(f"{FIVE_ROW} / gather five(...)", timings.ratio(FIVE_ROW, "gather five(...)"), 2.0),
+    ]
     report.notes += [
         "sync rows and timeout=None are informational; the default executor has a 60 s timeout",
+        "argument rows: JSON text in, against gather with the Python values in hand; "
+        "validate_json rows: the least any runtime that checks arguments must do",
         "each volley sample runs on a fresh executor, warmed up (threads started) untimed",
     ]
     report.check(
