@@ -2,27 +2,28 @@
 
 Offline, each scenario gets its own `SimServer` playing that scenario's script, reached through
 the official Anthropic SDK and volley's Anthropic adapter: the same code path as a real Claude,
-down to the HTTP and SSE bytes. With `provider=`, the same prompts go to a real model; the key's
-absence is a one-line `DemoUnavailable` naming the variable, before anything starts.
+down to the HTTP and SSE bytes. With `provider=`, the same prompts go to a real model; missing
+credentials are a one-line `DemoUnavailable` naming what to set, before anything starts (the
+adapter checks them as its SDK would find them: a key, a token, Vertex settings).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator
 
+from .._errors import ConfigurationError
 from ..providers import Provider, resolve
 from ._scenarios import DemoScenario
 
 __all__ = ["PROVIDERS", "SIMULATED_MODEL", "DemoUnavailable", "model_for", "real_model"]
 
-PROVIDERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "anthropic": ("anthropic:claude-sonnet-4-6", ("ANTHROPIC_API_KEY",)),
-    "openai": ("openai:gpt-5.4", ("OPENAI_API_KEY",)),
-    "gemini": ("gemini:gemini-3.1-pro", ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
+PROVIDERS: dict[str, str] = {
+    "anthropic": "anthropic:claude-sonnet-4-6",
+    "openai": "openai:gpt-5.4",
+    "gemini": "gemini:gemini-3.1-pro",
 }
-"""Provider -> (model string, the environment variables that can hold its key)."""
+"""Provider -> the model string the demo runs against."""
 
 SIMULATED_MODEL = "claude-sim"
 
@@ -32,20 +33,19 @@ class DemoUnavailable(RuntimeError):
 
 
 def real_model(provider: str) -> Provider:
-    """The adapter for a real provider, made only if its API key is set.
+    """The adapter for a real provider, made only if its SDK finds credentials.
 
     Raises:
-        DemoUnavailable: unknown provider, no key in the environment, or its SDK missing.
+        DemoUnavailable: unknown provider, no credentials in the environment, or its SDK missing.
     """
     if provider not in PROVIDERS:
         known = ", ".join(PROVIDERS)
         raise DemoUnavailable(f"unknown provider {provider!r}: choose one of {known}")
-    model, variables = PROVIDERS[provider]
-    if not any(os.environ.get(name) for name in variables):
-        names = " or ".join(variables)
-        raise DemoUnavailable(f"set {names} to run the demo against {model}")
+    model = PROVIDERS[provider]
     try:
         return resolve(model)
+    except ConfigurationError as exc:  # names what to set
+        raise DemoUnavailable(f"{exc} (to run the demo against {model})") from None
     except ImportError as exc:  # the adapter's message names the extra to install
         raise DemoUnavailable(str(exc)) from None
 
