@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
-import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,19 +31,19 @@ class ThreadCall:
 
     A thread cannot be stopped. A body that has not started can be `abandon`ed (it never runs);
     one that has started runs to its end whatever happens to the wait, and `when_returned` tells
-    when it did, so the executor keeps the call's resources held until then. `started` is set
-    when the pool was full at submission: a worker then picks the body up later, and the call's
-    timeout should count from that moment, not from the queue.
+    when it did, so the executor keeps the call's resources held until then. `started_at` says
+    when a worker took it up, for a timeout that counts from then, not from the pool's queue.
+
+    No lock: the worker and the loop each append to `_claim` (atomic under the GIL), and
+    whoever appended first decides whether the body runs.
     """
 
     __slots__ = (
         "_callbacks",
+        "_claim",
         "_future",
-        "_lock",
         "_loop",
-        "_on_end",
-        "_state",
-        "started",
+        "_waiter",
         "started_at",
     )
 
@@ -54,79 +52,74 @@ class ThreadCall:
         pool: ThreadPoolExecutor,
         fn: Callable[..., Any],
         kwargs: dict[str, Any],
-        *,
-        queued: bool,
-        on_end: Callable[[], None],
     ) -> None:
         loop = self._loop = asyncio.get_running_loop()
-        self._lock = threading.Lock()
-        self._state = _PENDING
+        self._claim: list[str] = []
         self._callbacks: list[Callable[[], None]] = []
-        self._on_end = on_end
-        self.started: asyncio.Future[None] | None = loop.create_future() if queued else None
+        self._waiter: asyncio.Future[Any] | None = None
         self.started_at: float | None = None
         """When a worker began the function (`time.monotonic()`), or `None` if none has yet."""
         context = contextvars.copy_context()
+        # Never awaited directly, so never cancelled: it ends when the worker is done with it.
         self._future = loop.run_in_executor(pool, context.run, self._run, fn, kwargs)
+        self._future.add_done_callback(self._settled)
 
     def _run(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-        with self._lock:
-            if self._state is not _PENDING:  # abandoned while it waited for this worker
-                return None
-            self._state = _RUNNING
-            self.started_at = time.monotonic()
-        if self.started is not None:
-            _call_soon(self._loop, _set_result, self.started)
-        try:
-            return fn(**kwargs)
-        finally:
-            with self._lock:
-                self._state = _RETURNED
-                callbacks, self._callbacks = self._callbacks, []
-            self._on_end()
-            for callback in callbacks:
-                _call_soon(self._loop, callback)
+        claim = self._claim
+        claim.append(_RUN)
+        if claim[0] is not _RUN:  # abandoned while it waited for this worker
+            return None
+        self.started_at = time.monotonic()
+        return fn(**kwargs)
+
+    def _settled(self, done: asyncio.Future[Any]) -> None:
+        if self._waiter is not None:
+            _relay(self._waiter, done)
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
 
     def abandon(self) -> bool:
         """Make sure a body that has not started never does; False if it has started."""
-        with self._lock:
-            if self._state is not _PENDING:
-                return False
-            self._state = _ABANDONED
-        self._on_end()
-        return True
+        claim = self._claim
+        claim.append(_ABANDON)
+        return claim[0] is _ABANDON
 
     @property
     def running(self) -> bool:
-        """Whether a worker is inside the function now."""
-        return self._state is _RUNNING
+        """Whether a worker took the body up and is not done with it yet."""
+        return bool(self._claim) and self._claim[0] is _RUN and not self._future.done()
 
     def when_returned(self, callback: Callable[[], None]) -> None:
-        """Call `callback` on the loop once the function has returned (at once if it has)."""
-        with self._lock:
-            if self._state is _RUNNING:
-                self._callbacks.append(callback)
-                return
-        callback()
+        """Call `callback` (on the loop) once the worker is done with the body."""
+        if self._future.done():
+            callback()
+        else:
+            self._callbacks.append(callback)
 
     def __await__(self) -> Generator[Any, None, Any]:
-        value = yield from self._future.__await__()
+        # A waiter of its own, so that cancelling the wait leaves the body's future alone.
+        waiter = self._waiter = self._loop.create_future()
+        if self._future.done():
+            _relay(waiter, self._future)
+        value = yield from waiter.__await__()
         if isinstance(value, Coroutine):  # a sync function that returned a coroutine
             value = yield from value.__await__()
         return value
 
 
-_PENDING, _RUNNING, _RETURNED, _ABANDONED = "pending", "running", "returned", "abandoned"
+_RUN, _ABANDON = "run", "abandon"
 
 
-def _set_result(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
-    with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
-        loop.call_soon_threadsafe(callback, *args)
+def _relay(waiter: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:
+    if waiter.done():
+        return
+    if done.cancelled():
+        waiter.cancel()
+    elif (exc := done.exception()) is not None:
+        waiter.set_exception(exc)
+    else:
+        waiter.set_result(done.result())
 
 
 class InProcessBackend:
@@ -144,8 +137,6 @@ class InProcessBackend:
             raise ValueError("max_threads must be >= 1")
         self.max_threads = max_threads
         self._pool: ThreadPoolExecutor | None = None
-        self._in_threads = 0
-        self._count_lock = threading.Lock()
 
     def start(self, tool: Tool[..., Any], kwargs: dict[str, Any]) -> Awaitable[Any]:
         """An async tool's own coroutine (no extra layer); a sync tool goes to the thread pool."""
@@ -154,18 +145,10 @@ class InProcessBackend:
             return coroutine
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.max_threads, thread_name_prefix="volley-tool")
-        with self._count_lock:
-            queued = self._in_threads >= self.max_threads
-            self._in_threads += 1
-        return ThreadCall(self._pool, tool.fn, kwargs, queued=queued, on_end=self._count_down)
-
-    def _count_down(self) -> None:
-        with self._count_lock:  # from the worker thread that ended the body, or the loop
-            self._in_threads -= 1
+        return ThreadCall(self._pool, tool.fn, kwargs)
 
     def close(self) -> None:
         """Drop queued sync calls; threads already running finish in the background."""
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-            self._in_threads = 0

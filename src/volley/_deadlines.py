@@ -30,10 +30,11 @@ def loop_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
 class Deadline:
     """One attempt's deadline; `expired` is set when it passed and the task was cancelled."""
 
-    __slots__ = ("at", "cancelling", "done", "expired", "lane", "task")
+    __slots__ = ("at", "cancelling", "done", "expired", "lane", "seconds", "task")
 
-    def __init__(self, at: float, task: asyncio.Task[Any], lane: _Lane) -> None:
+    def __init__(self, at: float, task: asyncio.Task[Any], lane: _Lane, seconds: float) -> None:
         self.at = at
+        self.seconds = seconds
         self.task: asyncio.Task[Any] | None = task
         self.cancelling = task.cancelling()
         """Cancellations already pending when the deadline was set: they are not ours."""
@@ -86,7 +87,7 @@ class Deadlines:
         lane = self._lanes.get(seconds)
         if lane is None:
             lane = self._lanes[seconds] = _Lane()
-        deadline = Deadline(self._time() + seconds, task, lane)
+        deadline = Deadline(self._time() + seconds, task, lane, seconds)
         lane.pending.append(deadline)
         if lane.timer is None:
             lane.timer = self._loop.call_at(deadline.at, self._expire, lane)

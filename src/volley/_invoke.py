@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -128,20 +129,22 @@ class CallRunner:
                     return await self._attempt(call, tool, kwargs, timeout, access)
 
                 value = await self._retrying(tool)(attempt)
-            elif not tool.is_async:
-                value = await self._attempt(call, tool, kwargs, timeout, access)
-            elif timeout is None:
-                value = await self.backend.start(tool, kwargs)
             else:  # `_attempt` inlined: the path of nearly every call, where a frame costs
-                deadline = self._deadlines.start(timeout)
-                try:
-                    value = await self.backend.start(tool, kwargs)
-                except asyncio.CancelledError:
-                    if deadline.claim_expiry():
-                        raise AttemptTimeout(timeout) from None
-                    raise
-                finally:
-                    deadline.finish()
+                running = self.backend.start(tool, kwargs)
+                if type(running) is ThreadCall:
+                    value = await self._in_thread(running, call, access, timeout)
+                elif timeout is None:
+                    value = await running
+                else:
+                    deadline = self._deadlines.start(timeout)
+                    try:
+                        value = await running
+                    except asyncio.CancelledError:
+                        if deadline.claim_expiry():
+                            raise AttemptTimeout(timeout) from None
+                        raise
+                    finally:
+                        deadline.finish()
         except AttemptTimeout as exc:
             return error_result(
                 call,
@@ -219,25 +222,39 @@ class CallRunner:
     async def _in_thread(
         self, running: ThreadCall, call: ToolCall, access: Access, timeout: float | None
     ) -> Any:
-        """Wait for a sync body, its timeout counted from when a worker thread takes it up."""
-        if running.started is not None:  # the pool was full: wait for a worker first
+        """Wait for a sync body, its timeout counted from when a worker thread takes it up.
+
+        The deadline is armed at once (a per-call signal from the worker would cost a wake-up
+        of the loop); when it passes, the time the body spent waiting for a worker is given
+        back, and a body that never got one is not started at all.
+        """
+        limit = timeout
+        while True:
+            deadline = self._deadlines.start(limit) if limit is not None else None
             try:
-                await self._within(running.started, timeout, NeverStarted)
-            except BaseException:
-                if running.abandon():
-                    raise
-                # A worker took it up at this very moment: it runs, so it is waited for.
-        try:
-            return await self._within(running, timeout, AttemptTimeout)
-        except BaseException as exc:
-            if running.abandon() or not running.running:
-                raise  # it never started, or it has just returned: nothing runs on
-            self._linger(call, access, running)
-            if isinstance(exc, AttemptTimeout):
-                exc.in_thread = True
-            elif isinstance(exc, asyncio.CancelledError):
-                raise CancelledInThread() from exc
-            raise
+                return await running
+            except BaseException as exc:
+                cancelled = isinstance(exc, asyncio.CancelledError)
+                expired = cancelled and deadline is not None and deadline.claim_expiry()
+                if expired and timeout is not None:
+                    if running.started_at is None and running.abandon():
+                        raise NeverStarted(timeout) from None
+                    started = running.started_at or time.monotonic()
+                    owed = started + timeout - time.monotonic()
+                    if owed > 0.001:  # it queued for a worker: it is owed the rest
+                        limit = owed
+                        continue
+                gone = running.abandon() or not running.running  # never ran, or just returned
+                if not gone:
+                    self._linger(call, access, running)
+                if expired and timeout is not None:
+                    raise AttemptTimeout(timeout, in_thread=not gone) from None
+                if cancelled and not gone:
+                    raise CancelledInThread() from exc
+                raise
+            finally:
+                if deadline is not None:
+                    deadline.finish()
 
     async def _within(
         self,
