@@ -86,8 +86,8 @@ class Batch:
         self._unfinished += 1
         try:
             self._enter(entry)
-        except Exception as exc:  # whatever goes wrong, the call is answered and nothing waits
-            if entry.result is None and entry.task is None:
+        except Exception as exc:  # a tool's own validator or key function, or a bug of ours:
+            if entry.result is None and entry.task is None:  # the call is answered all the same
                 self._fail_now(entry, *unprepared(entry, exc))
                 self._unpark()
                 self._dispatch()
@@ -109,10 +109,7 @@ class Batch:
             )
             return
         self._by_id[call.id] = entry
-        try:
-            problem = prepare(entry, self._toolbox)
-        except Exception as exc:  # a tool's own validator, or key function, that raised
-            problem = unprepared(entry, exc)
+        problem = prepare(entry, self._toolbox)
         access = entry.access
         if problem is not None:
             self._fail_now(entry, *problem)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
@@ -255,24 +255,6 @@ class CallRunner:
             finally:
                 if deadline is not None:
                     deadline.finish()
-
-    async def _within(
-        self,
-        awaitable: Awaitable[Any],
-        timeout: float | None,
-        expired: type[AttemptTimeout] | type[NeverStarted],
-    ) -> Any:
-        if timeout is None:
-            return await awaitable
-        deadline = self._deadlines.start(timeout)
-        try:
-            return await awaitable
-        except asyncio.CancelledError:
-            if deadline.claim_expiry():
-                raise expired(timeout) from None
-            raise
-        finally:
-            deadline.finish()
 
     def _linger(self, call: ToolCall, access: Access, running: ThreadCall) -> None:
         """Hold the call's resources until its thread returns."""
