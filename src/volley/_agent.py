@@ -11,7 +11,7 @@ from typing import Any
 
 from ._deadlines import loop_clock
 from ._dispatch import writes
-from ._errors import IncompleteTurn, MaxTurnsExceeded, RunError
+from ._errors import ConfigurationError, IncompleteTurn, MaxTurnsExceeded, RunError
 from ._events import RunEvent, RunFailed, RunFinished, RunStarted, TurnFinished
 from ._executor import Executor
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
@@ -114,15 +114,15 @@ class Agent:
         clock: Callable[[], float] | None = None,
     ) -> None:
         if max_turns < 1:
-            raise ValueError("max_turns must be >= 1")
+            raise ConfigurationError("max_turns must be >= 1")
         if stream_retries < 0:
-            raise ValueError("stream_retries must be >= 0")
+            raise ConfigurationError("stream_retries must be >= 0")
         for label, seconds in (
             ("request_timeout", request_timeout),
             ("idle_timeout", idle_timeout),
         ):
             if seconds is not None and not seconds > 0:
-                raise ValueError(f"{label} must be > 0 seconds, or None")
+                raise ConfigurationError(f"{label} must be > 0 seconds, or None")
         self.model = resolve(model, client=client) if client is not None else resolve(model)
         self._owns_model = isinstance(model, str) and client is None
         self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools)

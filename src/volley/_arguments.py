@@ -16,6 +16,8 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
+from ._errors import ArgumentError
+
 __all__ = [
     "MAX_DEPTH",
     "ArgumentError",
@@ -40,10 +42,6 @@ _LONG_NUMBER = re.compile(r"\d{300}")
 
 _POSITION = re.compile(r"at line (\d+) column (\d+)")
 _NON_NUMBER = re.compile(r"-?(?:NaN|Infinity)")
-
-
-class ArgumentError(ValueError):
-    """The arguments cannot be given to the tool; the message says why, for the model."""
 
 
 def may_not_be_json(text: str) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from ._errors import ConfigurationError
 from ._tool import Tool
 
 __all__ = ["Backend", "InProcessBackend", "ThreadCall"]
@@ -134,7 +135,7 @@ class InProcessBackend:
 
     def __init__(self, *, max_threads: int = 32) -> None:
         if max_threads < 1:
-            raise ValueError("max_threads must be >= 1")
+            raise ConfigurationError("max_threads must be >= 1")
         self.max_threads = max_threads
         self._pool: ThreadPoolExecutor | None = None
 

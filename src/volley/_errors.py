@@ -16,10 +16,12 @@ from ._messages import Message, ModelTurn
 from ._stats import RunStats
 
 __all__ = [
+    "ArgumentError",
     "ConfigurationError",
     "FailureKind",
     "IncompleteTurn",
     "MaxTurnsExceeded",
+    "MissingExtra",
     "ProviderError",
     "RunError",
     "StreamError",
@@ -31,11 +33,23 @@ class VolleyError(Exception):
     """The base of every exception volley raises."""
 
 
+class ArgumentError(VolleyError, ValueError):
+    """A call's arguments cannot be given to its tool; the message says why, for the model.
+
+    Inside a batch it never escapes: it becomes the call's `invalid_arguments` result. Raised by
+    `Tool.validate` and `Tool.parse` for code that checks arguments itself.
+    """
+
+
 class ConfigurationError(VolleyError, ValueError):
     """volley was set up in a way that cannot work (a model string, a missing API key).
 
     Raised where the setup is made, before any request is sent or any tool runs.
     """
+
+
+class MissingExtra(VolleyError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
 
 
 class StreamError(VolleyError):

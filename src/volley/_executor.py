@@ -14,6 +14,7 @@ from ._batch import Batch
 from ._call import ToolCall, ToolResult
 from ._content import DEFAULT_MAX_CHARS
 from ._deadlines import loop_clock
+from ._errors import ConfigurationError
 from ._invoke import CallRunner
 from ._tool import Tool, Toolbox
 
@@ -55,11 +56,11 @@ class Executor:
         backend: Backend | None = None,
     ) -> None:
         if max_concurrency < 1:
-            raise ValueError("max_concurrency must be >= 1")
+            raise ConfigurationError("max_concurrency must be >= 1")
         if timeout is not None and timeout <= 0:
-            raise ValueError("timeout must be > 0 seconds, or None")
+            raise ConfigurationError("timeout must be > 0 seconds, or None")
         if max_content_chars < 1:
-            raise ValueError("max_content_chars must be >= 1")
+            raise ConfigurationError("max_content_chars must be >= 1")
         self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools)
         self.max_concurrency = max_concurrency
         self.timeout = timeout

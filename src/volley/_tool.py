@@ -11,6 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ._access import ROOT, UNDECLARED, Access
 from ._arguments import ArgumentError, describe_validation_error, may_not_be_json, parse_arguments
+from ._errors import ConfigurationError
 from ._jsonschema import normalize, validator_for
 from ._signature import describe_function
 
@@ -92,15 +93,17 @@ class Tool(Generic[P, R]):
         max_concurrency: int | None = None,
     ) -> None:
         if effects not in (None, "read", "write"):
-            raise ValueError(f"tool {name!r}: effects must be 'read', 'write' or None")
+            raise ConfigurationError(f"tool {name!r}: effects must be 'read', 'write' or None")
         if effects == "read" and writes is not None:
-            raise ValueError(f"tool {name!r}: a tool with effects='read' cannot declare writes")
+            raise ConfigurationError(
+                f"tool {name!r}: a tool with effects='read' cannot declare writes"
+            )
         if retries < 0:
-            raise ValueError(f"tool {name!r}: retries must be >= 0")
+            raise ConfigurationError(f"tool {name!r}: retries must be >= 0")
         if max_concurrency is not None and max_concurrency < 1:
-            raise ValueError(f"tool {name!r}: max_concurrency must be >= 1")
+            raise ConfigurationError(f"tool {name!r}: max_concurrency must be >= 1")
         if isinstance(timeout, int | float) and timeout <= 0:
-            raise ValueError(f"tool {name!r}: timeout must be > 0 seconds (or None)")
+            raise ConfigurationError(f"tool {name!r}: timeout must be > 0 seconds (or None)")
         self.fn = fn
         self.name = name
         self.description = description
@@ -118,7 +121,7 @@ class Tool(Generic[P, R]):
         self._validate_json = validate_json
         self._accepted = list(accepted)
         if retries and not (idempotent or self.is_read_only):
-            raise ValueError(
+            raise ConfigurationError(
                 f"tool {name!r}: retries would repeat its side effects; declare "
                 "effects='read' or idempotent=True to allow them"
             )
@@ -210,7 +213,7 @@ class Tool(Generic[P, R]):
         """Make a tool of a Python function; see `ToolOptions` for the options."""
         tool_name = name or getattr(fn, "__name__", None)
         if not tool_name:
-            raise ValueError("the tool needs a name: pass name=")
+            raise ConfigurationError("the tool needs a name: pass name=")
         signature = describe_function(fn, tool_name)
         model = signature.model
         field_names = list(model.model_fields)
@@ -351,7 +354,7 @@ class Toolbox:
         """Add a tool (a plain function is made one with `tool`); names must be unique."""
         made = item if isinstance(item, Tool) else tool(item)
         if made.name in self._tools:
-            raise ValueError(f"a tool named {made.name!r} is already in the toolbox")
+            raise ConfigurationError(f"a tool named {made.name!r} is already in the toolbox")
         self._tools[made.name] = made
         return made
 

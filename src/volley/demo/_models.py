@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, VolleyError
 from ..providers import Provider, resolve
 from ._scenarios import DemoScenario
 
@@ -28,7 +28,7 @@ PROVIDERS: dict[str, str] = {
 SIMULATED_MODEL = "claude-sim"
 
 
-class DemoUnavailable(RuntimeError):
+class DemoUnavailable(VolleyError, RuntimeError):
     """The demo cannot run as asked (no API key, unknown provider, missing SDK); one line."""
 
 

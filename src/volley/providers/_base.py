@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from .._call import ToolCall
-from .._errors import ProviderError, StreamError
+from .._errors import MissingExtra, ProviderError, StreamError
 from .._messages import Message, ModelTurn
 from .._tool import Tool
 
@@ -140,4 +140,4 @@ def arguments_text(call: ToolCall) -> str:
 
 def missing_extra(package: str, extra: str) -> ImportError:
     """The one-line error for an optional dependency that is not installed."""
-    return ImportError(f"{package} is not installed: pip install 'volley-tools[{extra}]'")
+    return MissingExtra(f"{package} is not installed: pip install 'volley-tools[{extra}]'")

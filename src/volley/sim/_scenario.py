@@ -54,11 +54,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, cast, get_args
 
+from .._errors import VolleyError
+
 Condition: TypeAlias = Literal["always", "any_error", "no_error", "all_error"]
 CONDITIONS: tuple[str, ...] = get_args(Condition)
 
 
-class ScenarioError(ValueError):
+class ScenarioError(VolleyError, ValueError):
     """A scenario file that cannot be used; the message names the offending field."""
 
 

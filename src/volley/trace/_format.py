@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .._errors import VolleyError
 from .._stats import BatchStats, CallTiming, RunStats, TurnStats
 from ._model import TraceCall
 
@@ -35,7 +36,7 @@ FORMAT_VERSION = 1
 """Bumped whenever a reader of the previous version would misread a new file."""
 
 
-class TraceError(ValueError):
+class TraceError(VolleyError, ValueError):
     """A trace file that cannot be read: the message names the file, the line and the problem."""
 
 
