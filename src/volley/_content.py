@@ -96,6 +96,8 @@ def cap(text: str, limit: int) -> str:
 
     The text is made safe to send on the way (see `wire_safe`).
     """
+    if len(text) <= limit and text.isascii():  # nearly every result: nothing to do
+        return text
     text = wire_safe(text)
     if len(text) <= limit:
         return text

@@ -120,6 +120,9 @@ class Tool(Generic[P, R]):
         self._validate = validate
         self._validate_json = validate_json
         self._accepted = list(accepted)
+        # Keys that do not depend on the arguments are worked out once, not per call.
+        static = not callable(self.reads) and not callable(self.writes)
+        self._static_access: Access | None = self._access_of({}) if static else None
         if retries and not (idempotent or self.is_read_only):
             raise ConfigurationError(
                 f"tool {name!r}: retries would repeat its side effects; declare "
@@ -181,6 +184,11 @@ class Tool(Generic[P, R]):
         If a key function fails (the arguments lack what it needs), the call holds `*` in the
         strongest declared mode: when in doubt, serialize rather than race.
         """
+        if self._static_access is not None:
+            return self._static_access
+        return self._access_of(arguments)
+
+    def _access_of(self, arguments: Mapping[str, Any]) -> Access:
         if self.effects is None and self.reads is None and self.writes is None:
             return UNDECLARED
         try:
