@@ -126,7 +126,7 @@ async def play(adapter: Any, sim: SimServer, streaming: bool) -> RunResult | Run
 
 @pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "whole"])
 @given(text=hostile)
-@examples(25)
+@examples(15)
 def test_hostile_arguments_never_break_a_run(served: Any, streaming: bool, text: str) -> None:
     adapter, sim = served
     sim.scenario = scenario(text)

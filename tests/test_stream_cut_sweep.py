@@ -83,7 +83,7 @@ async def sweep(adapter: Any, abrupt: bool) -> list[tuple[int, RunResult, int]]:
                 check(after, events[-1].result, retried)
                 # Done once the whole message arrives before the cut (an abrupt cut past the last
                 # event still drops the connection, and some SDKs then raise: a longer sweep).
-                if not retried or after == 45:
+                if not retried or after == 35:
                     return runs
         finally:
             await close(provider)
