@@ -16,26 +16,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from _credentials import CREDENTIALS
 from hypothesis import given
 from hypothesis import strategies as st
 
 from volley import __version__
 from volley.bench import BENCHMARKS, EXTRAS, unavailable
 from volley.cli import _parser, main
-
-KEYS = (
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_AUTH_TOKEN",
-    "ANTHROPIC_PROFILE",
-    "ANTHROPIC_CONFIG_DIR",
-    "ANTHROPIC_FEDERATION_RULE_ID",
-    "OPENAI_API_KEY",
-    "OPENAI_ADMIN_KEY",
-    "GEMINI_API_KEY",
-    "GOOGLE_API_KEY",
-    "GOOGLE_GENAI_USE_VERTEXAI",
-    "GOOGLE_GENAI_USE_ENTERPRISE",
-)
 
 TOOLS = '''
 from volley import tool
@@ -49,12 +36,9 @@ def hello(name: str) -> str:
 
 
 @pytest.fixture
-def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def place(tmp_path: Path, no_keys: pytest.MonkeyPatch) -> Path:
     """A working folder with a tools file, a few broken ones and a trace, and no API keys."""
-    for name in KEYS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no Anthropic profile on disk
-    monkeypatch.chdir(tmp_path)
+    no_keys.chdir(tmp_path)
     (tmp_path / "tools.py").write_text(TOOLS)
     (tmp_path / "broken.py").write_text("def oops(:\n")
     (tmp_path / "needs.py").write_text("import a_module_nobody_has\n")
@@ -295,7 +279,7 @@ def test_the_check_knows_every_extra_a_benchmark_imports(
 def volley(
     place: Path, *argv: str, env: Callable[[dict[str, str]], None] = lambda e: None
 ) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k not in KEYS}
+    environ = {k: v for k, v in os.environ.items() if k not in CREDENTIALS}
     environ["HOME"] = str(place)
     env(environ)
     return subprocess.run(

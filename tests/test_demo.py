@@ -216,13 +216,7 @@ def test_the_demo_reports_no_more_time_than_it_took(demo):
     assert demo[0].wall_time <= took
 
 
-def test_a_real_provider_needs_its_key(monkeypatch):
-    credentials = (
-        "ANTHROPIC_API_KEY ANTHROPIC_AUTH_TOKEN ANTHROPIC_PROFILE OPENAI_API_KEY GEMINI_API_KEY "
-        "GOOGLE_API_KEY GOOGLE_GENAI_USE_VERTEXAI GOOGLE_GENAI_USE_ENTERPRISE"
-    )
-    for name in credentials.split():
-        monkeypatch.delenv(name, raising=False)
+def test_a_real_provider_needs_its_key(no_keys):
     console = Console(file=io.StringIO())
     with pytest.raises(DemoUnavailable, match=r"GEMINI_API_KEY or GOOGLE_API_KEY.*gemini-3"):
         asyncio.run(run_demo(console, provider="gemini"))

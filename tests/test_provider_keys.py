@@ -6,12 +6,11 @@ reads is set; a client passed in is never checked. Nothing here sends a request.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from _hyp import examples
 from anthropic import AsyncAnthropic
 from google import genai
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from openai import AsyncOpenAI
 
@@ -31,33 +30,9 @@ KEYS = {
 }
 """Model string -> the variables any one of which lets its SDK make a client."""
 EVERY_KEY = sorted({name for names in KEYS.values() for name in names})
-OTHER_SETTINGS = (
-    "ANTHROPIC_PROFILE",
-    "ANTHROPIC_CONFIG_DIR",
-    "ANTHROPIC_FEDERATION_RULE_ID",
-    "ANTHROPIC_ORGANIZATION_ID",
-    "ANTHROPIC_IDENTITY_TOKEN",
-    "OPENAI_ADMIN_KEY",
-    "GOOGLE_GENAI_USE_VERTEXAI",
-    "GOOGLE_GENAI_USE_ENTERPRISE",
-    "GOOGLE_CLOUD_PROJECT",
-    "GOOGLE_CLOUD_LOCATION",
-)
 
 
-@pytest.fixture
-def no_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    """No SDK finds a credential: no variable, no profile on disk, no Google default login."""
-    for name in (*EVERY_KEY, *OTHER_SETTINGS):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.config/anthropic profile, no gcloud login
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))
-    return monkeypatch
-
-
-@settings(
-    suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None, max_examples=50
-)
+@examples(50)
 @given(
     model=st.sampled_from(sorted(KEYS)),
     env=st.dictionaries(st.sampled_from(EVERY_KEY), st.sampled_from(["", "k-1"]), max_size=4),
