@@ -32,6 +32,10 @@ from ._messages import ModelTurn as ModelTurn
 from ._messages import ToolReturns as ToolReturns
 from ._messages import Usage as Usage
 from ._messages import UserPrompt as UserPrompt
+from ._parts import Audio as Audio
+from ._parts import Image as Image
+from ._parts import Output as Output
+from ._parts import ToolError as ToolError
 from ._stats import BatchStats as BatchStats
 from ._stats import CallTiming as CallTiming
 from ._stats import RunStats as RunStats
@@ -47,6 +51,7 @@ __all__ = [
     "UNSET",
     "Access",
     "Agent",
+    "Audio",
     "Backend",
     "Batch",
     "BatchStats",
@@ -56,10 +61,12 @@ __all__ = [
     "ConfigurationError",
     "ErrorKind",
     "Executor",
+    "Image",
     "InProcessBackend",
     "IncompleteTurn",
     "MaxTurnsExceeded",
     "Message",
+    "Output",
     "ModelTurn",
     "ProviderError",
     "RunError",
@@ -73,6 +80,7 @@ __all__ = [
     "TextDelta",
     "Tool",
     "ToolCall",
+    "ToolError",
     "ToolOptions",
     "ToolResult",
     "ToolReturns",

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ._parts import Part
+
 __all__ = ["ErrorKind", "ToolCall", "ToolResult"]
 
 
@@ -104,6 +106,9 @@ class ToolResult:
     """Set when this call was identical to an earlier read and shares that call's result."""
     exception: BaseException | None = field(default=None, repr=False, compare=False)
     """The exception behind an `exception` or `timeout` result, for logs; never sent to a model."""
+    parts: tuple[Part, ...] = ()
+    """Text and media in order, for a result that holds images or audio (`content` then says in
+    words what each medium is, for formats that carry text only); empty for a text result."""
 
     @property
     def duration(self) -> float:

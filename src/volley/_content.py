@@ -14,6 +14,7 @@ from typing import Any
 import pydantic_core
 
 from ._arguments import check_value
+from ._parts import Part, describe_media
 
 __all__ = [
     "DEFAULT_MAX_CHARS",
@@ -21,6 +22,7 @@ __all__ = [
     "cap",
     "json_safe",
     "render",
+    "render_parts",
     "wire_safe",
 ]
 
@@ -46,6 +48,11 @@ def render(value: Any) -> str:
         return wire_safe(json.dumps(value, ensure_ascii=False, default=_jsonable))
     except (TypeError, ValueError, RecursionError, pydantic_core.PydanticSerializationError) as exc:
         raise UnserializableResult(str(exc)) from None
+
+
+def render_parts(parts: tuple[Part, ...]) -> str:
+    """The text of a result made of parts: its text, with each medium named where it stands."""
+    return "\n".join(part if isinstance(part, str) else describe_media(part) for part in parts)
 
 
 def _jsonable(value: Any) -> Any:

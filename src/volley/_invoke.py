@@ -13,8 +13,9 @@ from tenacity.wait import wait_base, wait_exponential, wait_random
 from ._access import NO_ACCESS, Access, conflicts
 from ._backend import Backend, ThreadCall
 from ._call import ErrorKind, ToolCall, ToolResult
-from ._content import UnserializableResult, cap, render, wire_safe
+from ._content import UnserializableResult, cap, render, render_parts, wire_safe
 from ._deadlines import Deadlines
+from ._parts import Output, Part, ToolError, media_parts
 from ._slots import Slots
 from ._tool import UNSET, Tool
 
@@ -164,6 +165,16 @@ class CallRunner:
                 attempts=attempts - 1,
                 exception=exc,
             )
+        except ToolError as exc:  # the tool's own words for the model
+            return error_result(
+                call,
+                ErrorKind.EXCEPTION,
+                str(exc) or f"{tool.name} failed{_after(attempts)}",
+                started_at=started,
+                ended_at=self.clock(),
+                attempts=attempts,
+                exception=exc,
+            )
         except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the tool's own raise
             return error_result(
                 call,
@@ -175,9 +186,11 @@ class CallRunner:
                 exception=exc,
             )
         ended = self.clock()
+        parts: tuple[Part, ...] | None = None
         try:
-            content = render(value)
-        except UnserializableResult as exc:
+            parts = media_parts(value)
+            content = render(value) if parts is None else render_parts(parts)
+        except (UnserializableResult, TypeError) as exc:
             return error_result(
                 call,
                 ErrorKind.INVALID_RESULT,
@@ -189,6 +202,9 @@ class CallRunner:
                 attempts=attempts,
                 exception=exc,
             )
+        if parts is not None:
+            return _with_parts(call, cap(content, self._max_chars), value, parts, started, ended,
+                               attempts)  # fmt: skip
         # Positional, in field order: keywords cost more than the rest of a no-op call's result.
         return ToolResult(
             call.id, call.name, cap(content, self._max_chars), value, False, None, started, ended,
@@ -300,6 +316,31 @@ class CallRunner:
             sleep=asyncio.sleep,
             reraise=True,
         )
+
+
+def _with_parts(
+    call: ToolCall,
+    content: str,
+    value: Any,
+    parts: tuple[Part, ...],
+    started: float,
+    ended: float,
+    attempts: int,
+) -> ToolResult:
+    """The result of a tool that answered with media or an `Output`."""
+    if type(value) is Output:
+        value = value.value
+    has_media = any(not isinstance(part, str) for part in parts)
+    return ToolResult(
+        call.id,
+        call.name,
+        content,
+        value,
+        started_at=started,
+        ended_at=ended,
+        attempts=attempts,
+        parts=parts if has_media else (),
+    )
 
 
 def _timed_out(name: str, exc: AttemptTimeout, attempts: int) -> str:
