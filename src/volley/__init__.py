@@ -18,6 +18,7 @@ from ._errors import RunError as RunError
 from ._errors import StreamError as StreamError
 from ._errors import VolleyError as VolleyError
 from ._events import CallFinished as CallFinished
+from ._events import CallProgress as CallProgress
 from ._events import CallStarted as CallStarted
 from ._events import RunEvent as RunEvent
 from ._events import RunFailed as RunFailed
@@ -36,6 +37,8 @@ from ._parts import Audio as Audio
 from ._parts import Image as Image
 from ._parts import Output as Output
 from ._parts import ToolError as ToolError
+from ._progress import Progress as Progress
+from ._progress import report_progress as report_progress
 from ._stats import BatchStats as BatchStats
 from ._stats import CallTiming as CallTiming
 from ._stats import RunStats as RunStats
@@ -56,6 +59,7 @@ __all__ = [
     "Batch",
     "BatchStats",
     "CallFinished",
+    "CallProgress",
     "CallStarted",
     "CallTiming",
     "ConfigurationError",
@@ -68,6 +72,7 @@ __all__ = [
     "Message",
     "Output",
     "ModelTurn",
+    "Progress",
     "ProviderError",
     "RunError",
     "RunEvent",
@@ -91,6 +96,7 @@ __all__ = [
     "Usage",
     "VolleyError",
     "UserPrompt",
+    "report_progress",
     "tool",
 ]
 

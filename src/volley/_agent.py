@@ -15,6 +15,7 @@ from ._errors import ConfigurationError, IncompleteTurn, MaxTurnsExceeded, RunEr
 from ._events import RunEvent, RunFailed, RunFinished, RunStarted, TurnFinished
 from ._executor import Executor
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
+from ._sources import ToolSource
 from ._stats import RunStats, TurnStats
 from ._tool import Tool, Toolbox
 from ._turn import Emit, Patience, TurnAbandoned, play_turn
@@ -72,7 +73,10 @@ class Agent:
             `openai-compatible:<base_url>:<model>`) or a provider adapter.
         client: the SDK client for a model string (e.g. an `AsyncAnthropic` with your retry
             settings); by default the adapter makes one from the environment.
-        tools: the tools the model may call (tools, plain functions, or a `Toolbox`).
+        tools: the tools the model may call: tools, plain functions, or a `Toolbox`, and
+            sources of tools such as `volley.mcp.MCPServer` (opened on first use, listed at
+            the start of each run and again when they say their tools changed, closed with the
+            agent).
         instructions: the system prompt.
         parallel: let the model ask for several calls per turn (where the provider has a switch).
         batching_hint: add `BATCHING_HINT` to the instructions when `parallel` is on.
@@ -96,7 +100,7 @@ class Agent:
     def __init__(
         self,
         model: str | Provider,
-        tools: Toolbox | Iterable[Tool[..., Any] | Callable[..., Any]] = (),
+        tools: Toolbox | Iterable[Tool[..., Any] | Callable[..., Any] | ToolSource] = (),
         *,
         client: Any = None,
         instructions: str | None = None,
@@ -125,7 +129,14 @@ class Agent:
                 raise ConfigurationError(f"{label} must be > 0 seconds, or None")
         self.model = resolve(model, client=client) if client is not None else resolve(model)
         self._owns_model = isinstance(model, str) and client is None
-        self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools)
+        self.sources: tuple[ToolSource, ...] = ()
+        if isinstance(tools, Toolbox):
+            self.toolbox = tools
+        else:
+            items = list(tools)
+            self.sources = tuple(item for item in items if isinstance(item, ToolSource))
+            self.toolbox = Toolbox(item for item in items if not isinstance(item, ToolSource))
+        self._listings: dict[int, list[Tool[..., Any]]] = {}
         self.parallel = parallel
         self.max_turns = max_turns
         self.max_tokens = max_tokens
@@ -136,15 +147,25 @@ class Agent:
         self.patience = Patience(request_timeout, idle_timeout)
         self.observers = tuple(observers)
         self._clock = clock
-        hint = BATCHING_HINT if parallel and batching_hint and len(self.toolbox) else None
+        has_tools = len(self.toolbox) > 0 or bool(self.sources)
+        hint = BATCHING_HINT if parallel and batching_hint and has_tools else None
         self.instructions = "\n\n".join(part for part in (instructions, hint) if part) or None
 
     async def aclose(self) -> None:
-        """Close the SDK client the agent made from a model string (one passed in is yours)."""
-        if self._owns_model:
-            await self.model.aclose()
+        """Close the tool sources (MCP servers), and the SDK client made from a model string.
+
+        A client passed in is yours to close.
+        """
+        try:
+            await asyncio.gather(*(source.aclose() for source in self.sources))
+        finally:
+            self._listings.clear()
+            if self._owns_model:
+                await self.model.aclose()
 
     async def __aenter__(self) -> Agent:
+        """Open the tool sources now, rather than on the first run."""
+        await asyncio.gather(*(source.open() for source in self.sources))
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -215,17 +236,24 @@ class Agent:
         started = clock()
         serial_turns = 0
         stream = self.streaming and isinstance(self.model, StreamingProvider)
+        try:
+            toolbox = await self._current_tools(None)
+        except Exception as exc:
+            why = f"the tools could not be listed: {exc}"
+            raise RunError(why, messages, RunStats((), clock() - started)) from exc
         async with Executor(
-            self.toolbox,
+            toolbox,
             max_concurrency=self.max_concurrency,
             timeout=self.tool_timeout,
             clock=clock,
         ) as executor:
             for index in range(1, self.max_turns + 1):
                 try:
+                    if index > 1 and any(source.tools_changed for source in self.sources):
+                        executor.toolbox = await self._current_tools(executor.toolbox)
                     played = await play_turn(
                         self.model,
-                        self._request(messages),
+                        self._request(messages, executor.toolbox),
                         executor,
                         index=index,
                         clock=clock,
@@ -258,7 +286,8 @@ class Agent:
                     if emit is not None:
                         emit(RunFinished(result))
                     return result
-                serial_turns = serial_turns + 1 if self._could_have_batched(played.message) else 0
+                batchable = self._could_have_batched(played.message, executor.toolbox)
+                serial_turns = serial_turns + 1 if batchable else 0
                 if serial_turns == SERIAL_TURNS_WARNING and self.parallel:
                     logger.warning(
                         "%s asked for one tool call per turn %d turns in a row, of tools that "
@@ -284,14 +313,38 @@ class Agent:
 
         return emit
 
-    def _could_have_batched(self, turn: ModelTurn) -> bool:
-        """A single call of a tool that writes nothing: it need not have come alone."""
-        return len(turn.calls) == 1 and not writes(self.toolbox.get(turn.calls[0].name))
+    async def _current_tools(self, previous: Toolbox | None) -> Toolbox:
+        """The local tools and each source's, listed again where a source says they changed."""
+        if not self.sources:
+            return self.toolbox
+        stale = [s for s in self.sources if s.tools_changed or id(s) not in self._listings]
+        if previous is not None and not stale:
+            return previous
+        listed = await asyncio.gather(*(source.list_tools() for source in stale))
+        for source, tools in zip(stale, listed, strict=True):
+            self._listings[id(source)] = tools
+        toolbox = Toolbox(self.toolbox)
+        owners = dict.fromkeys(self.toolbox.names(), "the agent's own tools")
+        for source in self.sources:
+            for tool in self._listings[id(source)]:
+                if tool.name in owners:
+                    raise ConfigurationError(
+                        f"two tools are named {tool.name!r}: {owners[tool.name]} and "
+                        f"{source.name!r} both offer one; give a server a prefix "
+                        f"(MCPServer(..., prefix='{source.name}_'))"
+                    )
+                owners[tool.name] = repr(source.name)
+                toolbox.add(tool)
+        return toolbox
 
-    def _request(self, messages: list[Message]) -> ModelRequest:
+    def _could_have_batched(self, turn: ModelTurn, toolbox: Toolbox) -> bool:
+        """A single call of a tool that writes nothing: it need not have come alone."""
+        return len(turn.calls) == 1 and not writes(toolbox.get(turn.calls[0].name))
+
+    def _request(self, messages: list[Message], toolbox: Toolbox) -> ModelRequest:
         return ModelRequest(
             messages=tuple(messages),
-            tools=tuple(self.toolbox),
+            tools=tuple(toolbox),
             instructions=self.instructions,
             parallel=self.parallel,
             max_tokens=self.max_tokens,

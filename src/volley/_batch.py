@@ -22,6 +22,7 @@ from ._entry import (
 )
 from ._invoke import CallRunner, CancelledInThread, error_result
 from ._parking import Parking
+from ._progress import ProgressListener, listen
 from ._scheduler import Scheduler
 from ._stats import BatchStats, batch_stats
 from ._tool import Toolbox
@@ -40,6 +41,7 @@ class Batch:
 
     `on_result` is called with each result the moment it exists (a UI shows calls finishing
     while others still run); it must not raise, and it must not submit to or close this batch.
+    `on_progress` hears what calls report with `report_progress` while they run.
     """
 
     def __init__(
@@ -50,12 +52,14 @@ class Batch:
         dedupe: bool,
         on_close: Callable[[Batch], None] | None = None,
         on_result: Callable[[ToolResult], None] | None = None,
+        on_progress: ProgressListener | None = None,
     ) -> None:
         self._toolbox = toolbox
         self._runner = runner
         self._dedupe = dedupe
         self._on_close = on_close
         self._on_result = on_result
+        self._on_progress = on_progress
         self._clock = runner.clock
         self._slots = runner.slots
         self._start_admitted = self._launch
@@ -257,6 +261,8 @@ class Batch:
             self._finish(entry, cancelled(entry.call, "before it started"))
             self._dispatch()
             return
+        if self._on_progress is not None:
+            listen(entry.call, self._on_progress)
         try:
             if entry.kwargs is not None:
                 result = await self._runner.run(

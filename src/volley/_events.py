@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CallFinished",
+    "CallProgress",
     "CallStarted",
     "RunEvent",
     "RunFailed",
@@ -74,6 +75,23 @@ class CallFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class CallProgress:
+    """A running call said how far it is (`volley.report_progress`, an MCP server's progress)."""
+
+    turn: int
+    call_id: str
+    name: str
+    """The tool's name."""
+    progress: float
+    """How much is done, in the tool's own unit."""
+    total: float | None
+    """How much there is to do, if the tool knows."""
+    message: str | None
+    at: float
+    """When, on the run's clock."""
+
+
+@dataclass(frozen=True, slots=True)
 class TurnRetried:
     """The streamed message broke: what was shown for this turn is void, and it is asked again.
 
@@ -117,6 +135,7 @@ RunEvent: TypeAlias = (
     | TextDelta
     | CallStarted
     | CallFinished
+    | CallProgress
     | TurnRetried
     | TurnFinished
     | RunFinished

@@ -16,6 +16,7 @@ from ._content import DEFAULT_MAX_CHARS
 from ._deadlines import loop_clock
 from ._errors import ConfigurationError
 from ._invoke import CallRunner
+from ._progress import ProgressListener
 from ._tool import Tool, Toolbox
 
 __all__ = ["Executor"]
@@ -101,10 +102,16 @@ class Executor:
             self._backend.close()
             self._runner = None
 
-    def batch(self, *, on_result: Callable[[ToolResult], None] | None = None) -> Batch:
+    def batch(
+        self,
+        *,
+        on_result: Callable[[ToolResult], None] | None = None,
+        on_progress: ProgressListener | None = None,
+    ) -> Batch:
         """Start a batch to submit calls to one by one (as a model streams them).
 
-        `on_result` hears of each result the moment it exists, before the batch closes.
+        `on_result` hears of each result the moment it exists, before the batch closes;
+        `on_progress` hears what its calls report (`volley.report_progress`) as they run.
         """
         if self._runner is None:
             raise RuntimeError("use the executor as `async with Executor(...) as ex:` first")
@@ -114,6 +121,7 @@ class Executor:
             dedupe=self.dedupe,
             on_close=self._open_batches.discard,
             on_result=on_result,
+            on_progress=on_progress,
         )
         self._open_batches.add(batch)
         return batch

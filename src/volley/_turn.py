@@ -17,9 +17,10 @@ from typing import Any
 from ._call import ToolCall, ToolResult
 from ._dispatch import EarlyDispatch
 from ._errors import ProviderError
-from ._events import CallFinished, CallStarted, RunEvent, TextDelta, TurnRetried
+from ._events import CallFinished, CallProgress, CallStarted, RunEvent, TextDelta, TurnRetried
 from ._executor import Executor
 from ._messages import ModelTurn
+from ._progress import Progress, ProgressListener
 from ._stats import TurnStats, call_timeline
 from .providers import ModelRequest, Provider, StreamingProvider, streams
 
@@ -89,9 +90,10 @@ async def play_turn(
     started = clock()
     on_result = None if emit is None else lambda r: emit(CallFinished(index, r))
     on_start = None if emit is None else _announce(index, clock, emit)
+    on_progress = None if emit is None else _progress(index, clock, emit)
     for attempt in range(retries + 1):
         dispatch = EarlyDispatch(
-            lambda: executor.batch(on_result=on_result),
+            lambda: executor.batch(on_result=on_result, on_progress=on_progress),
             executor.toolbox,
             clock,
             on_start=on_start,
@@ -155,6 +157,13 @@ def _announce(
         emit(CallStarted(index, call, clock(), early))
 
     return on_start
+
+
+def _progress(index: int, clock: Callable[[], float], emit: Emit) -> ProgressListener:
+    def on_progress(p: Progress) -> None:
+        emit(CallProgress(index, p.call_id, p.name, p.progress, p.total, p.message, clock()))
+
+    return on_progress
 
 
 async def _stream(

@@ -16,7 +16,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from .._agent import Agent, RunError
-from .._events import CallFinished, CallStarted, RunEvent, RunFinished, TextDelta, TurnRetried
+from .._events import (
+    CallFinished,
+    CallProgress,
+    CallStarted,
+    RunEvent,
+    RunFinished,
+    TextDelta,
+    TurnRetried,
+)
 from .._stats import RunStats
 from .._tool import Tool, Toolbox
 from ..providers import ProviderError
@@ -269,6 +277,10 @@ def _line(event: RunEvent) -> str | None:
         r = event.result
         mark = "[red]✗" if r.is_error else "[green]✓"
         return f"{mark} {escape(r.name)}[/] [dim]{r.duration:.2f}s[/] {escape(_short(r.content))}"
+    if isinstance(event, CallProgress):
+        done = f"{event.progress:g}" + ("" if event.total is None else f"/{event.total:g}")
+        said = "" if event.message is None else f" {escape(_short(event.message))}"
+        return f"[dim]… {escape(event.name)} {done}{said}[/]"
     if isinstance(event, TurnRetried):
         return f"\n[yellow]stream broke, asking again: {escape(event.error)}[/]"
     return None
