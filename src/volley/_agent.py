@@ -324,7 +324,7 @@ class Agent:
         for source, tools in zip(stale, listed, strict=True):
             self._listings[id(source)] = tools
         toolbox = Toolbox(self.toolbox)
-        owners = dict.fromkeys(self.toolbox.names(), "the agent's own tools")
+        owners = dict.fromkeys(self.toolbox.names, "the agent's own tools")
         for source in self.sources:
             for tool in self._listings[id(source)]:
                 if tool.name in owners:
