@@ -7,13 +7,13 @@ test sees from the server's side what overlapped.
 
 from __future__ import annotations
 
-import anyio
 import json
 import os
 import sys
 import time
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
@@ -34,7 +34,9 @@ PIXEL = bytes.fromhex(
 def log(event: str, tool: str, key: str = "") -> None:
     if _log:
         with open(_log, "a") as file:
-            file.write(json.dumps({"event": event, "tool": tool, "key": key, "at": time.monotonic()}))
+            file.write(
+                json.dumps({"event": event, "tool": tool, "key": key, "at": time.monotonic()})
+            )
             file.write("\n")
 
 
@@ -125,7 +127,8 @@ async def grow(ctx: Context) -> str:
     """Add a tool, and tell the client the listing changed."""
     if "fresh" not in {tool.name for tool in await server.list_tools()}:
         server.add_tool(lambda: "fresh!", name="fresh", description="A tool that came later.")
-    await ctx.request_context.session.send_tool_list_changed()
+    await ctx.notify_tools_changed()  # to clients of the 2026 protocol, which subscribe
+    await ctx.request_context.session.send_tool_list_changed()  # to the handshake-era ones
     return "grown"
 
 

@@ -64,16 +64,20 @@ class Connection:
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.wait({self._ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        except TimeoutError:
-            await self.close()
-            raise
-        except BaseException:
-            await self.close()
+        except BaseException:  # too slow, or cancelled: a handshake is not waited for
+            await self._abort()
             raise
         if not self._ready.done():  # the task ended before the handshake did
             error = self._task.exception() if not self._task.cancelled() else None
-            await self.close()
+            await self._abort()
             raise error or ConnectionError("the connection closed during the handshake")
+
+    async def _abort(self) -> None:
+        """Stop a connection that never became ready (its process is ended by the SDK)."""
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(self._task)
 
     async def close(self) -> None:
         """End the session (and the server process, for stdio); waits for it to be down."""
