@@ -14,7 +14,7 @@ from typing import Any
 
 from .._errors import VolleyError
 from .._stats import BatchStats, CallTiming, RunStats, TurnStats
-from ._model import TraceCall
+from ._model import TraceCall, TraceProgress
 
 __all__ = [
     "FORMAT_VERSION",
@@ -80,6 +80,15 @@ def call_record(call: TraceCall, *, attempt: int, order: int) -> dict[str, Any]:
         "duplicate_of": call.duplicate_of,
         "attempts": call.attempts,
         "content": call.content,
+    } | ({"progress": [_progress_record(p) for p in call.progress]} if call.progress else {})
+
+
+def _progress_record(report: TraceProgress) -> dict[str, Any]:
+    return {
+        "at": report.at,
+        "progress": report.progress,
+        "total": report.total,
+        "message": report.message,
     }
 
 
@@ -261,6 +270,15 @@ def call_from_record(fields: Fields) -> tuple[TraceCall, int, int]:
         content=fields.text("content"),
         duplicate_of=fields.opt_text("duplicate_of"),
         attempts=fields.integer("attempts"),
+        progress=tuple(
+            TraceProgress(
+                at=report.number("at"),
+                progress=report.number("progress"),
+                total=report.opt_number("total"),
+                message=report.opt_text("message"),
+            )
+            for report in (fields.objects("progress") if "progress" in fields.record else [])
+        ),
     )
     return call, fields.integer("attempt"), fields.integer("order")
 

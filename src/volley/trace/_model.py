@@ -19,7 +19,20 @@ from ._cap import CONTENT_LIMIT, cap, capped_arguments
 if TYPE_CHECKING:
     from .._agent import RunResult
 
-__all__ = ["Trace", "TraceCall", "TraceTurn"]
+__all__ = ["Trace", "TraceCall", "TraceProgress", "TraceTurn"]
+
+MAX_PROGRESS = 100
+"""Progress reports kept per call in a trace (the first ones, and always the last)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceProgress:
+    """How far a call said it was, and when."""
+
+    at: float
+    progress: float
+    total: float | None = None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +62,8 @@ class TraceCall:
     """The earlier identical read whose result it shared, if it did not run itself."""
     attempts: int = 0
     """How many times the tool body was started."""
+    progress: tuple[TraceProgress, ...] = ()
+    """What it reported while it ran (at most `MAX_PROGRESS` reports, the last always kept)."""
 
     @property
     def duration(self) -> float:

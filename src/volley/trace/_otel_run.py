@@ -14,6 +14,7 @@ from opentelemetry.trace import set_span_in_context as in_span
 from .._call import ToolCall, ToolResult
 from .._events import (
     CallFinished,
+    CallProgress,
     CallStarted,
     RunEvent,
     RunFailed,
@@ -24,6 +25,7 @@ from .._events import (
 )
 from .._messages import ModelTurn
 from . import _otel_attributes as attrs
+from ._model import MAX_PROGRESS
 from ._otel_attributes import Attributes, Naming
 
 
@@ -39,6 +41,7 @@ class _Seen:
     produced: float | None = None
     """The latest time the run had reported when the result arrived: when a result with no
     times of its own (never ran, or shared another call's) came to exist."""
+    progress: list[CallProgress] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -137,6 +140,10 @@ class Run:
         if isinstance(event, CallStarted):
             self.saw(event.at)
             self.attempt.started(event)
+        elif isinstance(event, CallProgress):
+            waiting = self.attempt.waiting.get(event.call_id)
+            if waiting and len(waiting[0].progress) < MAX_PROGRESS:
+                waiting[0].progress.append(event)
         elif isinstance(event, CallFinished):
             self.saw(event.result.started_at)
             self.saw(event.result.ended_at)
@@ -292,5 +299,12 @@ class Run:
         )
         if failure is not None:
             _fail(span, *failure)
+        for report in seen.progress if seen is not None else ():
+            said: Attributes = {"volley.progress": report.progress}
+            if report.total is not None:
+                said["volley.progress.total"] = report.total
+            if report.message is not None:
+                said["volley.progress.message"] = report.message
+            span.add_event("volley.progress", said, timestamp=self.ns(_clamp(report.at, lo, hi)))
         span.end(self.ns(end))
         return span

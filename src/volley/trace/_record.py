@@ -20,6 +20,7 @@ from typing import IO, Any
 from .._call import ErrorKind
 from .._events import (
     CallFinished,
+    CallProgress,
     CallStarted,
     RunEvent,
     RunFailed,
@@ -39,7 +40,7 @@ from ._format import (
     start_record,
     turn_record,
 )
-from ._model import TraceCall
+from ._model import MAX_PROGRESS, TraceCall, TraceProgress
 
 __all__ = ["TraceRecorder", "describe"]
 
@@ -50,6 +51,10 @@ def describe(error: BaseException) -> str:
     """An exception as a trace tells it: `IncompleteTurn: turn 2 could not be used: ...`."""
     message = str(error)
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+_OF_A_TURN = (CallStarted, CallFinished, CallProgress, TurnRetried, TurnFinished)
+"""Events that name their turn."""
 
 
 class TraceRecorder:
@@ -88,6 +93,7 @@ class TraceRecorder:
         self._started: defaultdict[str, deque[tuple[int, CallStarted]]] = defaultdict(deque)
         self._owners: dict[str, int] = {}
         """The order of the first call of each id in this attempt: the one a batch runs."""
+        self._progress: defaultdict[str, list[TraceProgress]] = defaultdict(list)
         self._write(header_record(dict(meta or {}), time.time()))
 
     @property
@@ -102,7 +108,9 @@ class TraceRecorder:
                 self._ignored = True
                 logger.warning("trace %s is closed: one recorder records one run", self.path)
             return
-        if isinstance(event, CallStarted | CallFinished | TurnRetried | TurnFinished):
+        if isinstance(
+            event, CallStarted | CallFinished | CallProgress | TurnRetried | TurnFinished
+        ):
             self._enter(event.turn)
         if isinstance(event, CallStarted):
             self._owners.setdefault(event.call.id, self._order)
@@ -110,12 +118,20 @@ class TraceRecorder:
             self._order += 1
         elif isinstance(event, CallFinished):
             self._call_finished(event)
+        elif isinstance(event, CallProgress):
+            reports = self._progress[event.call_id]
+            report = TraceProgress(event.at, event.progress, event.total, event.message)
+            if len(reports) >= MAX_PROGRESS:
+                reports[-1] = report  # the first ones, and the latest
+            else:
+                reports.append(report)
         elif isinstance(event, TurnRetried):
             self._write(retry_record(event.turn, self._attempt, event.error))
             self._attempt += 1
             self._order = 0
             self._started.clear()
             self._owners.clear()
+            self._progress.clear()
         elif isinstance(event, TurnFinished):
             self._write(turn_record(event.stats, cap(event.message.text, self.max_content)))
         elif isinstance(event, RunStarted):
@@ -154,6 +170,7 @@ class TraceRecorder:
             self._order = 0
             self._started.clear()
             self._owners.clear()
+            self._progress.clear()
 
     def _call_finished(self, event: CallFinished) -> None:
         result = event.result
@@ -182,6 +199,7 @@ class TraceRecorder:
             content=cap(result.content, self.max_content),
             duplicate_of=result.duplicate_of,
             attempts=result.attempts,
+            progress=tuple(self._progress.pop(result.call_id, ())),
         )
         self._write(call_record(call, attempt=self._attempt, order=order))
 

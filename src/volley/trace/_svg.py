@@ -188,9 +188,17 @@ def _tooltip(view: TurnView, row: Row) -> str:
             f"arguments complete at {at(call.arguments_done)} · started {at(call.started)} · "
             f"ended {at(call.ended)} · {_duration(row)}"
             + (f" · {call.attempts} attempts" if call.attempts > 1 else ""),
+            *([_progress_line(call)] if call.progress else []),
             ("error" if call.is_error else "result") + f": {_excerpt(call.content)}",
         ]
     )
+
+
+def _progress_line(call: TraceCall) -> str:
+    last = call.progress[-1]
+    done = f"{last.progress:g}" + ("" if last.total is None else f"/{last.total:g}")
+    said = f" {_excerpt(last.message)}" if last.message else ""
+    return f"progress: {done}{said} ({len(call.progress)} report(s))"
 
 
 def _status(call: TraceCall, kind: Kind) -> str:
