@@ -17,7 +17,10 @@ Replies are cut at the request's output cap the way each API cuts them, and
 ``sim.cut_streams(...)`` breaks the next streamed responses on purpose (see `SimServer`). A
 scripted call's ``arguments_text`` goes out exactly as written, so clients can be fed what a
 broken model writes (see `Scenario`); ``OpenAIResponses(reasoning=True)`` answers like a
-reasoning model, and refuses a conversation that drops what such a model needs back.
+reasoning model, and refuses a conversation that drops what such a model needs back. Images and
+audio in tool results are checked as the APIs check them (valid base64, a type the API takes,
+bytes that are what they claim), and each logged request keeps the results it carried, media
+decoded (``sim.log[-1].results[0].media``), for a test to see what the model was shown.
 """
 
 from ._app import RequestRecord
@@ -32,6 +35,7 @@ from ._scenario import (
     load_scenario,
     parse_scenario,
 )
+from ._script import Exchange, ReceivedResult
 from ._server import SimServer
 from ._wire import SimRequest, SseEvent, WireError, WireFormat
 from .anthropic import AnthropicMessages
@@ -42,10 +46,12 @@ from .openai_responses import OpenAIResponses
 __all__ = [
     "AnthropicMessages",
     "Condition",
+    "Exchange",
     "Gemini",
     "Latency",
     "OpenAIChat",
     "OpenAIResponses",
+    "ReceivedResult",
     "RequestRecord",
     "Scenario",
     "ScenarioError",

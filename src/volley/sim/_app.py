@@ -15,10 +15,11 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from .._parts import Part
 from ._faults import DroppedConnection, StreamCut
 from ._json import dumps
 from ._scenario import Scenario
-from ._script import plan_reply
+from ._script import Exchange, ReceivedResult, plan_reply
 from ._truncate import truncate
 from ._wire import Rendering, SimRequest, SseEvent, WireError, WireFormat, output_tokens
 
@@ -52,6 +53,11 @@ class RequestRecord:
     """The request's output cap cut the reply short (``max_tokens``, ``length``, ...)."""
     cut: StreamCut | None = None
     """The fault injected into this streamed response (see `Simulator.cut_streams`), if any."""
+    results: tuple[ReceivedResult, ...] = ()
+    """The tool results the request carried after its last assistant message, as the model
+    received them: text, and each image or audio clip decoded (`ReceivedResult.parts`)."""
+    attached: tuple[Part, ...] = ()
+    """Text and media sent along with those results (see `Exchange.attached`)."""
 
 
 class Simulator:
@@ -120,6 +126,7 @@ class Simulator:
             id_prefix=wire.call_id_prefix,
         )
         reply = truncate(reply, request.max_output_tokens, partial_calls=wire.partial_calls)
+        last = request.history[-1] if request.history else Exchange(0)
         cut = self._cuts.popleft() if request.stream and self._cuts else None
         info = Rendering(
             message_id=f"{wire.message_id_prefix}sim{next(self._ids):021d}",
@@ -138,6 +145,8 @@ class Simulator:
                 reply.turn,
                 truncated=reply.truncated,
                 cut=cut,
+                results=last.results,
+                attached=last.attached,
             )
         )
         if request.stream:

@@ -22,7 +22,11 @@ from __future__ import annotations
 import re
 from typing import Any, NoReturn
 
+from .._content import render_parts
+from .._parts import Part
+from ._media import Tally
 from ._openai import check_function, invalid_type, looks_like_error, missing
+from ._responses_output import output_parts
 from ._script import Exchange, ReceivedResult
 from ._wire import WireError
 
@@ -56,14 +60,18 @@ def check_tools(tools: object) -> None:
         names.add(name)
 
 
-def check_input(items: object, *, paired: bool = False) -> tuple[Exchange, ...]:
+def check_input(
+    items: object, *, paired: bool = False, tally: Tally | None = None
+) -> tuple[Exchange, ...]:
     """The history ``input`` describes, or the API's refusal of it.
 
     Args:
         items: The request's ``input``.
         paired: The simulator answers with reasoning items, so each of its own messages must
             come right after the reasoning item of its response.
+        tally: Where to count the media of function outputs, for the request's token count.
     """
+    tally = tally if tally is not None else Tally()
     if items is None:
         missing("input")
     if isinstance(items, str):
@@ -102,7 +110,7 @@ def check_input(items: object, *, paired: bool = False) -> tuple[Exchange, ...]:
             continue
         in_turn = False
         if kind == "function_call_output":
-            call_id, output = _function_output(item, i)
+            call_id, output, parts = _function_output(item, i, tally)
             if call_id not in calls:
                 raise WireError(
                     f"No tool call found for function call output with call_id {call_id}.",
@@ -114,7 +122,9 @@ def check_input(items: object, *, paired: bool = False) -> tuple[Exchange, ...]:
                 )
             answered.add(call_id)
             name, turn = calls[call_id]
-            results[turn].append(ReceivedResult(call_id, output, looks_like_error(output), name))
+            results[turn].append(
+                ReceivedResult(call_id, output, looks_like_error(output), name, parts)
+            )
     if reasoning is not None:
         _orphan_reasoning(reasoning)
     for call_id in calls:
@@ -210,13 +220,17 @@ def _function_call(item: dict[str, Any], i: int) -> tuple[str, str]:
     return item["call_id"], item["name"]
 
 
-def _function_output(item: dict[str, Any], i: int) -> tuple[str, str]:
+def _function_output(
+    item: dict[str, Any], i: int, tally: Tally
+) -> tuple[str, str, tuple[Part, ...]]:
+    """The call id, the text and (for an output sent as a list) the parts of an output item."""
     call_id = item.get("call_id")
     if not isinstance(call_id, str):
         missing(f"input[{i}].call_id")
     output = item.get("output")
     if isinstance(output, list):
-        output = "".join(p.get("text", "") for p in output if isinstance(p, dict))
+        parts = output_parts(output, i, tally)
+        return call_id, render_parts(parts), parts
     if not isinstance(output, str):
         missing(f"input[{i}].output")
-    return call_id, output
+    return call_id, output, ()

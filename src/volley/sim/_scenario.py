@@ -16,16 +16,19 @@ A scenario is JSON (read with the standard library, so no extra is needed to loa
 
 The model walks ``turns`` in order, one per response. A turn whose ``when`` does not hold for the
 tool results just received is skipped, so the next turn acts as its "else" branch. ``when`` is one
-of ``always`` (the default), ``any_error``, ``no_error`` (also true with no results) and
-``all_error`` (false with no results). A turn without ``calls`` is a final answer
-(``end_turn`` / ``stop``); the conversation may go on with a new user message, and the model then
-takes the next turn. Once no turn is left, every response is ``final`` (default text ``"Done."``).
+of ``always`` (the default), ``any_error``, ``no_error`` (also true with no results),
+``all_error`` (false with no results) and ``any_media`` (a result held an image or audio, in the
+provider's own shape). A turn without ``calls`` is a final answer (``end_turn`` / ``stop``); the
+conversation may go on with a new user message, and the model then takes the next turn. Once no
+turn is left, every response is ``final`` (default text ``"Done."``).
 
 Texts, and string values inside ``arguments``, are templates over the results of the previous
 turn's calls, by call position (0-based): ``{result[N]}`` is the content of the result of call
-``N``, ``{name[N]}`` its tool's name, ``{results}`` every content joined by newlines,
-``{result_count}`` and ``{error_count}`` counts. A missing result renders as ``<no result N>``;
-any other brace is left alone, so JSON inside a text needs no escaping.
+``N``, ``{name[N]}`` its tool's name, ``{media[N]}`` the media it carried as the model received
+them (``[image: image/png, 68 bytes]``, comma-separated, or ``none``), ``{results}`` every content
+joined by newlines, ``{result_count}`` and ``{error_count}`` counts. The content of a result sent
+as a list of parts is its text, each medium named where it stood. A missing result renders as
+``<no result N>``; any other brace is left alone, so JSON inside a text needs no escaping.
 
 A call may give ``arguments_text`` instead of ``arguments``: a string sent exactly as written,
 never a template and never parsed, so that clients can be fed what a broken model writes
@@ -56,7 +59,7 @@ from typing import Any, Literal, TypeAlias, cast, get_args
 
 from .._errors import VolleyError
 
-Condition: TypeAlias = Literal["always", "any_error", "no_error", "all_error"]
+Condition: TypeAlias = Literal["always", "any_error", "no_error", "all_error", "any_media"]
 CONDITIONS: tuple[str, ...] = get_args(Condition)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from .._parts import Audio, Image, Part, describe_media
 from ._json import RawJSON
 from ._scenario import Scenario, Turn
 from ._tokens import count_tokens
@@ -31,6 +32,15 @@ class ReceivedResult:
     is_error: bool = False
     name: str = ""
     """The called tool's name, looked up from the call id in the history ("" if unknown)."""
+    parts: tuple[Part, ...] = ()
+    """The text and media of a result sent as a list (blocks, items, a function response with
+    media), in order, each medium decoded; empty for a result sent as one string. ``content`` is
+    then the text, with each medium named where it stood (``[image: image/png, 68 bytes]``)."""
+
+    @property
+    def media(self) -> tuple[Image | Audio, ...]:
+        """The images and audio the result carried, in order."""
+        return tuple(part for part in self.parts if not isinstance(part, str))
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,9 @@ class Exchange:
 
     calls: int
     results: tuple[ReceivedResult, ...] = ()
+    attached: tuple[Part, ...] = ()
+    """Text and media the message of results carried besides them: Anthropic blocks after its
+    ``tool_result`` blocks, Gemini parts after its function responses (audio, say)."""
 
 
 @dataclass(frozen=True)
@@ -119,10 +132,11 @@ def plan_reply(
     """
     cursor = _Cursor(scenario, id_prefix)
     before: Sequence[ReceivedResult] = ()
+    attached: Sequence[Part] = ()
     for exchange in history:
-        cursor.step(before, exchange.calls)
-        before = exchange.results
-    return cursor.step(before, max_calls)
+        cursor.step(before, exchange.calls, attached)
+        before, attached = exchange.results, exchange.attached
+    return cursor.step(before, max_calls, attached)
 
 
 class _Cursor:
@@ -135,14 +149,19 @@ class _Cursor:
         self.turn = -1
         self.pending: list[EmittedCall] = []
         self.gathered: list[ReceivedResult] = []
+        self.attached: list[Part] = []
 
-    def step(self, results: Sequence[ReceivedResult], limit: int | None) -> Reply:
+    def step(
+        self, results: Sequence[ReceivedResult], limit: int | None, attached: Sequence[Part] = ()
+    ) -> Reply:
         self.gathered.extend(results)
+        self.attached.extend(attached)
         if self.pending:
             take, self.pending = _cut(self.pending, limit)
             return Reply(text="", calls=tuple(take), turn=self.turn, makes_calls=True)
         basis, self.gathered = self.gathered, []
-        turn = self._choose(basis)
+        extra, self.attached = self.attached, []
+        turn = self._choose(basis, extra)
         calls = [
             EmittedCall(
                 id=self._call_id(i, call.name),
@@ -160,10 +179,10 @@ class _Cursor:
             makes_calls=bool(calls),
         )
 
-    def _choose(self, basis: Sequence[ReceivedResult]) -> Turn:
+    def _choose(self, basis: Sequence[ReceivedResult], attached: Sequence[Part]) -> Turn:
         turns = self.scenario.turns
         for index in range(self.next, len(turns)):
-            if holds(turns[index].when, basis):
+            if holds(turns[index].when, basis, attached):
                 self.next, self.turn = index + 1, index
                 return turns[index]
         self.next, self.turn = len(turns), -1
@@ -182,8 +201,10 @@ def _cut(
     return calls[:limit], calls[limit:]
 
 
-def holds(when: str, results: Sequence[ReceivedResult]) -> bool:
-    """Whether a turn's condition holds for the results just received."""
+def holds(when: str, results: Sequence[ReceivedResult], attached: Sequence[Part] = ()) -> bool:
+    """Whether a turn's condition holds for the results just received (and what came with them)."""
+    if when == "any_media":
+        return any(r.media for r in results) or any(not isinstance(p, str) for p in attached)
     errors = sum(r.is_error for r in results)
     if when == "any_error":
         return errors > 0
@@ -194,7 +215,9 @@ def holds(when: str, results: Sequence[ReceivedResult]) -> bool:
     return True
 
 
-_PLACEHOLDER = re.compile(r"\{(result|name)\[(\d+)\]\}|\{(results|result_count|error_count)\}")
+_PLACEHOLDER = re.compile(
+    r"\{(result|name|media)\[(\d+)\]\}|\{(results|result_count|error_count)\}"
+)
 
 
 def render(template: str, results: Sequence[ReceivedResult]) -> str:
@@ -211,6 +234,8 @@ def render(template: str, results: Sequence[ReceivedResult]) -> str:
         n = int(position)
         if n >= len(results):
             return f"<no result {n}>"
+        if kind == "media":
+            return ", ".join(describe_media(m) for m in results[n].media) or "none"
         return results[n].content if kind == "result" else results[n].name
 
     return _PLACEHOLDER.sub(fill, template)

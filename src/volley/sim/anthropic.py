@@ -7,6 +7,10 @@ tools need a name matching ``^[a-zA-Z0-9_-]{1,64}$`` (unique) and an object ``in
 message, placed before any other block, and a ``tool_result`` must answer a ``tool_use`` of the
 message just before. ``tool_choice.disable_parallel_tool_use: true`` limits a response to one call.
 
+A ``tool_result``'s content is a string or a list of blocks, text and images among them, checked
+as the API checks them (see `result_content`). Text and images after the ``tool_result`` blocks of
+a message are kept as what came with them (`Exchange.attached`).
+
 ``max_tokens`` caps the output (see `truncate`): a reply cut by it has ``stop_reason:
 "max_tokens"``. Streamed, a ``tool_use`` block whose input was cut gets its start and the partial
 JSON deltas but no ``content_block_stop``; plain, it is left out (see `AnthropicMessages.response`).
@@ -18,6 +22,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
+from .._parts import Part
+from ._anthropic_content import block_part, result_content
+from ._media import Tally
 from ._script import Exchange, ReceivedResult, Reply
 from ._tokens import count_json_tokens, count_tokens, split_tokens
 from ._wire import Rendering, SimRequest, SseEvent, WireError, sse
@@ -53,14 +60,17 @@ class AnthropicMessages:
             raise WireError("stream: Input should be a valid boolean")
         tools = body.get("tools", [])
         _check_tools(tools)
-        history = _check_messages(_required(body, "messages"))
+        tally = Tally()
+        history = _check_messages(_required(body, "messages"), tally)
         return SimRequest(
             model=model,
             stream=stream,
             history=history,
             max_calls=1 if _parallel_disabled(body.get("tool_choice")) else None,
-            input_tokens=count_json_tokens(
-                {"system": body.get("system"), "messages": body["messages"], "tools": tools}
+            input_tokens=tally.adjust(
+                count_json_tokens(
+                    {"system": body.get("system"), "messages": body["messages"], "tools": tools}
+                )
             ),
             body=body,
             max_output_tokens=max_tokens,
@@ -210,16 +220,7 @@ def _blocks(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return content
 
 
-def _result_text(block: dict[str, Any]) -> str:
-    content = block.get("content", "")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(b.get("text", "") for b in content if isinstance(b, dict))
-    raise WireError("tool_result.content: Input should be a valid string or a list of blocks")
-
-
-def _check_messages(messages: object) -> tuple[Exchange, ...]:
+def _check_messages(messages: object, tally: Tally) -> tuple[Exchange, ...]:
     if not isinstance(messages, list) or not messages:
         raise WireError("messages: at least one message is required")
     history: list[Exchange] = []
@@ -240,12 +241,12 @@ def _check_messages(messages: object) -> tuple[Exchange, ...]:
             open_at = i
             history.append(Exchange(calls=len(open_uses)))
             continue
-        results = _tool_results(blocks, where, open_uses)
+        results, attached = _tool_results(blocks, where, open_uses, tally)
         if open_uses:
             missing = [u for u in open_uses if u not in {r.call_id for r in results}]
             if missing:
                 _unanswered(open_at, missing)
-            history[-1] = Exchange(calls=history[-1].calls, results=tuple(results))
+            history[-1] = Exchange(history[-1].calls, tuple(results), tuple(attached))
         open_uses = {}
     if open_uses:
         _unanswered(open_at, list(open_uses))
@@ -276,13 +277,18 @@ def _tool_uses(blocks: list[dict[str, Any]], where: str, seen: set[str]) -> dict
 
 
 def _tool_results(
-    blocks: list[dict[str, Any]], where: str, open_uses: dict[str, str]
-) -> list[ReceivedResult]:
+    blocks: list[dict[str, Any]], where: str, open_uses: dict[str, str], tally: Tally
+) -> tuple[list[ReceivedResult], list[Part]]:
+    """The results a user message carries, and the text and images after them."""
     results: list[ReceivedResult] = []
+    attached: list[Part] = []
     others = False
     for j, block in enumerate(blocks):
         if block["type"] != "tool_result":
             others = True
+            part = block_part(block, f"{where}.content.{j}", tally) if open_uses else None
+            if part is not None:
+                attached.append(part)
             continue
         use_id = block.get("tool_use_id")
         if use_id not in open_uses:
@@ -301,8 +307,9 @@ def _tool_results(
         is_error = block.get("is_error", False)
         if not isinstance(is_error, bool):
             raise WireError(f"{where}.content.{j}.is_error: Input should be a valid boolean")
-        results.append(ReceivedResult(use_id, _result_text(block), is_error, open_uses[use_id]))
-    return results
+        text, parts = result_content(block, f"{where}.content.{j}", tally)
+        results.append(ReceivedResult(use_id, text, is_error, open_uses[use_id], parts))
+    return results, attached
 
 
 def _unanswered(at: int, ids: list[str]) -> NoReturn:

@@ -6,9 +6,11 @@ them. Validation follows the real API where it matters to tool calling: ``conten
 non-empty list of ``user``/``model`` contents with non-empty ``parts``; a ``model`` content with N
 ``functionCall`` parts must be followed by a ``user`` content with exactly N ``functionResponse``
 parts, names in call order (and ids, when the call had one), and a ``functionResponse`` must
-answer such a turn. Function declarations need a unique name matching
-``^[a-zA-Z_][a-zA-Z0-9_:-]{0,63}$`` (no dots: the real API's advertised pattern allows them, but
-they are refused in practice) and at most one of ``parameters`` / ``parametersJsonSchema``.
+answer such a turn. A function response may hold images, and the turn of responses other parts
+after them, audio say (see `response_parts`, `attached_parts`). Function declarations need a
+unique name matching ``^[a-zA-Z_][a-zA-Z0-9_:-]{0,63}$`` (no dots: the real API's advertised
+pattern allows them, but they are refused in practice) and at most one of ``parameters`` /
+``parametersJsonSchema``.
 
 Like Gemini 3, the first ``functionCall`` part of a turn carries a ``thoughtSignature``, which must
 come back unchanged: the signature is a digest of the turn's calls, so the simulator checks it
@@ -36,6 +38,8 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
+from ._gemini_media import attached_parts, response_parts
+from ._media import Tally
 from ._script import EmittedCall, Exchange, ReceivedResult, Reply
 from ._tokens import count_json_tokens, split_tokens
 from ._wire import Rendering, SimRequest, SseEvent, WireError, sse
@@ -75,15 +79,16 @@ class Gemini:
         tools = body.get("tools", [])
         _check_tools(tools)
         contents = body.get("contents")
-        history = self._check_contents(contents)
+        tally = Tally()
+        history = self._check_contents(contents, tally)
         system = _get(body, "systemInstruction")
         return SimRequest(
             model=model,
             stream=stream,
             history=history,
             max_calls=None,
-            input_tokens=count_json_tokens(
-                {"system": system, "messages": contents, "tools": tools}
+            input_tokens=tally.adjust(
+                count_json_tokens({"system": system, "messages": contents, "tools": tools})
             ),
             body=body,
             max_output_tokens=_token_cap(_get(body, "generationConfig")),
@@ -125,7 +130,7 @@ class Gemini:
             parts[0]["thoughtSignature"] = signature(signed, verbatim)
         return parts
 
-    def _check_contents(self, contents: object) -> tuple[Exchange, ...]:
+    def _check_contents(self, contents: object, tally: Tally) -> tuple[Exchange, ...]:
         if not isinstance(contents, list) or not contents:
             raise WireError("* GenerateContentRequest.contents: contents is not specified")
         history: list[Exchange] = []
@@ -143,10 +148,11 @@ class Gemini:
                 if role != "user" or len(answers) != len(open_calls):
                     _count_mismatch(open_at)
                 results = tuple(
-                    _answer(a, call, i, k)
+                    _answer(a, call, i, k, tally)
                     for k, (a, call) in enumerate(zip(answers, open_calls, strict=True))
                 )
-                history[-1] = Exchange(calls=len(open_calls), results=results)
+                attached = attached_parts(parts, i, tally)
+                history[-1] = Exchange(len(open_calls), results, attached)
             elif answers:
                 raise WireError(
                     "Please ensure that function response turn comes immediately after a "
@@ -336,7 +342,9 @@ def _content(content: object, i: int) -> tuple[str, list[dict[str, Any]]]:
     return role, parts
 
 
-def _answer(answer: Any, call: tuple[str, str | None], i: int, k: int) -> ReceivedResult:
+def _answer(
+    answer: Any, call: tuple[str, str | None], i: int, k: int, tally: Tally
+) -> ReceivedResult:
     name, call_id = call
     where = f"* GenerateContentRequest.contents[{i}].parts[{k}].function_response"
     if not isinstance(answer, dict) or answer.get("name") != name:
@@ -355,7 +363,9 @@ def _answer(answer: Any, call: tuple[str, str | None], i: int, k: int) -> Receiv
         raise WireError(f"{where}.response: expected an object")
     value = response.get("output", response.get("error", response))
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return ReceivedResult(call_id or f"{name}#{k}", text, "error" in response, name)
+    media = response_parts(answer, f"contents[{i}].parts[{k}].function_response", tally)
+    parts = (text, *media) if media else ()
+    return ReceivedResult(call_id or f"{name}#{k}", text, "error" in response, name, parts)
 
 
 def _count_mismatch(at: int) -> NoReturn:

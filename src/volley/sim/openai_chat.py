@@ -12,8 +12,10 @@ with a name matching ``^[a-zA-Z0-9_-]+$`` of at most 64 characters. Stricter tha
 cut by it has ``finish_reason: "length"``, and a call whose arguments were cut is sent with the
 arguments written so far (streamed: its deltas, then the finish chunk), which do not parse as JSON.
 
-Chat has no error flag on tool results; for ``when`` conditions a result counts as an error when
-its content starts with ``error`` (any case) or is a JSON object with an ``"error"`` key.
+A ``tool`` message's content is text: a string, or a list of ``text`` parts (an image, audio or
+file part is refused, as the API refuses it). Chat has no error flag on tool results; for ``when``
+conditions a result counts as an error when its content starts with ``error`` (any case) or is a
+JSON object with an ``"error"`` key.
 
 ``ollama=True`` streams every tool call at index 0, each starting with a chunk that carries its id,
 as Ollama does, so that stream parsers can be tested against it.
@@ -283,10 +285,41 @@ def _tool_message(
         )
     content = message.get("content", "")
     if isinstance(content, list):
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        content = "".join(_text_part(part, i, k) for k, part in enumerate(content))
     if not isinstance(content, str):
         invalid_type(f"messages[{i}].content", "string")
     return ReceivedResult(call_id, content, looks_like_error(content), calls[call_id])
+
+
+def _text_part(part: object, i: int, k: int) -> str:
+    """A part of a ``tool`` message's content: text only, as the API has it."""
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind in MEDIA_PARTS:
+        plural, one = MEDIA_PARTS[kind]
+        raise WireError(
+            f"Invalid 'messages[{i}]'. {plural} are only allowed for messages with role 'user', "
+            f"but this message with role 'tool' contains {one}.",
+            param=f"messages[{i}]",
+            code="invalid_value",
+        )
+    if kind != "text" or not isinstance(part, dict):
+        raise WireError(
+            f"Invalid value: {kind!r}. Supported values are: 'text'.",
+            param=f"messages[{i}].content[{k}].type",
+            code="invalid_value",
+        )
+    text = part.get("text")
+    if not isinstance(text, str):
+        missing(f"messages[{i}].content[{k}].text")
+    return text
+
+
+MEDIA_PARTS = {
+    "image_url": ("Image URLs", "an image URL"),
+    "input_audio": ("Audio inputs", "an audio input"),
+    "file": ("Files", "a file"),
+}
+"""Parts a user message may hold but a ``tool`` message may not, as the API names them."""
 
 
 def _unanswered(at: int, ids: list[str]) -> NoReturn:

@@ -31,7 +31,8 @@ streamed, it gets ``output_item.added`` and its argument deltas but no ``argumen
 
 Like Chat, the format has no error flag; a ``function_call_output`` counts as an error by the same
 rule as a Chat ``tool`` message (its text starts with ``error`` or is a JSON object with an
-``"error"`` key).
+``"error"`` key). Its ``output`` may be a list of text, image and file items (see
+`output_parts`): images are decoded and checked, and kept with the result.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from ._media import Tally
 from ._openai import error_body, invalid_type, missing, token_cap
 from ._responses_input import check_input, check_tools
 from ._script import Reply
@@ -106,14 +108,15 @@ class OpenAIResponses:
             invalid_type("include", "array")
         cap = token_cap(body, "max_output_tokens", minimum=16)
         items = body.get("input")
-        history = check_input(items, paired=self.reasoning)
+        tally = Tally()
+        history = check_input(items, paired=self.reasoning, tally=tally)
         return SimRequest(
             model=model,
             stream=stream,
             history=history,
             max_calls=None if parallel else 1,
-            input_tokens=count_json_tokens(
-                {"system": instructions, "messages": items, "tools": tools}
+            input_tokens=tally.adjust(
+                count_json_tokens({"system": instructions, "messages": items, "tools": tools})
             ),
             body=body,
             max_output_tokens=cap,
