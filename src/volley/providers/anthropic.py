@@ -3,7 +3,8 @@
 Results go back as ONE user message whose `tool_result` blocks come first, one per call, in call
 order, with `is_error` set on failures: the API rejects a turn whose tool_use ids are not all
 answered in the very next message, and splitting the results over several messages teaches the
-model to stop calling tools in parallel.
+model to stop calling tools in parallel. A result with images sends them as `image` blocks among
+its text blocks; audio, which the API does not take, is described in a text block.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._call import ToolCall
+from .._call import ToolCall, ToolResult
 from .._content import json_safe
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
 from ._adapter import SDKAdapter
 from ._base import ModelRequest, missing_extra
+from ._media import Accepts, texts_and_media
 from ._names import ToolNames
 
 if TYPE_CHECKING:
@@ -142,15 +144,35 @@ def _assistant_content(turn: ModelTurn, names: ToolNames) -> list[dict[str, Any]
     return content
 
 
-def _tool_result(result: Any) -> dict[str, Any]:
+def _tool_result(result: ToolResult) -> dict[str, Any]:
     block: dict[str, Any] = {
         "type": "tool_result",
         "tool_use_id": result.call_id,
         "content": result.content,
     }
+    if result.parts:  # images go as image blocks, in order with the text
+        block["content"] = _content_blocks(result) or result.content
     if result.is_error:
         block["is_error"] = True
     return block
+
+
+ACCEPTS = Accepts(
+    images=("image/png", "image/jpeg", "image/gif", "image/webp"),
+    max_encoded=5 * 1024 * 1024,  # "image exceeds 5 MB maximum", counted on the base64 text
+)
+"""What a `tool_result` takes: images of four types, of at most 5 MB as base64; no audio."""
+
+
+def _content_blocks(result: ToolResult) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for piece in texts_and_media(result.parts, ACCEPTS):
+        if isinstance(piece, str):
+            blocks.append({"type": "text", "text": piece})
+        else:
+            source = {"type": "base64", "media_type": piece.media_type, "data": piece.base64}
+            blocks.append({"type": "image", "source": source})
+    return blocks
 
 
 def _process_response(message: WireMessage, names: ToolNames) -> ModelTurn:

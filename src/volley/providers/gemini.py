@@ -4,7 +4,10 @@ The SDK's own automatic function calling is turned off: volley runs the calls. R
 as ONE `user` content with one `functionResponse` per call, in call order (the API rejects a
 count that differs). Gemini 3 signs its turns (`thoughtSignature` on the first call part): the
 model's content is echoed back exactly as it came. Gemini has no switch for parallel calls:
-`parallel=False` is not sent anywhere (the instructions may ask for one call at a time).
+`parallel=False` is not sent anywhere (the instructions may ask for one call at a time). A
+result's images go inside its function response (`parts` of inline data); audio, which a function
+response cannot hold, follows the responses in the same turn as inline data, labelled with the
+result it belongs to.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._call import ToolCall
+from .._call import ToolCall, ToolResult
 from .._content import json_safe
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
+from .._parts import Image, describe_media
 from .._tool import Tool
 from ._adapter import SDKAdapter
 from ._base import ModelRequest, missing_extra
+from ._media import Accepts, prepare
 from ._names import ToolNames
 
 if TYPE_CHECKING:
@@ -155,17 +160,55 @@ def _encodable(content: Any) -> Any:
 
 def _responses(returns: ToolReturns, names: ToolNames, types: Any) -> Any:
     parts = []
-    for result in returns.results:
+    after: list[Any] = []  # audio, which a function response cannot hold: after them all
+    for k, result in enumerate(returns.results):
         payload = {"error": result.content} if result.is_error else {"output": result.content}
         call_id = None if result.call_id.startswith(LOCAL_ID_PREFIX) else result.call_id
-        parts.append(
-            types.Part(
-                function_response=types.FunctionResponse(
-                    id=call_id, name=names.to_wire(result.name), response=payload
-                )
-            )
+        response = types.FunctionResponse(
+            id=call_id, name=names.to_wire(result.name), response=payload
         )
-    return types.Content(role="user", parts=parts)
+        if result.parts:
+            response = _with_media(response, result, k, after, types)
+        parts.append(types.Part(function_response=response))
+    return types.Content(role="user", parts=parts + after)
+
+
+ACCEPTS = Accepts(
+    images=("image/png", "image/jpeg", "image/webp"),
+    max_encoded=20 * 1024 * 1024,  # inline data beyond this goes through the Files API
+    audio=("audio/wav", "audio/mp3", "audio/aiff", "audio/aac", "audio/ogg", "audio/flac"),
+)
+"""What Gemini takes: images inside a function response, audio inline in the same turn."""
+
+
+def _with_media(response: Any, result: ToolResult, k: int, after: list[Any], types: Any) -> Any:
+    """The function response with its images, each audio clip added to `after` with a label.
+
+    The response's text still names every medium where it stood; a medium that cannot be sent
+    is named again, with why.
+    """
+    media: list[Any] = []
+    notes: list[str] = []
+    for part in result.parts:
+        if isinstance(part, str):
+            continue
+        piece = prepare(part, ACCEPTS)
+        if isinstance(piece, str):
+            notes.append(piece)
+        elif isinstance(piece, Image):
+            blob = types.FunctionResponseBlob(mime_type=piece.media_type, data=piece.data)
+            media.append(types.FunctionResponsePart(inline_data=blob))
+        else:
+            label = f"{describe_media(piece)}, from result {k + 1} ({response.name}):"
+            after.append(types.Part(text=label))
+            after.append(
+                types.Part(inline_data=types.Blob(mime_type=piece.media_type, data=piece.data))
+            )
+    update: dict[str, Any] = {"parts": media} if media else {}
+    if notes:
+        key = "error" if result.is_error else "output"
+        update["response"] = {key: "\n".join([result.content, *notes])}
+    return response.model_copy(update=update) if update else response
 
 
 LOCAL_ID_PREFIX = "volley-"

@@ -2,9 +2,10 @@
 
 vLLM, llama.cpp and Ollama speak this format: pass `base_url`. Results go back as one `tool`
 message per call, right after the assistant message, in call order; the format has no error
-flag, so a failure is said in the content. Arguments arrive as JSON text and are handed to the
-executor as text, so malformed JSON from a model becomes an `invalid_arguments` result the model
-reads, not an exception here.
+flag, so a failure is said in the content. A `tool` message carries text only: a result's images
+and audio are named in its text, with a sentence saying that they could not be shown. Arguments
+arrive as JSON text and are handed to the executor as text, so malformed JSON from a model
+becomes an `invalid_arguments` result the model reads, not an exception here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .._call import ToolCall
 from .._content import json_safe
 from .._errors import ProviderError
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
+from .._parts import Audio, Image, Part
 from .._tool import Tool
 from ._adapter import SDKAdapter
 from ._base import ModelRequest, arguments_text, missing_extra
@@ -130,10 +132,35 @@ def _map_messages(messages: Sequence[Message], names: ToolNames) -> list[dict[st
             wire.append(json_safe(_assistant_message(message, names)))  # encodable, always
         elif isinstance(message, ToolReturns):
             wire.extend(
-                {"role": "tool", "tool_call_id": r.call_id, "content": r.content}
+                {
+                    "role": "tool",
+                    "tool_call_id": r.call_id,
+                    "content": _with_note(r.content, r.parts) if r.parts else r.content,
+                }
                 for r in message.results
             )
     return wire
+
+
+def _with_note(content: str, parts: tuple[Part, ...]) -> str:
+    """A result's text (its media named where they stood), and a word on why they are not shown.
+
+    A `tool` message carries text only (the API refuses image parts in it).
+    """
+    images = sum(isinstance(part, Image) for part in parts)
+    sounds = sum(isinstance(part, Audio) for part in parts)
+    counted = [
+        f"{n} {word}{'' if n == 1 else 's'}"
+        for n, word in ((images, "image"), (sounds, "audio clip"))
+        if n
+    ]
+    if not counted:
+        return content
+    verb = "is" if images + sounds == 1 else "are"
+    return (
+        f"{content}\n({' and '.join(counted)} of this result {verb} not shown: this API's tool "
+        "messages carry text only)"
+    )
 
 
 def _assistant_message(turn: ModelTurn, names: ToolNames) -> dict[str, Any]:

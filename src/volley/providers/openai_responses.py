@@ -4,7 +4,9 @@ Without `previous_response_id`, each request carries the whole conversation: the
 `function_call` items (and reasoning items) are echoed back, each followed by results as
 `function_call_output` items in call order. The API refuses an output without its call ("No tool
 call found for function call output") and a call without its output ("No tool output found").
-The format has no error flag: a failure is said in the output text.
+The format has no error flag: a failure is said in the output text. A result with images goes out
+as a list of `input_text` and `input_image` items (data URLs); audio, which a function output
+cannot carry, is described in an `input_text` item.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 from .._call import ToolCall
 from .._content import json_safe
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
+from .._parts import Image, Part
 from .._tool import Tool
 from ._adapter import SDKAdapter
 from ._base import ModelRequest, arguments_text, missing_extra
+from ._media import Accepts, texts_and_media
 from ._names import ToolNames
 
 if TYPE_CHECKING:
@@ -98,10 +102,32 @@ def _map_messages(messages: Sequence[Message], names: ToolNames) -> list[dict[st
             items.extend(json_safe(_model_items(message, names)))  # encodable, whatever it holds
         elif isinstance(message, ToolReturns):
             items.extend(
-                {"type": "function_call_output", "call_id": r.call_id, "output": r.content}
+                {
+                    "type": "function_call_output",
+                    "call_id": r.call_id,
+                    "output": (_output_list(r.parts) or r.content) if r.parts else r.content,
+                }
                 for r in message.results
             )
     return items
+
+
+ACCEPTS = Accepts(
+    images=("image/png", "image/jpeg", "image/webp", "image/gif"),
+    max_encoded=50 * 1024 * 1024,  # the API's limit on a request's images
+)
+"""What a `function_call_output` takes: images as data URLs (text and files too); no audio."""
+
+
+def _output_list(parts: tuple[Part, ...]) -> list[dict[str, Any]]:
+    """A result with media as the output's list of `input_text` and `input_image` items."""
+    out: list[dict[str, Any]] = []
+    for piece in texts_and_media(parts, ACCEPTS):
+        if isinstance(piece, str):
+            out.append({"type": "input_text", "text": piece})
+        elif isinstance(piece, Image):
+            out.append({"type": "input_image", "image_url": piece.data_url})
+    return out
 
 
 def _model_items(turn: ModelTurn, names: ToolNames) -> list[dict[str, Any]]:
