@@ -196,8 +196,8 @@ class MCPServer:
         self.annotations = {}
         for remote in listed:
             if remote.name in names:
-                logger.warning("MCP server %r lists %r twice; the first is used", *(
-                    self.name, remote.name))  # fmt: skip
+                said = "MCP server %r lists %r twice; the first is used"
+                logger.warning(said, self.name, remote.name)
                 continue
             names.add(remote.name)
             try:
