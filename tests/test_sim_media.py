@@ -164,6 +164,11 @@ REFUSALS = {
         anthropic_body({"type": "text", "text": ""}, image_block()),
         "text content blocks must be non-empty",
     ),
+    "anthropic: whitespace text": (
+        AnthropicMessages(),
+        anthropic_body({"type": "text", "text": " \n"}, image_block()),
+        "text content blocks must contain non-whitespace text",
+    ),
     "anthropic: audio": (
         AnthropicMessages(),
         anthropic_body({"type": "audio", "source": {}}),

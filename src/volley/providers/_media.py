@@ -84,13 +84,14 @@ def prepare(media: Media, accepts: Accepts) -> Media | str:
 def texts_and_media(parts: tuple[Part, ...], accepts: Accepts) -> list[str | Image | Audio]:
     """A result's parts as an API takes them, in order.
 
-    Text is made safe to send (empty text is left out); each medium the API takes is kept, and
-    each other one replaced by a note.
+    Text is made safe to send (text that is empty or only whitespace is left out: Anthropic
+    refuses such a block); each medium the API takes is kept, and each other one replaced by a
+    note.
     """
     out: list[str | Image | Audio] = []
     for part in parts:
         if isinstance(part, str):
-            if part:
+            if part.strip():
                 out.append(wire_safe(part))
         else:
             out.append(prepare(part, accepts))

@@ -1,9 +1,9 @@
 """What an Anthropic ``tool_result`` may hold: text and images, checked as the API checks them.
 
 A ``tool_result``'s content is a string or a list of ``text`` and ``image`` blocks (also
-``document``, ``search_result`` and ``tool_reference``, taken unread): text blocks must be
-non-empty, and a base64 image must be JPEG, PNG, GIF or WebP, valid base64 of at most 5 MB (as
-text), and its bytes what its ``media_type`` says. Audio has no block.
+``document``, ``search_result`` and ``tool_reference``, taken unread): text blocks must hold
+more than whitespace, and a base64 image must be JPEG, PNG, GIF or WebP, valid base64 of at most
+5 MB (as text), and its bytes what its ``media_type`` says. Audio has no block.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def block_part(block: dict[str, Any], at: str, tally: Tally) -> Part | None:
             raise WireError(f"{at}.text: Input should be a valid string")
         if not text:
             raise WireError(f"{at}.text: text content blocks must be non-empty")
+        if not text.strip():
+            raise WireError(f"{at}.text: text content blocks must contain non-whitespace text")
         return text
     if block["type"] != "image":
         return None
