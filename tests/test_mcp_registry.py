@@ -484,12 +484,6 @@ def test_everything_resource_links_become_text(loop: asyncio.Runner, everything:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a server started as `node <package>/dist/index.js`, the usual way to run an npm "
-    "server, is named after the file: 'index', scope key 'mcp:index', the same for every such "
-    "server, so two of them serialize each other's writes and share a name in logs and errors",
-)
 def test_everything_default_name_is_not_the_script_file() -> None:
     node = shutil.which("node") or "node"
     servers = [

@@ -327,12 +327,35 @@ def _forward(report: Callable[[float, float | None, str | None], None]) -> Progr
 def _default_name(target: Target) -> str:
     if isinstance(target, StdioServerParameters):
         base = Path(target.command).name
-        for arg in target.args:  # `python -m pkg`, `node path/index.js`, `uvx pkg`...
-            if not arg.startswith("-") and base.startswith(("python", "node", "uvx", "npx")):
-                return Path(arg).stem if "/" in arg else arg
+        if base.startswith(("python", "node", "uvx", "npx", "bun", "deno")):
+            # `node pkg/dist/index.js`, `npx @scope/server`, `python -m pkg`: name the package
+            script = next((a for a in target.args if not a.startswith("-")), None)
+            if script is not None:
+                return _package_of(script)
         return base
     parts = urlsplit(target)
     return f"{parts.hostname or 'server'}{f':{parts.port}' if parts.port else ''}"
+
+
+def _package_of(script: str) -> str:
+    """What names the server a script belongs to, rather than the script's file name."""
+    path = Path(script)
+    if "node_modules" in path.parts:  # .../node_modules/@scope/name/dist/index.js
+        after = path.parts[path.parts.index("node_modules") + 1 :]
+        if after:
+            return after[1] if after[0].startswith("@") and len(after) > 1 else after[0]
+    if script.startswith("@") and script.count("/") == 1:  # an npm package: @scope/name@1.2
+        return script.split("/")[1].split("@")[0] or script
+    if "/" not in script and "\\" not in script:  # a module or a package, not a path
+        return script.split("@")[0].rsplit("/", 1)[-1] or script
+    generic = {"index", "main", "__main__", "server", "cli", "app"}
+    folders = {"dist", "build", "lib", "src", "bin", "out"}
+    if path.stem not in generic:
+        return path.stem
+    for folder in reversed(path.parent.parts):
+        if folder not in folders and folder not in ("/", "."):
+            return folder
+    return path.stem
 
 
 def _describe(target: Target) -> str:
