@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_MAX_CHARS",
     "UnserializableResult",
     "cap",
+    "cap_parts",
     "json_safe",
     "render",
     "render_parts",
@@ -48,6 +49,31 @@ def render(value: Any) -> str:
         return wire_safe(json.dumps(value, ensure_ascii=False, default=_jsonable))
     except (TypeError, ValueError, RecursionError, pydantic_core.PydanticSerializationError) as exc:
         raise UnserializableResult(str(exc)) from None
+
+
+def cap_parts(parts: tuple[Part, ...], limit: int) -> tuple[Part, ...]:
+    """The text parts cut to `limit` characters in all, saying so, as `cap` cuts text; media kept.
+
+    A tool that answers with an image and 5 MB of text must not send the 5 MB where a text
+    answer of the same size would have been cut.
+    """
+    total = sum(len(part) for part in parts if isinstance(part, str))
+    if total <= limit:
+        return parts
+    kept: list[Part] = []
+    left = limit
+    noted = False
+    for part in parts:
+        if not isinstance(part, str):
+            kept.append(part)
+        elif len(part) <= left:
+            kept.append(part)
+            left -= len(part)
+        elif not noted:  # the first text that does not fit: its start, and the note
+            note = f"[output cut: {total:,} characters of text in all, the first {limit:,} shown]"
+            kept.append(f"{part[:left]}\n{note}")
+            left, noted = 0, True
+    return tuple(kept)
 
 
 def render_parts(parts: tuple[Part, ...]) -> str:

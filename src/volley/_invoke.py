@@ -13,7 +13,7 @@ from tenacity.wait import wait_base, wait_exponential, wait_random
 from ._access import NO_ACCESS, Access, conflicts
 from ._backend import Backend, ThreadCall
 from ._call import ErrorKind, ToolCall, ToolResult
-from ._content import UnserializableResult, cap, render, render_parts, wire_safe
+from ._content import UnserializableResult, cap, cap_parts, render, render_parts, wire_safe
 from ._deadlines import Deadlines
 from ._parts import Output, Part, ToolError, media_parts
 from ._slots import Slots
@@ -203,6 +203,7 @@ class CallRunner:
                 exception=exc,
             )
         if parts is not None:
+            parts = cap_parts(parts, self._max_chars)
             return _with_parts(call, cap(content, self._max_chars), value, parts, started, ended,
                                attempts)  # fmt: skip
         # Positional, in field order: keywords cost more than the rest of a no-op call's result.
