@@ -7,6 +7,8 @@ import asyncio
 import importlib
 import importlib.util
 import json
+import logging
+import shlex
 import sys
 import types
 from pathlib import Path
@@ -16,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .._agent import Agent, RunError
+from .._errors import ConfigurationError
 from .._events import (
     CallFinished,
     CallProgress,
@@ -30,7 +33,7 @@ from .._tool import Tool, Toolbox
 from ..providers import ProviderError
 from ._common import CommandError, check_writable, positive_int
 
-__all__ = ["add_parser", "load_tools"]
+__all__ = ["add_parser", "load_tools", "mcp_servers"]
 
 
 def add_parser(commands: Any) -> None:
@@ -38,8 +41,8 @@ def add_parser(commands: Any) -> None:
         "run",
         help="run a prompt with your tools against any provider",
         description=(
-            "Run PROMPT with the @tools of Python modules or files against a model, "
-            "showing text, calls and figures as they happen."
+            "Run PROMPT with the @tools of Python modules or files and the tools of MCP servers "
+            "against a model, showing text, calls and figures as they happen."
         ),
     )
     parser.add_argument("prompt", help="what to ask the model")
@@ -57,7 +60,25 @@ def add_parser(commands: Any) -> None:
         metavar="MODULE|FILE.py",
         help="a module (my_pkg.tools) or file (./tools.py) whose tools the model may call "
         "(repeatable): every `Tool` in it, or its TOOLS list or Toolbox; `SOURCE:name` picks "
-        "one attribute. Without it, the model can only answer in text",
+        "one attribute. Without tools or MCP servers, the model can only answer in text",
+    )
+    parser.add_argument(
+        "--mcp",
+        action="append",
+        default=[],
+        metavar='"COMMAND ARGS..."',
+        help="an MCP server to start and speak to over stdio, as one quoted string split as a "
+        'shell would (repeatable), e.g. --mcp "uvx mcp-server-time"; it gets a minimal '
+        'environment (PATH, HOME...): pass more with --mcp "env KEY=value COMMAND..." '
+        "(needs the mcp extra)",
+    )
+    parser.add_argument(
+        "--mcp-http",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an MCP server to reach over Streamable HTTP (repeatable), e.g. "
+        "http://127.0.0.1:8000/mcp (needs the mcp extra)",
     )
     parser.add_argument("--instructions", help="the system prompt")
     parser.add_argument("--trace", type=Path, metavar="FILE", help="record the run as JSON Lines")
@@ -113,6 +134,48 @@ def load_tools(specs: list[str]) -> Toolbox:
         return Toolbox(tools.values())
     except ValueError as exc:  # two different tools of one name
         raise CommandError(f"--tools: {exc}") from exc
+
+
+def mcp_servers(commands: list[str], urls: list[str]) -> list[Any]:
+    """The MCP servers named by `--mcp` (a command line, split as a shell would) and `--mcp-http`.
+
+    Nothing is started here: the agent opens them when the run begins.
+
+    Raises:
+        CommandError: a command that is empty or badly quoted, a URL that is not http(s).
+        MissingExtra: the mcp extra is not installed (an ImportError naming what to install).
+    """
+    if not commands and not urls:
+        return []
+    from ..mcp import MCPServer  # only now: the mcp extra may be absent
+
+    _quiet_sdk()
+    servers: list[Any] = []
+    for text in commands:
+        try:
+            argv = shlex.split(text)
+        except ValueError as exc:  # "No closing quotation"
+            raise CommandError(f"--mcp {text}: cannot split it as a shell would: {exc}") from exc
+        if not argv:
+            raise CommandError('--mcp needs a command, e.g. --mcp "uvx mcp-server-time"')
+        servers.append(MCPServer.stdio(argv[0], argv[1:]))
+    for url in urls:
+        try:
+            servers.append(MCPServer.http(url))
+        except ConfigurationError as exc:
+            raise CommandError(f"--mcp-http: {exc}") from exc
+    return servers
+
+
+def _quiet_sdk() -> None:
+    """Keep the MCP SDK's own log records off the terminal.
+
+    It logs a traceback for each line a server sends that is not JSON; what stops a run is
+    reported in one line anyway, and a server's own stderr still passes through.
+    """
+    sdk = logging.getLogger("mcp")
+    if not any(isinstance(handler, logging.NullHandler) for handler in sdk.handlers):
+        sdk.addHandler(logging.NullHandler())
 
 
 def _split(spec: str) -> tuple[str, str]:
@@ -199,12 +262,19 @@ def _tools_of(holder: Any) -> list[Tool[..., Any]]:
 
 
 def run_command(args: argparse.Namespace, console: Console) -> int:
+    servers = mcp_servers(args.mcp, args.mcp_http)
     toolbox = load_tools(args.tools)
     observers: list[Any] = []
     if args.trace is not None:
         from ..trace import TraceRecorder
 
-        meta = {"model": args.model, "prompt": args.prompt, "tools": [t.name for t in toolbox]}
+        meta: dict[str, Any] = {
+            "model": args.model,
+            "prompt": args.prompt,
+            "tools": [t.name for t in toolbox],
+        }
+        if servers:
+            meta["mcp_servers"] = [server.name for server in servers]
         check_writable(args.trace, "--trace")
         try:
             observers.append(TraceRecorder(args.trace, meta=meta))
@@ -213,7 +283,7 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
     try:
         agent = Agent(
             args.model,
-            toolbox,
+            [*toolbox, *servers],
             instructions=args.instructions,
             parallel=not args.one_call_per_turn,
             streaming=not args.no_streaming,
@@ -228,12 +298,19 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
         if isinstance(exc, ValueError):  # ConfigurationError is one
             raise CommandError(str(exc)) from exc
         raise
-    if not toolbox:
+    if not toolbox and not servers:
         Console(stderr=True).print(
             "[yellow]note:[/] no --tools: the model can only answer in text", soft_wrap=True
         )
     try:
         stats = asyncio.run(_show(agent, args.prompt, console))
+    except _Unopened as exc:  # an MCP server that cannot be started or reached: no run
+        for observer in observers:
+            observer.close()
+        observers.clear()
+        if args.trace is not None:
+            args.trace.unlink(missing_ok=True)
+        raise CommandError(str(exc.__cause__)) from exc.__cause__
     except (ProviderError, RunError) as exc:
         console.print()  # end the line the model was writing
         raise CommandError(str(exc), status=1) from exc
@@ -249,9 +326,20 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+class _Unopened(Exception):
+    """The agent's tool sources could not all be opened; the cause says why."""
+
+
 async def _show(agent: Agent, prompt: str, console: Console) -> RunStats:
-    async with agent:
+    """Open the agent (its MCP servers), show one run, close it whatever happens."""
+    try:
+        try:
+            await agent.__aenter__()  # every server started or reached, or none kept open
+        except ConnectionError as exc:  # volley.mcp.MCPConnectionError is one
+            raise _Unopened from exc
         return await _events(agent, prompt, console)
+    finally:
+        await agent.aclose()
 
 
 async def _events(agent: Agent, prompt: str, console: Console) -> RunStats:
