@@ -314,11 +314,16 @@ class Agent:
         return emit
 
     async def _current_tools(self, previous: Toolbox | None) -> Toolbox:
-        """The local tools and each source's, listed again where a source says they changed."""
+        """The local tools and each source's, listed afresh where needed.
+
+        Every source is listed at the start of a run (`previous` is `None`); between turns,
+        only a source that says its tools changed.
+        """
         if not self.sources:
             return self.toolbox
-        stale = [s for s in self.sources if s.tools_changed or id(s) not in self._listings]
-        if previous is not None and not stale:
+        stale = [s for s in self.sources if previous is None or s.tools_changed]
+        if not stale:
+            assert previous is not None
             return previous
         listed = await asyncio.gather(*(source.list_tools() for source in stale))
         for source, tools in zip(stale, listed, strict=True):
