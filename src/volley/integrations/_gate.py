@@ -1,0 +1,146 @@
+"""One model message's calls, each held until the earlier calls it conflicts with are done.
+
+Frameworks run a message's calls themselves (a task or a thread per call, or one node run per
+call); volley only decides when each may start. The gate is built from the whole message, in the
+order the model wrote it, so the precedence is the one volley's executor would use: a write runs
+after every earlier call touching its keys and before every later one; reads and calls with
+nothing in common overlap. Works from async code and from threads alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from .._access import NO_ACCESS, Access
+from .._errors import ConfigurationError
+from .._scheduler import Scheduler
+from .._tool import Tool, ToolOptions
+
+__all__ = ["GateRegistry", "TurnGate", "declared_tool"]
+
+
+class TurnGate:
+    """The calls of one message: `hold(call_id)` waits for the call's turn and keeps it."""
+
+    def __init__(self, calls: Sequence[tuple[str, Access]]) -> None:
+        scheduler = Scheduler()
+        self._node: dict[str, int] = {}
+        self._done: list[Future[None]] = []
+        for call_id, access in calls:
+            if call_id in self._node:  # a repeated id: it waits for nothing, holds nothing
+                access = NO_ACCESS
+            number = scheduler.add(access=access)
+            self._node.setdefault(call_id, number)
+            self._done.append(Future())
+        self._waits_for = [scheduler.predecessors(n) for n in range(len(self._done))]
+        self._released = 0
+        self._lock = threading.Lock()
+
+    def __contains__(self, call_id: object) -> bool:
+        return call_id in self._node
+
+    @property
+    def finished(self) -> bool:
+        """Whether every call has been released (the gate is no longer needed)."""
+        return self._released == len(self._done)
+
+    def predecessors(self, call_id: str) -> list[str]:
+        """The earlier calls `call_id` waits for, by id."""
+        ids = {number: call_id for call_id, number in self._node.items()}
+        number = self._node.get(call_id)
+        return [] if number is None else [ids[p] for p in self._waits_for[number]]
+
+    @contextlib.asynccontextmanager
+    async def hold(self, call_id: str) -> AsyncIterator[None]:
+        """Wait (asynchronously) until the call may run; it holds its keys inside the block.
+
+        A call the gate does not know (not in the message) runs at once. Cancelled while
+        waiting, the call is released, so the calls after it are not held forever.
+        """
+        try:
+            for future in self._blockers(call_id):
+                await asyncio.wrap_future(future)
+            yield
+        finally:
+            self.release(call_id)
+
+    @contextlib.contextmanager
+    def hold_sync(self, call_id: str) -> Iterator[None]:
+        """`hold` for a call that runs in a thread: the thread blocks until the call may run."""
+        try:
+            for future in self._blockers(call_id):
+                future.result()
+            yield
+        finally:
+            self.release(call_id)
+
+    def release(self, call_id: str) -> None:
+        """The call has ended, or will never run: the calls waiting for it may go on."""
+        number = self._node.get(call_id)
+        if number is None:
+            return
+        with self._lock:
+            future = self._done[number]
+            if future.done():
+                return
+            future.set_result(None)
+            self._released += 1
+
+    def _blockers(self, call_id: str) -> list[Future[None]]:
+        number = self._node.get(call_id)
+        if number is None:
+            return []
+        return [self._done[p] for p in self._waits_for[number] if not self._done[p].done()]
+
+
+class GateRegistry:
+    """The gate of each message being run, found from any of its calls.
+
+    For frameworks that run each call on its own (a node run per call, a hook per call): the
+    first call of a message to arrive makes the gate from the whole message, the others find
+    it, and it is dropped when all of them are released.
+    """
+
+    def __init__(self) -> None:
+        self._gates: dict[tuple[str, ...], TurnGate] = {}
+        self._lock = threading.Lock()
+
+    def gate(self, call_ids: tuple[str, ...], make: Callable[[], TurnGate]) -> TurnGate:
+        """The gate of the message whose calls are `call_ids`, made by `make` if it is new."""
+        with self._lock:
+            gate = self._gates.get(call_ids)
+            if gate is None or gate.finished:
+                gate = self._gates[call_ids] = make()
+            return gate
+
+    def forget_finished(self) -> None:
+        """Drop the gates whose calls have all been released."""
+        with self._lock:
+            for key in [key for key, gate in self._gates.items() if gate.finished]:
+                del self._gates[key]
+
+    def __len__(self) -> int:
+        return len(self._gates)
+
+
+def _never(**_: Any) -> None:  # pragma: no cover - a declaration's body is never run
+    raise RuntimeError("a declared tool's body is run by its framework, not by volley")
+
+
+def declared_tool(name: str, options: Mapping[str, Any] | None) -> Tool[..., Any]:
+    """A volley tool that only says what a framework's tool touches (for `Tool.access`).
+
+    `options` is a `ToolOptions` dict (`effects`, `reads`, `writes`, ...), as a framework tool
+    carries it in its metadata under `"volley"`; `None` declares nothing.
+    """
+    given = dict(options or {})
+    unknown = sorted(set(given) - set(ToolOptions.__annotations__))
+    if unknown:  # a typo must not quietly declare nothing (and so race)
+        known = ", ".join(sorted(ToolOptions.__annotations__))
+        raise ConfigurationError(f"tool {name!r}: unknown volley options {unknown}; known: {known}")
+    return Tool.from_schema(name, "", None, _never, **given)
