@@ -1,0 +1,364 @@
+"""LangGraph's `ToolNode`, with the calls of one AI message scheduled by volley.
+
+```python
+from volley.integrations.langgraph import ToolNode, declare
+
+create_record = declare(create_record, writes=lambda args: [f"record:{args['id']}"])
+update_record = declare(update_record, writes=lambda args: [f"record:{args['id']}"])
+node = ToolNode([create_record, update_record, search])  # was: langgraph.prebuilt.ToolNode
+agent = create_react_agent(model, node)
+```
+
+LangGraph runs a message's calls all at once (`asyncio.gather`, or a thread pool), so a
+create-then-update in one message races. This node is LangGraph's own, subclassed: same
+constructor, inputs, outputs, injection, wrappers and error texts. The only change is when each
+call starts: a call waits until the earlier calls of its message that it conflicts with (by its
+tool's declared `reads`/`writes`/`effects`) are done; everything else still runs at once, and
+results stay in call order. A tool declares nothing unless `declare` (its `metadata["volley"]`)
+or its MCP annotations say so, and then it overlaps as before.
+
+Two ways a message's calls reach the node, both scheduled: the whole message at once (a state,
+a message list, a tool-call list: `create_react_agent(version="v1")`, a hand-built graph), or one
+`Send` per call (`create_react_agent`'s default `v2`): the calls of a message, sent to separate
+runs of the node, find one gate through the state's last AI message.
+
+Only what a call touches is used here: `timeout`, `retries` and `max_concurrency` are volley
+executor settings that LangGraph's node does not have, and are accepted but not applied.
+
+Private seams: the node overrides `_func`/`_afunc` (the batch entry points) and
+`_run_one`/`_arun_one` (one call each) of `langgraph.prebuilt.ToolNode`, so the `langgraph` extra
+pins `langgraph-prebuilt>=1.1,<1.2`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any, Literal, cast
+
+from typing_extensions import Unpack
+
+from .._access import NO_ACCESS, Access
+from .._errors import MissingExtra
+from .._tool import Tool, ToolOptions
+from ._gate import GateRegistry, TurnGate, declared_tool
+
+try:
+    from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
+    from langchain_core.runnables import RunnableConfig
+    from langchain_core.tools import BaseTool
+    from langchain_core.tools import tool as _as_tool
+    from langgraph.prebuilt import ToolNode as _LangGraphToolNode
+    from langgraph.prebuilt.tool_node import (
+        AsyncToolCallWrapper,
+        ToolCallWrapper,
+        ToolRuntime,
+        _default_handle_tool_errors,
+    )
+    from langgraph.runtime import Runtime
+    from langgraph.types import Command
+    from pydantic import BaseModel
+except ImportError as exc:  # pragma: no cover - depends on what is installed
+    raise MissingExtra("langgraph is not installed: pip install 'volley-tools[langgraph]'") from exc
+
+if not all(  # pragma: no cover - depends on what is installed
+    hasattr(_LangGraphToolNode, seam) for seam in ("_func", "_afunc", "_run_one", "_arun_one")
+):
+    raise MissingExtra(
+        "this langgraph-prebuilt is not supported: pip install 'volley-tools[langgraph]'"
+    )
+
+__all__ = ["ToolNode", "declare"]
+
+ARRIVAL_GRACE = 0.5
+"""Seconds a `Send`-run call waits for an earlier call of its message that has not arrived.
+
+The `Send`s of one message start together, so an earlier call arrives at once unless it is not
+coming (a router that sent only some calls, a resumed run); then the call goes on without it
+rather than hang.
+"""
+
+_InputType = Literal["list", "dict", "tool_calls"]
+_Output = ToolMessage | Command[Any] | list[Command[Any] | ToolMessage]
+_MCP_HINTS = frozenset(
+    {
+        *("read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint"),
+        *("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"),  # mcp 1.x
+    }
+)
+
+
+def declare(tool: BaseTool | Callable[..., Any], **options: Unpack[ToolOptions]) -> BaseTool:
+    """Say what a LangChain tool touches: `options` go in `tool.metadata["volley"]`.
+
+    A plain function is made a tool first, as `ToolNode` would. The options are checked now, so
+    a misspelled one is an error here rather than a call that quietly races.
+    """
+    made = tool if isinstance(tool, BaseTool) else _as_tool(tool)
+    declared_tool(made.name, options)
+    made.metadata = {**(made.metadata or {}), "volley": dict(options)}
+    return made
+
+
+def options_of(tool: BaseTool) -> ToolOptions | None:
+    """The volley options of a LangChain tool: its `"volley"` metadata, or its MCP hints.
+
+    MCP tools from `langchain.mcp` (metadata `mcp.tool.annotations`, server in `mcp.server`) and
+    from `langchain-mcp-adapters` (the hints at the top of the metadata, no server: all such
+    tools share one key) are read as volley's own MCP client reads them; `"volley"` options
+    correct the hints.
+    """
+    metadata = tool.metadata or {}
+    found = metadata.get("volley")
+    given = cast("ToolOptions", found) if isinstance(found, dict) else None
+    hints, server = _mcp_hints(metadata)
+    if hints is None:
+        return given
+    import mcp.types as mt
+
+    from ..mcp._convert import effects_of, scope_key
+
+    remote = mt.Tool(
+        name=tool.name,
+        input_schema={"type": "object"},
+        annotations=mt.ToolAnnotations.model_validate(hints),
+    )
+    return effects_of(remote, scope_key(server), trust_annotations=True, retries=0, override=given)
+
+
+def _mcp_hints(metadata: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The MCP annotations in a tool's metadata and its server's name (`None`: not MCP)."""
+    grouped = metadata.get("mcp")
+    if isinstance(grouped, Mapping):  # langchain.mcp
+        tool_meta = grouped.get("tool")
+        hints = tool_meta.get("annotations") if isinstance(tool_meta, Mapping) else None
+        server = grouped.get("server")
+        name = server.get("name") if isinstance(server, Mapping) else None
+        return (dict(hints) if isinstance(hints, Mapping) else {}), str(name or "unknown")
+    flat = {key: value for key, value in metadata.items() if key in _MCP_HINTS}
+    if flat or "_meta" in metadata:  # langchain-mcp-adapters
+        return flat, "unknown"
+    return None, ""
+
+
+class _Plan(TurnGate):
+    """The gate of one AI message's calls, and which call of the message each run is.
+
+    Calls are keyed by their place in the message (ids may be missing or repeated). A call run
+    by the node is found by identity (the node hands on the message's own dicts); a call that
+    came in a `Send` (`shared`) may be a copy, and is then found by its id.
+    """
+
+    def __init__(self, calls: Sequence[ToolCall], access: Sequence[Access], shared: bool) -> None:
+        super().__init__([(str(n), a) for n, a in enumerate(access)])
+        self._calls = list(calls)
+        self._shared = shared
+        self._claimed: set[int] = set()
+        self._arrived: list[Future[None]] = [Future() for _ in self._calls]
+        self._claim_lock = threading.Lock()
+
+    def claim(self, call: ToolCall) -> str | None:
+        """The key of this call in the message (`None`: not one of its calls, runs at once)."""
+        with self._claim_lock:
+            free = [n for n in range(len(self._calls)) if n not in self._claimed]
+            found = next((n for n in free if self._calls[n] is call), None)
+            if found is None and self._shared:
+                found = next((n for n in free if _same(self._calls[n], call)), None)
+            if found is None:
+                return None
+            self._claimed.add(found)
+            self._arrived[found].set_result(None)
+            return str(found)
+
+    def _late(self, key: str) -> list[tuple[str, Future[None]]]:
+        if not self._shared:  # the node runs every call of the message: all arrive
+            return []
+        return [(p, self._arrived[int(p)]) for p in self.predecessors(key)]
+
+    @contextlib.contextmanager
+    def hold_call(self, key: str) -> Iterator[None]:
+        """`hold_sync`, first giving up on earlier calls that do not arrive (`Send` runs)."""
+        try:
+            deadline = time.monotonic() + ARRIVAL_GRACE
+            for predecessor, arrived in self._late(key):
+                try:
+                    arrived.result(timeout=max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    self.release(predecessor)
+        except BaseException:
+            self.release(key)
+            raise
+        with self.hold_sync(key):
+            yield
+
+    @contextlib.asynccontextmanager
+    async def ahold_call(self, key: str) -> AsyncIterator[None]:
+        """`hold`, first giving up on earlier calls that do not arrive (`Send` runs)."""
+        try:
+            deadline = time.monotonic() + ARRIVAL_GRACE
+            for predecessor, arrived in self._late(key):
+                timeout = max(0.0, deadline - time.monotonic())
+                done, _ = await asyncio.wait({asyncio.wrap_future(arrived)}, timeout=timeout)
+                if not done:
+                    self.release(predecessor)
+        except BaseException:
+            self.release(key)
+            raise
+        async with self.hold(key):
+            yield
+
+
+def _same(planned: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
+    return planned.get("id") == sent.get("id") and planned.get("name") == sent.get("name")
+
+
+_current: contextvars.ContextVar[tuple[object, _Plan] | None] = contextvars.ContextVar(
+    "volley_langgraph_plan", default=None
+)
+
+
+class ToolNode(_LangGraphToolNode):
+    """`langgraph.prebuilt.ToolNode`, running a message's conflicting calls in model order.
+
+    Same constructor and behaviour as LangGraph's; tools declare what they touch with
+    `declare(tool, reads=..., writes=...)` or MCP annotations. A misspelled volley option is a
+    `ConfigurationError` here.
+    """
+
+    def __init__(
+        self,
+        tools: Sequence[BaseTool | Callable[..., Any]],
+        *,
+        name: str = "tools",
+        tags: list[str] | None = None,
+        handle_tool_errors: bool
+        | str
+        | Callable[..., str]
+        | type[Exception]
+        | tuple[type[Exception], ...] = _default_handle_tool_errors,
+        messages_key: str = "messages",
+        wrap_tool_call: ToolCallWrapper | None = None,
+        awrap_tool_call: AsyncToolCallWrapper | None = None,
+    ) -> None:
+        super().__init__(
+            tools,
+            name=name,
+            tags=tags,
+            handle_tool_errors=handle_tool_errors,
+            messages_key=messages_key,
+            wrap_tool_call=wrap_tool_call,
+            awrap_tool_call=awrap_tool_call,
+        )
+        self._declared: dict[str, Tool[..., Any]] = {
+            name: declared_tool(name, options_of(tool)) for name, tool in self.tools_by_name.items()
+        }
+        self._shared_plans = GateRegistry()
+
+    def _func(
+        self,
+        input: list[AnyMessage] | dict[str, Any] | BaseModel,
+        config: RunnableConfig,
+        runtime: Runtime[Any],
+    ) -> Any:
+        token = _current.set(self._plan(input, config))
+        try:
+            return super()._func(input, config, runtime)
+        finally:
+            _current.reset(token)
+
+    async def _afunc(
+        self,
+        input: list[AnyMessage] | dict[str, Any] | BaseModel,
+        config: RunnableConfig,
+        runtime: Runtime[Any],
+    ) -> Any:
+        token = _current.set(self._plan(input, config))
+        try:
+            return await super()._afunc(input, config, runtime)
+        finally:
+            _current.reset(token)
+
+    def _run_one(
+        self, call: ToolCall, input_type: _InputType, tool_runtime: ToolRuntime[Any, Any]
+    ) -> _Output:
+        plan, key = self._claim(call)
+        if plan is None or key is None:
+            return super()._run_one(call, input_type, tool_runtime)
+        try:
+            with plan.hold_call(key):
+                return super()._run_one(call, input_type, tool_runtime)
+        finally:
+            self._shared_plans.forget_finished()
+
+    async def _arun_one(
+        self, call: ToolCall, input_type: _InputType, tool_runtime: ToolRuntime[Any, Any]
+    ) -> _Output:
+        plan, key = self._claim(call)
+        if plan is None or key is None:
+            return await super()._arun_one(call, input_type, tool_runtime)
+        try:
+            async with plan.ahold_call(key):
+                return await super()._arun_one(call, input_type, tool_runtime)
+        finally:
+            self._shared_plans.forget_finished()
+
+    def _claim(self, call: ToolCall) -> tuple[_Plan | None, str | None]:
+        current = _current.get()
+        if current is None or current[0] is not self:  # a call from outside this node's batch
+            return None, None
+        plan = current[1]
+        return plan, plan.claim(call)
+
+    def _plan(
+        self, input: list[AnyMessage] | dict[str, Any] | BaseModel, config: RunnableConfig
+    ) -> tuple[object, _Plan] | None:
+        """The plan of the message this node run is part of (`None`: nothing to order)."""
+        if isinstance(input, dict) and input.get("__type") == "tool_call_with_context":
+            return self._shared_plan(input, config)
+        try:
+            calls, _ = self._parse_input(input)
+        except Exception:  # LangGraph's own parsing raises it again, with its own words
+            return None
+        if len(calls) < 2:
+            return None
+        return self, _Plan(calls, [self._access(call) for call in calls], shared=False)
+
+    def _shared_plan(
+        self, sent: Mapping[str, Any], config: RunnableConfig
+    ) -> tuple[object, _Plan] | None:
+        """For a call in a `Send`: the plan of its message's unanswered calls, shared by all."""
+        call = sent.get("tool_call")
+        state = sent.get("state")
+        messages = (
+            state.get(self._messages_key)
+            if isinstance(state, Mapping)
+            else getattr(state, self._messages_key, None)
+        )
+        if not isinstance(call, Mapping) or not isinstance(messages, Sequence):
+            return None
+        message = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+        if message is None:
+            return None
+        answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+        calls = [c for c in message.tool_calls if c.get("id") not in answered]
+        if len(calls) < 2 or not any(_same(c, call) for c in calls):
+            return None
+        thread = str((config.get("configurable") or {}).get("thread_id", ""))
+        ids = (thread, str(message.id), *(str(c.get("id")) for c in calls))
+        access = [self._access(c) for c in calls]
+        gate = self._shared_plans.gate(ids, lambda: _Plan(calls, access, shared=True))
+        return (self, gate) if isinstance(gate, _Plan) else None
+
+    def _access(self, call: ToolCall) -> Access:
+        """What a call holds: its tool's declaration applied to the model's arguments."""
+        name = call.get("name")
+        declared = self._declared.get(name) if isinstance(name, str) else None
+        if declared is None:  # an unknown tool: LangGraph answers it with an error at once
+            return NO_ACCESS
+        arguments = call.get("args")
+        return declared.access(arguments if isinstance(arguments, Mapping) else {})
