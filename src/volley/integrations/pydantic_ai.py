@@ -1,0 +1,272 @@
+"""Pydantic AI's tool calls, scheduled by volley: wrap a toolset in `VolleyToolset`.
+
+```python
+from volley.integrations.pydantic_ai import VolleyToolset, declare
+
+agent = Agent(model, toolsets=[VolleyToolset(FunctionToolset([get_record, declare(update, ...)]))])
+```
+
+Pydantic AI runs a model message's calls as one task each, all at once (a `sequential=True`
+tool is the only brake, and it stops everything). The wrapper holds each call until the earlier
+calls of the same message it conflicts with are done, so two writes of one record run in the
+order the model wrote them while everything else still overlaps.
+
+Needs the `pydantic-ai` extra: `pip install 'volley-tools[pydantic-ai]'`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Unpack
+
+try:
+    from pydantic_ai import RunContext
+    from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
+    from pydantic_ai.tools import AgentDepsT, Tool
+    from pydantic_ai.toolsets import AbstractToolset, ToolsetTool, WrapperToolset
+except ImportError as exc:  # pragma: no cover - depends on what is installed
+    from .._errors import MissingExtra
+
+    raise MissingExtra(
+        "pydantic-ai is not installed: pip install 'volley-tools[pydantic-ai]'"
+    ) from exc
+
+from .._access import Access
+from .._tool import Tool as VolleyTool
+from .._tool import ToolOptions
+from ._gate import GateRegistry, TurnGate, declared_tool
+
+__all__ = ["METADATA_KEY", "VolleyToolset", "declare"]
+
+logger = logging.getLogger("volley.integrations.pydantic_ai")
+
+METADATA_KEY = "volley"
+"""The key of a tool's metadata (`Tool.metadata`, `ToolDefinition.metadata`) holding its options."""
+
+
+def declare(tool: Tool[AgentDepsT], **options: Unpack[ToolOptions]) -> Tool[AgentDepsT]:
+    """Say what a Pydantic AI tool touches (`reads`, `writes`, `effects`...); returns the tool.
+
+    The options go into the tool's metadata under `"volley"`, where `VolleyToolset` reads them.
+    They are checked here, so a misspelled option fails where it is written, not at run time.
+    """
+    declared_tool(tool.name, options)
+    tool.metadata = {**(tool.metadata or {}), METADATA_KEY: dict(options)}
+    return tool
+
+
+@dataclasses.dataclass
+class _Step:
+    """One run step's calls, as far as volley knows them.
+
+    A call is `validated` when its arguments passed Pydantic AI's validation: only such calls
+    will reach `call_tool`, so only they may make later calls wait. Any call that failed (bad
+    arguments, an unknown tool, a `ModelRetry` from a validator) is simply not in the gate.
+    """
+
+    validated: dict[str, Access] = dataclasses.field(default_factory=dict)
+    gated: set[str] = dataclasses.field(default_factory=set)
+    done: set[str] = dataclasses.field(default_factory=set)
+    gates: GateRegistry = dataclasses.field(default_factory=GateRegistry)
+
+
+class _RunState:
+    """The steps of one run with calls still open; emptied as their calls end."""
+
+    def __init__(self) -> None:
+        self._steps: dict[tuple[str | None, int], _Step] = {}
+        self._lock = threading.Lock()
+
+    def step(self, ctx: RunContext[Any]) -> _Step:
+        with self._lock:
+            return self._steps.setdefault((ctx.run_id, ctx.run_step), _Step())
+
+    def new_step(self, ctx: RunContext[Any]) -> None:
+        """A new step began: every call of the run's earlier steps has ended or never will."""
+        with self._lock:
+            for key in [k for k in self._steps if k[0] == ctx.run_id and k[1] < ctx.run_step]:
+                del self._steps[key]
+
+    def tidy(self, ctx: RunContext[Any], step: _Step) -> None:
+        step.gates.forget_finished()
+        with self._lock:
+            if not len(step.gates) and step.done >= step.validated.keys():
+                self._steps.pop((ctx.run_id, ctx.run_step), None)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+
+@dataclasses.dataclass
+class VolleyToolset(WrapperToolset[AgentDepsT]):
+    """Any Pydantic AI toolset, its calls of one model message run by volley's rules.
+
+    A call waits only for the earlier calls of its message that it conflicts with (a common
+    key, one of them writing it); the rest overlap as before. What each tool touches comes from
+    `tools={"name": {...}}` here, else from its metadata under `"volley"` (see `declare`), else,
+    for MCP tools, from their annotations (read-only: a shared read of `mcp:<server>`; anything
+    else writes it). A tool that declares nothing overlaps with everything, as in volley.
+
+    Results, errors, retries and events are Pydantic AI's own: only the start of a call moves.
+    """
+
+    tools: Mapping[str, ToolOptions] | None = None
+    _state: _RunState = dataclasses.field(default_factory=_RunState, repr=False, compare=False)
+    _declared: dict[str, tuple[object, VolleyTool[..., Any]]] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        for name, options in (self.tools or {}).items():
+            declared_tool(name, options)  # a misspelled option fails here, at construction
+
+    async def for_run(self, ctx: RunContext[AgentDepsT]) -> AbstractToolset[AgentDepsT]:
+        """A copy for the run, with state of its own: runs never wait on each other's calls."""
+        wrapped = await self.wrapped.for_run(ctx)
+        return dataclasses.replace(self, wrapped=wrapped, _state=_RunState())
+
+    async def for_run_step(self, ctx: RunContext[AgentDepsT]) -> AbstractToolset[AgentDepsT]:
+        """Forget the run's earlier steps: their calls have all ended (or never will)."""
+        self._state.new_step(ctx)
+        return await super().for_run_step(ctx)
+
+    async def get_tools(self, ctx: RunContext[AgentDepsT]) -> dict[str, ToolsetTool[AgentDepsT]]:
+        """The wrapped tools, each noting which calls passed validation and what they touch.
+
+        Pydantic AI validates every call of a message before it runs any; a call that fails
+        never reaches `call_tool`. Wrapping each tool's `args_validator_func` (run last, with the
+        call's id in its context) tells the gate exactly which calls will come.
+        """
+        tools = await self.wrapped.get_tools(ctx)
+        for name in sorted(set(self.tools or {}) - set(tools)):
+            logger.warning(
+                "VolleyToolset has no tool %r; the options given for it are not used", name
+            )
+        return {name: self._noting(name, tool) for name, tool in tools.items()}
+
+    async def call_tool(
+        self,
+        name: str,
+        tool_args: dict[str, Any],
+        ctx: RunContext[AgentDepsT],
+        tool: ToolsetTool[AgentDepsT],
+    ) -> Any:
+        """Wait for the earlier calls this one conflicts with, then call the wrapped toolset."""
+        call_id = ctx.tool_call_id
+        step = self._state.step(ctx)
+        order = _message_order(ctx.messages, step.validated)
+        if call_id is None or call_id not in order:
+            return await self.wrapped.call_tool(name, tool_args, ctx, tool)
+        gate = step.gates.gate(order, lambda: _make_gate(step, order))
+        step.gated.update(order)
+        try:
+            async with gate.hold(call_id):
+                return await self.wrapped.call_tool(name, tool_args, ctx, tool)
+        finally:
+            step.done.add(call_id)
+            self._state.tidy(ctx, step)
+
+    def _noting(self, name: str, tool: ToolsetTool[AgentDepsT]) -> ToolsetTool[AgentDepsT]:
+        if tool.tool_def.kind != "function":
+            return tool  # external and deferred tools never reach call_tool in this step
+        declared = self._declared_for(name, tool)
+        inner = tool.args_validator_func
+        state = self._state
+
+        def note(ctx: RunContext[AgentDepsT], /, **arguments: Any) -> Any:
+            if inner is None:
+                return _noted(state, ctx, declared, arguments)
+            result = inner(ctx, **arguments)
+            if inspect.isawaitable(result):
+                return _after(result, state, ctx, declared, arguments)
+            return _noted(state, ctx, declared, arguments)
+
+        return dataclasses.replace(tool, args_validator_func=note)
+
+    def _declared_for(self, name: str, tool: ToolsetTool[AgentDepsT]) -> VolleyTool[..., Any]:
+        metadata = tool.tool_def.metadata or {}
+        given = (self.tools or {}).get(name)
+        if given is None:
+            given = metadata.get(METADATA_KEY)
+        source: object = (given, metadata.get("annotations"))
+        cached = self._declared.get(name)
+        if cached is not None and cached[0] == source:
+            return cached[1]
+        options: ToolOptions | None = given
+        if "annotations" in metadata:  # an MCP tool: its hints, then the user's corrections
+            options = _mcp_options(name, tool, metadata.get("annotations"), given)
+        declared = declared_tool(name, options)
+        self._declared[name] = (source, declared)
+        return declared
+
+
+def _noted(
+    state: _RunState,
+    ctx: RunContext[Any],
+    declared: VolleyTool[..., Any],
+    arguments: Mapping[str, Any],
+) -> None:
+    if ctx.tool_call_id is not None:
+        state.step(ctx).validated[ctx.tool_call_id] = declared.access(arguments)
+
+
+async def _after(
+    pending: Any,
+    state: _RunState,
+    ctx: RunContext[Any],
+    declared: VolleyTool[..., Any],
+    arguments: Mapping[str, Any],
+) -> None:
+    await pending  # the tool's own validator: if it refuses the call, the call is not noted
+    _noted(state, ctx, declared, arguments)
+
+
+def _message_order(
+    messages: Sequence[ModelMessage], validated: Mapping[str, Access]
+) -> tuple[str, ...]:
+    """The validated calls of the model response being run, in the order the model wrote them."""
+    for message in reversed(messages):
+        if isinstance(message, ModelResponse):
+            return tuple(
+                part.tool_call_id
+                for part in message.parts
+                if isinstance(part, ToolCallPart) and part.tool_call_id in validated
+            )
+    return ()
+
+
+def _make_gate(step: _Step, order: tuple[str, ...]) -> TurnGate:
+    """The gate of the calls validated so far.
+
+    Pydantic AI may validate and run a message in batches (before and after an output tool):
+    a new batch's gate also lists the calls of the earlier ones, which have all ended by then,
+    or will never run. They are released at once, so nothing waits for them.
+    """
+    gate = TurnGate([(call_id, step.validated[call_id]) for call_id in order])
+    for call_id in order:
+        if call_id in step.gated or call_id in step.done:
+            gate.release(call_id)
+    return gate
+
+
+def _mcp_options(
+    name: str, tool: ToolsetTool[Any], annotations: Any, given: ToolOptions | None
+) -> ToolOptions:
+    """An MCP tool's options from its annotations, as volley's own MCP client reads them."""
+    import mcp.types as mt
+
+    from ..mcp._convert import effects_of, scope_key
+
+    server = tool.toolset.id or tool.toolset.label
+    listed = mt.Tool.model_validate(
+        {
+            "name": name,
+            "inputSchema": tool.tool_def.parameters_json_schema,
+            "annotations": annotations if isinstance(annotations, dict) else None,
+        }
+    )
+    return effects_of(listed, scope_key(server), trust_annotations=True, retries=0, override=given)

@@ -1,0 +1,436 @@
+"""volley inside Pydantic AI: `VolleyToolset` against real agents driven by `FunctionModel`.
+
+Order and overlap are judged from what the tools record (starts, ends, a counter of calls
+running at once), never from the clock. Each scenario also runs with the plain toolset: where
+volley must change something (a create-then-update race) the plain run goes wrong; where it must
+not (errors, retries, bad arguments, unknown tools) both runs give the same messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from _hyp import examples
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic_ai import Agent, ModelRetry, RunContext, Tool, capture_run_messages
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+)
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
+
+from volley import ConfigurationError
+from volley._errors import MissingExtra
+from volley.integrations.pydantic_ai import VolleyToolset, declare
+
+GUARD = 10.0  # a hang fails the test here instead of at pytest's timeout
+
+
+def record_key(arguments: Any) -> list[str]:
+    return [f"record:{arguments['id']}"]
+
+
+def call(name: str, args: Any, call_id: str) -> ToolCallPart:
+    return ToolCallPart(name, args, tool_call_id=call_id)
+
+
+def scripted(calls: Sequence[ToolCallPart]) -> FunctionModel:
+    """A model that sends `calls` in one message, then answers in words."""
+
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if len(messages) == 1:
+            return ModelResponse(parts=list(calls))
+        return ModelResponse(parts=[TextPart("done")])
+
+    return FunctionModel(respond)
+
+
+def returns(messages: Sequence[ModelMessage]) -> list[ToolReturnPart]:
+    """The tool results the model was sent after its message of calls, in the order sent."""
+    request = messages[2]
+    assert isinstance(request, ModelRequest)
+    return [part for part in request.parts if isinstance(part, ToolReturnPart)]
+
+
+def run(agent: Agent[None, str]) -> Any:
+    """The agent's run on a loop of its own, failing rather than hanging."""
+    return asyncio.run(asyncio.wait_for(agent.run("go"), GUARD))
+
+
+def spying() -> tuple[type[VolleyToolset[None]], list[VolleyToolset[None]]]:
+    """A VolleyToolset that keeps each run's copy, to look at what is left after the run."""
+    runs: list[VolleyToolset[None]] = []
+
+    class Spy(VolleyToolset[None]):
+        async def for_run(self, ctx: RunContext[None]) -> AbstractToolset[None]:
+            run = await super().for_run(ctx)
+            assert isinstance(run, VolleyToolset)
+            runs.append(run)
+            return run
+
+    return Spy, runs
+
+
+# --- the race -------------------------------------------------------------------------------
+
+
+def record_toolset(records: dict[str, str], by_name: bool) -> tuple[FunctionToolset[None], Any]:
+    async def create_record(id: str) -> str:
+        """Create a draft record."""
+        await asyncio.sleep(0.01)  # a database round trip
+        records[id] = "draft"
+        return f"created {id}"
+
+    async def update_record(id: str, status: str) -> str:
+        """Set a record's status."""
+        if id not in records:
+            raise LookupError(f"no record {id}")
+        records[id] = status
+        return f"{id} is {status}"
+
+    create, update = Tool(create_record), Tool(update_record)
+    if by_name:
+        options = {name: {"writes": record_key} for name in ("create_record", "update_record")}
+        return FunctionToolset([create, update]), options
+    return FunctionToolset(
+        [declare(create, writes=record_key), declare(update, writes=record_key)]
+    ), None
+
+
+@pytest.mark.parametrize("by_name", [False, True], ids=["declare", "tools="])
+def test_create_then_update_ends_right_through_volley_and_raises_without(by_name: bool) -> None:
+    calls = [
+        call("create_record", {"id": "R-1"}, "c1"),
+        call("update_record", {"id": "R-1", "status": "shipped"}, "c2"),
+    ]
+    records: dict[str, str] = {}
+    plain, _ = record_toolset(records, by_name)
+    with pytest.raises(LookupError, match="no record R-1"):
+        run(Agent(scripted(calls), toolsets=[plain]))
+    assert records.get("R-1") != "shipped"
+
+    records.clear()
+    toolset, options = record_toolset(records, by_name)
+    result = run(Agent(scripted(calls), toolsets=[VolleyToolset(toolset, tools=options)]))
+    assert records == {"R-1": "shipped"}
+    assert [part.content for part in returns(result.all_messages())] == [
+        "created R-1",
+        "R-1 is shipped",
+    ]
+
+
+# --- overlap and order ----------------------------------------------------------------------
+
+
+def test_reads_overlap_a_write_runs_alone_and_results_come_in_call_order() -> None:
+    log: list[tuple[str, str]] = []
+    running = {"now": 0, "peak": 0}
+
+    async def get_record(id: str, delay: int) -> str:
+        """Read a record."""
+        return await body("read", id, delay)
+
+    async def set_record(id: str) -> str:
+        """Write a record."""
+        return await body("write", id, 1)
+
+    async def body(kind: str, id: str, delay: int) -> str:
+        running["now"] += 1
+        running["peak"] = max(running["peak"], running["now"])
+        log.append(("start", kind))
+        for _ in range(delay):
+            await asyncio.sleep(0.002)
+        log.append(("end", kind))
+        running["now"] -= 1
+        return f"{kind} {id} after {delay}"
+
+    toolset = FunctionToolset(
+        [declare(Tool(get_record), reads=record_key), declare(Tool(set_record), writes=record_key)]
+    )
+    calls = [
+        call("get_record", {"id": "a", "delay": 3}, "c1"),  # the slowest first
+        call("get_record", {"id": "a", "delay": 1}, "c2"),
+        call("set_record", {"id": "a"}, "c3"),
+        call("get_record", {"id": "a", "delay": 2}, "c4"),
+        call("get_record", {"id": "a", "delay": 1}, "c5"),
+    ]
+    spy, runs = spying()
+    result = run(Agent(scripted(calls), toolsets=[spy(toolset)]))
+
+    assert running["peak"] == 2  # the reads on either side of the write overlapped
+    write_start = log.index(("start", "write"))
+    assert log[write_start + 1] == ("end", "write")  # nothing ran during the write
+    assert log[:write_start].count(("end", "read")) == 2  # both reads before it had ended
+    assert [part.tool_call_id for part in returns(result.all_messages())] == [
+        "c1",
+        "c2",
+        "c3",
+        "c4",
+        "c5",
+    ]
+    assert len(runs) == 1
+    assert len(runs[0]._state) == 0  # the message's gate was dropped when its calls ended
+
+
+def test_mcp_annotations_make_read_only_tools_overlap_and_others_serialize() -> None:
+    log: list[tuple[str, str]] = []
+
+    def tool(name: str, annotations: dict[str, Any] | None) -> Tool[None]:
+        async def body(n: int) -> str:
+            log.append(("start", f"{name}{n}"))
+            await asyncio.sleep(0.002)
+            log.append(("end", f"{name}{n}"))
+            return "ok"
+
+        return Tool(body, name=name, metadata={"meta": None, "annotations": annotations})
+
+    toolset = FunctionToolset(
+        [tool("look", {"readOnlyHint": True}), tool("change", {"readOnlyHint": False})]
+    )
+    calls = [
+        call("look", {"n": 1}, "c1"),
+        call("look", {"n": 2}, "c2"),
+        call("change", {"n": 3}, "c3"),
+        call("look", {"n": 4}, "c4"),
+    ]
+    run(Agent(scripted(calls), toolsets=[VolleyToolset(toolset)]))
+    assert log[:2] == [("start", "look1"), ("start", "look2")]
+    assert log[4:] == [
+        ("start", "change3"),
+        ("end", "change3"),
+        ("start", "look4"),
+        ("end", "look4"),
+    ]
+
+
+# --- hostile input: as without volley, and never a hang --------------------------------------
+
+
+def hostile_toolset(ran: list[str]) -> FunctionToolset[None]:
+    async def write(key: str, value: int) -> str:
+        """Store a value."""
+        await asyncio.sleep(0.001)
+        ran.append(f"write {key}={value}")
+        return "ok"
+
+    async def flaky(key: str) -> str:
+        """Asks the model to try again."""
+        raise ModelRetry("try again later")
+
+    async def boom(key: str) -> str:
+        """Fails."""
+        raise RuntimeError("boom")
+
+    def refuse(ctx: RunContext[None], key: str) -> None:
+        raise ModelRetry(f"{key} is not allowed")
+
+    async def guarded(key: str) -> str:
+        """Refused by its validator."""
+        ran.append("guarded")
+        return "never"
+
+    writes = {"writes": lambda a: [a["key"]]}
+    return FunctionToolset(
+        [
+            declare(Tool(write), **writes),  # type: ignore[arg-type]
+            declare(Tool(flaky), **writes),  # type: ignore[arg-type]
+            declare(Tool(boom), **writes),  # type: ignore[arg-type]
+            declare(Tool(guarded, args_validator=refuse), **writes),  # type: ignore[arg-type]
+        ]
+    )
+
+
+LATER = call("write", {"key": "a", "value": 2}, "c9")  # conflicts with the call before it
+
+HOSTILE = {
+    "invalid arguments": [call("write", {"key": "a", "value": "x"}, "c1"), LATER],
+    "malformed JSON": [call("write", '{"key": "a", "value":', "c1"), LATER],
+    "unknown tool": [call("wirte", {"key": "a", "value": 1}, "c1"), LATER],
+    "ModelRetry": [call("flaky", {"key": "a"}, "c1"), LATER],
+    "validator refuses": [call("guarded", {"key": "a"}, "c1"), LATER],
+    "tool raises": [call("boom", {"key": "a"}, "c1"), LATER],
+    "duplicate ids": [
+        call("write", {"key": "a", "value": 1}, "c1"),
+        call("write", {"key": "a", "value": 2}, "c1"),
+    ],
+}
+
+
+def outcome(toolset: AbstractToolset[None], calls: Sequence[ToolCallPart]) -> tuple[Any, ...]:
+    """What a run ends with (the answer, or the exception) and what the model was sent."""
+
+    async def run() -> str:
+        return (await Agent(scripted(calls), toolsets=[toolset]).run("go")).output
+
+    with capture_run_messages() as messages:
+        try:
+            ended: Any = asyncio.run(asyncio.wait_for(run(), GUARD))
+        except Exception as exc:
+            ended = (type(exc), str(exc))
+    sent = [
+        [
+            (type(p).__name__, getattr(p, "tool_call_id", None), str(getattr(p, "content", "")))
+            for p in message.parts
+        ]
+        for message in messages
+    ]
+    return ended, sent
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_calls_behave_as_without_volley_and_never_hang(case: str) -> None:
+    calls = HOSTILE[case]
+    ran_plain: list[str] = []
+    plain = outcome(hostile_toolset(ran_plain), calls)
+    ran: list[str] = []
+    spy, runs = spying()
+    through = outcome(spy(hostile_toolset(ran)), calls)
+    assert through == plain
+    assert ran == ran_plain
+    assert "guarded" not in ran
+    if case not in ("tool raises", "duplicate ids"):
+        assert through[0] == "done"
+        assert ran == ["write a=2"]  # the later write was not held by a call that never ran
+    assert len(runs[0]._state) == 0
+
+
+def test_a_cancelled_run_releases_waiting_calls_and_leaves_nothing() -> None:
+    ran: list[str] = []
+    started = asyncio.Event()
+
+    async def hang(key: str) -> str:
+        """Never ends."""
+        started.set()
+        await asyncio.Event().wait()
+        return "never"
+
+    async def write(key: str) -> str:
+        """Store."""
+        ran.append(key)
+        return "ok"
+
+    writes: Any = {"writes": lambda a: [a["key"]]}
+    toolset = FunctionToolset([declare(Tool(hang), **writes), declare(Tool(write), **writes)])
+    spy, runs = spying()
+    calls = [call("hang", {"key": "a"}, "c1"), call("write", {"key": "a"}, "c2")]
+
+    async def main() -> None:
+        task = asyncio.create_task(Agent(scripted(calls), toolsets=[spy(toolset)]).run("go"))
+        await asyncio.wait_for(started.wait(), GUARD)
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, GUARD)
+
+    asyncio.run(main())
+    assert ran == []  # the write waited for the hung call, and was cancelled waiting
+    assert len(runs[0]._state) == 0
+
+
+# --- declarations ---------------------------------------------------------------------------
+
+
+def test_a_misspelled_option_fails_where_it_is_written() -> None:
+    async def save(id: str) -> str:
+        return id
+
+    with pytest.raises(ConfigurationError, match="unknown volley options"):
+        declare(Tool(save), write=record_key)  # type: ignore[call-arg]
+    with pytest.raises(ConfigurationError, match="unknown volley options"):
+        VolleyToolset(FunctionToolset([Tool(save)]), tools={"save": {"write": "x"}})  # type: ignore[typeddict-unknown-key]
+    declared = declare(Tool(save, metadata={"other": 1}), writes=record_key)
+    assert declared.metadata == {"other": 1, "volley": {"writes": record_key}}
+
+
+def test_a_missing_extra_is_a_one_line_import_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pydantic_ai", None)
+    monkeypatch.delitem(sys.modules, "volley.integrations.pydantic_ai")
+    with pytest.raises(MissingExtra, match=r"pip install 'volley-tools\[pydantic-ai\]'") as caught:
+        importlib.import_module("volley.integrations.pydantic_ai")
+    assert "\n" not in str(caught.value)
+
+
+# --- property -------------------------------------------------------------------------------
+
+BATCHES = st.lists(
+    st.tuples(st.sampled_from(["read", "write"]), st.sampled_from(["a", "b", "c"])),
+    min_size=1,
+    max_size=8,
+)
+
+
+def property_toolset(store: dict[str, str], log: list[tuple[str, str, str, str]]) -> Any:
+    async def step(event: str, call_id: str, kind: str, key: str) -> None:
+        log.append((event, call_id, kind, key))
+        await asyncio.sleep(0)
+
+    async def read(ctx: RunContext[None], key: str) -> str:
+        """Read a key."""
+        assert ctx.tool_call_id is not None
+        await step("start", ctx.tool_call_id, "read", key)
+        value = store.get(key, "")
+        await step("end", ctx.tool_call_id, "read", key)
+        return value
+
+    async def write(ctx: RunContext[None], key: str, value: str) -> str:
+        """Write a key."""
+        assert ctx.tool_call_id is not None
+        await step("start", ctx.tool_call_id, "write", key)
+        store[key] = value
+        await step("end", ctx.tool_call_id, "write", key)
+        return "ok"
+
+    return FunctionToolset(
+        [
+            declare(Tool(read), reads=lambda a: [a["key"]]),
+            declare(Tool(write), writes=lambda a: [a["key"]]),
+        ]
+    )
+
+
+def check_overlaps(log: list[tuple[str, str, str, str]]) -> None:
+    running: dict[str, tuple[str, str]] = {}
+    for event, call_id, kind, key in log:
+        if event == "end":
+            del running[call_id]
+            continue
+        for other, (other_kind, other_key) in running.items():
+            clash = other_key == key and "write" in (kind, other_kind)
+            assert not clash, f"{call_id} started while {other} ran"
+        running[call_id] = (kind, key)
+
+
+@examples(100)
+@given(batch=BATCHES)
+def test_random_batches_equal_running_one_by_one(batch: list[tuple[str, str]]) -> None:
+    calls = [
+        call(kind, {"key": key} | ({"value": f"c{i}"} if kind == "write" else {}), f"c{i}")
+        for i, (kind, key) in enumerate(batch)
+    ]
+    store: dict[str, str] = {}
+    expected_store: dict[str, str] = {}
+    expected: dict[str, str] = {}
+    for i, (kind, key) in enumerate(batch):  # one by one, in the model's order
+        if kind == "write":
+            expected_store[key] = f"c{i}"
+            expected[f"c{i}"] = "ok"
+        else:
+            expected[f"c{i}"] = expected_store.get(key, "")
+    log: list[tuple[str, str, str, str]] = []
+    agent = Agent(scripted(calls), toolsets=[VolleyToolset(property_toolset(store, log))])
+    result = run(agent)
+    got = {part.tool_call_id: part.content for part in returns(result.all_messages())}
+    assert got == expected
+    assert store == expected_store
+    check_overlaps(log)
