@@ -1,0 +1,270 @@
+"""volley inside LangChain's `create_agent`: one middleware, and what a LangChain tool declares.
+
+```python
+from langchain.agents import create_agent
+from volley.integrations.langchain import VolleyMiddleware, declare
+
+declare(update_record, writes=lambda a: [f"record:{a['id']}"])
+agent = create_agent(model, tools=[create_record, update_record], middleware=[VolleyMiddleware()])
+```
+
+`create_agent` sends each call of a model message to its tool node on its own (one `Send` per
+call), all at once, so a create and an update of one record race. The middleware sees every call
+(`wrap_tool_call`) together with the state, whose last AI message holds the whole batch in the
+model's order: it holds each call until the earlier calls it conflicts with are done, and lets
+everything else overlap as before. Errors, unknown tools and bad arguments are still answered by
+`create_agent`'s own tool node, after the hold. Put it first in `middleware=[...]` (outermost), so
+that every call a middleware answers without running it still passes through it.
+
+This module is also the shared place for LangChain tools: `declare` and `options_of` read and write
+the `"volley"` metadata of any `BaseTool` (and the MCP annotations `langchain.mcp` keeps), so other
+integrations built on LangChain tools (`volley.integrations.langgraph`) import them from here.
+
+Needs the `langchain` extra: `pip install 'volley-tools[langchain]'`.
+"""
+
+from __future__ import annotations
+
+try:
+    from langchain.agents.middleware import AgentMiddleware
+    from langchain_core.messages import AIMessage, ToolMessage
+    from langchain_core.tools import BaseTool
+except ImportError as exc:  # pragma: no cover - depends on what is installed
+    from .._errors import MissingExtra
+
+    raise MissingExtra("langchain is not installed: pip install 'volley-tools[langchain]'") from exc
+
+import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from typing_extensions import Unpack
+
+from .._access import NO_ACCESS, Access
+from .._tool import Tool, ToolOptions
+from ._gate import GateRegistry, TurnGate, declared_tool
+
+__all__ = ["VolleyMiddleware", "declare", "options_of"]
+
+T = TypeVar("T", bound=BaseTool)
+
+_MAX_OPEN = 1024
+"""Messages whose gates may stay open at once; older ones are let go (see `_Gates`)."""
+
+
+def declare(tool: T, **options: Unpack[ToolOptions]) -> T:
+    """Say what a LangChain tool touches (`effects`, `reads`, `writes`, ...); returns the tool.
+
+    The options go to `tool.metadata["volley"]` (other metadata is kept), where every volley
+    integration looks for them. A misspelled option is an error here, not a silent race later.
+    """
+    declared_tool(tool.name, options)  # checks the options now
+    tool.metadata = {**(tool.metadata or {}), "volley": dict(options)}
+    return tool
+
+
+def options_of(tool: BaseTool) -> ToolOptions | None:
+    """What a LangChain tool declares to volley; `None` if nothing (its calls overlap).
+
+    A tool from `langchain.mcp` carries its MCP annotations under `metadata["mcp"]["tool"]`:
+    they are read as `volley.mcp` reads them (read-only: a shared read of `mcp:<server>`; anything
+    else: a write of it), and `metadata["volley"]`, if also set, corrects them.
+    """
+    metadata = tool.metadata or {}
+    own = metadata.get("volley")
+    found = metadata.get("mcp")
+    if not isinstance(found, Mapping):
+        return dict(own) if isinstance(own, Mapping) else None  # type: ignore[return-value]
+    import mcp.types as mt
+
+    from ..mcp._convert import effects_of, scope_key  # mcp is installed: langchain.mcp needs it
+
+    server = found.get("server")
+    name = server.get("name") if isinstance(server, Mapping) else None
+    described = found.get("tool")
+    hints = described.get("annotations") if isinstance(described, Mapping) else None
+    listed = mt.Tool(
+        name=tool.name,
+        input_schema={"type": "object"},
+        annotations=mt.ToolAnnotations(**hints) if isinstance(hints, Mapping) else None,
+    )
+    override: Any = dict(own) if isinstance(own, Mapping) else None
+    return effects_of(
+        listed,
+        scope_key(name if isinstance(name, str) else ""),
+        trust_annotations=True,
+        retries=0,
+        override=override,
+    )
+
+
+class _Gates:
+    """The gates of the messages being run, with what a re-run of a message still has to do.
+
+    A step of the graph can end early (a tool raises, or calls `interrupt()`) and be run again
+    later: the calls that ended then are not run again, so a new gate must not wait for them.
+    Calls that ended by an exception are noted, and a message's next gate holds only those.
+    The notes and open gates are bounded: a message that never finishes cannot grow them.
+    """
+
+    def __init__(self) -> None:
+        self.registry = GateRegistry()
+        self._lock = threading.Lock()
+        self._open: OrderedDict[tuple[str, ...], TurnGate] = OrderedDict()
+        self._rerun: OrderedDict[tuple[str, ...], set[str]] = OrderedDict()
+
+    def gate(
+        self, key: tuple[str, ...], calls: list[tuple[str, Any]], access: Callable[[Any], Access]
+    ) -> TurnGate:
+        def make() -> TurnGate:
+            with self._lock:
+                again = self._rerun.pop(key, None)
+            made = TurnGate([(cid, access(c)) for cid, c in calls])
+            for cid, _ in calls:
+                if again is not None and cid not in again:
+                    made.release(cid)  # it ended in the earlier run and is not run again
+            return made
+
+        gate = self.registry.gate(key, make)
+        with self._lock:
+            self._open[key] = gate
+            self._open.move_to_end(key)
+            while len(self._open) > _MAX_OPEN:
+                old_key, old = self._open.popitem(last=False)
+                for cid in old_key:  # a message abandoned long ago: let its calls go
+                    old.release(cid)
+        return gate
+
+    def ended(self, key: tuple[str, ...], call_id: str, *, completed: bool) -> None:
+        with self._lock:
+            if completed:
+                left = self._rerun.get(key)
+                if left is not None:
+                    left.discard(call_id)
+            else:
+                self._rerun.setdefault(key, set()).add(call_id)
+                self._rerun.move_to_end(key)
+                while len(self._rerun) > _MAX_OPEN:
+                    self._rerun.popitem(last=False)
+            gate = self._open.get(key)
+            if gate is not None and gate.finished:
+                del self._open[key]
+        self.registry.forget_finished()
+
+
+class VolleyMiddleware(AgentMiddleware):
+    """Runs the calls of each model message in the model's order where they conflict.
+
+    Args:
+        tools: The agent's tools, if some are given to the model by other means than
+            `create_agent(tools=...)` and a middleware's `wrap_model_call` before this one;
+            otherwise the tools offered to the model are learned on each model call.
+    """
+
+    def __init__(self, tools: Iterable[BaseTool] = ()) -> None:
+        super().__init__()
+        self._tools: dict[str, BaseTool] = {t.name: t for t in tools}
+        self._declared: dict[str, tuple[BaseTool, Tool[..., Any]]] = {}
+        self._gates = _Gates()
+
+    @property
+    def open_gates(self) -> int:
+        """How many messages still have calls to run (0 between turns: nothing leaks)."""
+        return len(self._gates.registry)
+
+    # -- learning the tools the model was offered
+
+    def _learn(self, tools: Sequence[Any]) -> None:
+        for offered in tools:
+            if isinstance(offered, BaseTool):
+                self._tools[offered.name] = offered
+
+    def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        """Note the tools offered to the model, so that a whole batch can be planned."""
+        self._learn(request.tools)
+        return handler(request)
+
+    async def awrap_model_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Note the tools offered to the model, so that a whole batch can be planned."""
+        self._learn(request.tools)
+        return await handler(request)
+
+    # -- holding each call
+
+    def wrap_tool_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        """Run the call once the earlier calls of its message it conflicts with are done."""
+        found = self._gate_of(request)
+        if found is None:
+            return handler(request)
+        key, gate, call_id = found
+        completed = False
+        try:
+            with gate.hold_sync(call_id):
+                result = handler(request)
+            completed = True
+            return result
+        finally:
+            self._gates.ended(key, call_id, completed=completed)
+
+    async def awrap_tool_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Run the call once the earlier calls of its message it conflicts with are done."""
+        found = self._gate_of(request)
+        if found is None:
+            return await handler(request)
+        key, gate, call_id = found
+        completed = False
+        try:
+            try:
+                # Shielded: cancelling this wait must not cancel what the call waits for
+                # (`TurnGate.hold` awaits the predecessor's own future, which a cancel would
+                # mark cancelled: that call's release would then never count).
+                for future in gate._blockers(call_id):
+                    await asyncio.shield(asyncio.wrap_future(future))
+                result = await handler(request)
+            finally:
+                gate.release(call_id)
+            completed = True
+            return result
+        finally:
+            self._gates.ended(key, call_id, completed=completed)
+
+    def _gate_of(self, request: Any) -> tuple[tuple[str, ...], TurnGate, str] | None:
+        """The call's message gate, or `None` when volley cannot tell the calls apart."""
+        if request.tool is not None:
+            self._tools.setdefault(request.tool.name, request.tool)
+        call_id = request.tool_call.get("id")
+        state = request.state
+        messages = state.get("messages") if isinstance(state, Mapping) else state
+        if not call_id or not isinstance(messages, Sequence):
+            return None
+        answered: set[str] = set()
+        for message in reversed(messages):
+            if isinstance(message, ToolMessage):
+                answered.add(message.tool_call_id)
+            elif isinstance(message, AIMessage) and any(
+                c.get("id") == call_id for c in message.tool_calls
+            ):
+                break
+        else:
+            return None  # not a call of the conversation: nothing to order it against
+        ids = tuple(c.get("id") or "" for c in message.tool_calls)
+        if "" in ids or len(set(ids)) != len(ids) or call_id in answered:
+            return None  # missing or repeated ids: run as the framework would
+        # Calls already answered (by another middleware, or as structured output) are not sent.
+        pending = [
+            (i, c) for i, c in zip(ids, message.tool_calls, strict=True) if i not in answered
+        ]
+        return ids, self._gates.gate(ids, pending, self._access), call_id
+
+    def _access(self, call: Mapping[str, Any]) -> Access:
+        name = call.get("name")
+        tool = self._tools.get(name) if isinstance(name, str) else None
+        if tool is None:
+            return NO_ACCESS  # an unknown tool is answered with an error at once
+        cached = self._declared.get(tool.name)
+        if cached is None or cached[0] is not tool:
+            cached = self._declared[tool.name] = (tool, declared_tool(tool.name, options_of(tool)))
+        arguments = call.get("args")
+        return cached[1].access(arguments if isinstance(arguments, Mapping) else {})

@@ -1,0 +1,470 @@
+"""volley inside LangChain's `create_agent`, through `VolleyMiddleware`, with a scripted model.
+
+`create_agent` sends each call of a message to its tool node on its own, all at once; the
+middleware must hold conflicting calls in the model's order and leave the rest (errors, unknown
+tools, bad arguments, everything undeclared) exactly as `create_agent` does without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from _hyp import examples
+from hypothesis import given
+from hypothesis import strategies as st
+from langchain.agents import create_agent
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.tools import BaseTool, StructuredTool, ToolException, tool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command, interrupt
+
+from volley import ConfigurationError
+from volley.integrations.langchain import VolleyMiddleware, declare, options_of
+
+
+class Scripted(BaseChatModel):
+    """Answers a human message with the scripted calls, and anything after tools with 'done'."""
+
+    turns: list[list[dict[str, Any]]]
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools: Sequence[Any], **_: Any) -> Scripted:  # type: ignore[override]
+        return self
+
+    def _generate(self, messages: list[BaseMessage], *_: Any, **__: Any) -> ChatResult:
+        done = sum(isinstance(m, AIMessage) for m in messages)
+        if done < len(self.turns):
+            reply = AIMessage(content="", tool_calls=self.turns[done])
+        else:
+            reply = AIMessage(content="done")
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+def fn_tool(func: Any = None, **kw: Any) -> BaseTool:
+    kw.setdefault("description", "a tool")
+    return StructuredTool.from_function(func, **kw)
+
+
+def call(cid: str, name: str, **args: Any) -> dict[str, Any]:
+    return {"id": cid, "name": name, "args": args, "type": "tool_call"}
+
+
+def agent(
+    tools: list[BaseTool], *turns: list[dict[str, Any]], volley: Any = True, **kw: Any
+) -> Any:
+    middleware = [VolleyMiddleware()] if volley is True else [volley] if volley else []
+    return create_agent(Scripted(turns=list(turns)), tools=tools, middleware=middleware, **kw)
+
+
+def answers(result: dict[str, Any]) -> dict[str, tuple[str, str | None, Any]]:
+    return {
+        m.tool_call_id: (m.status, m.name, m.content)
+        for m in result["messages"]
+        if isinstance(m, ToolMessage)
+    }
+
+
+def ask(graph: Any, *, sync: bool, config: Any = None) -> dict[str, Any]:
+    request = {"messages": [HumanMessage("go")]}
+    if sync:
+        return graph.invoke(request, config)  # type: ignore[no-any-return]
+    return asyncio.run(graph.ainvoke(request, config))  # type: ignore[no-any-return]
+
+
+class Records:
+    """A record store whose create is slow and whose update needs the record: the classic race."""
+
+    def __init__(self, *, sync: bool) -> None:
+        self.rows: dict[str, str] = {}
+
+        def create(id: str) -> str:
+            time.sleep(0.05)
+            self.rows[id] = "draft"
+            return "created"
+
+        def update(id: str, status: str) -> str:
+            if id not in self.rows:
+                return "no record"
+            self.rows[id] = status
+            return "updated"
+
+        async def acreate(id: str) -> str:
+            await asyncio.sleep(0.05)
+            self.rows[id] = "draft"
+            return "created"
+
+        async def aupdate(id: str, status: str) -> str:
+            return update(id, status)
+
+        self.create: BaseTool = fn_tool(
+            func=create, coroutine=acreate if not sync else None, name="create_record"
+        )
+        self.update: BaseTool = fn_tool(
+            func=update, coroutine=aupdate if not sync else None, name="update_record"
+        )
+
+    def declared(self) -> list[BaseTool]:
+        key = {"writes": lambda a: [f"record:{a['id']}"]}
+        return [declare(self.create, **key), declare(self.update, **key)]  # type: ignore[arg-type]
+
+
+RACE = [
+    call("c1", "create_record", id="r1"),
+    call("c2", "update_record", id="r1", status="shipped"),
+]
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["invoke", "ainvoke"])
+def test_create_then_update_ends_right_through_volley_and_wrong_without(sync: bool) -> None:
+    blind = Records(sync=sync)
+    result = ask(agent(blind.declared(), RACE, volley=None), sync=sync)
+    assert blind.rows == {"r1": "draft"}  # the update ran first: the race create_agent has
+    assert answers(result)["c2"][2] == "no record"
+
+    ordered = Records(sync=sync)
+    result = ask(agent(ordered.declared(), RACE), sync=sync)
+    assert ordered.rows == {"r1": "shipped"}
+    assert answers(result)["c2"][2] == "updated"
+
+
+class Counter:
+    """How many calls run at once, as the tools see it."""
+
+    def __init__(self) -> None:
+        self.now = self.peak = 0
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+
+    def __exit__(self, *_: object) -> None:
+        with self.lock:
+            self.now -= 1
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["invoke", "ainvoke"])
+def test_undeclared_slow_calls_overlap(sync: bool) -> None:
+    counter = Counter()
+
+    def slow(n: int) -> str:
+        with counter:
+            time.sleep(0.05)
+        return str(n)
+
+    async def aslow(n: int) -> str:
+        with counter:
+            await asyncio.sleep(0.05)
+        return str(n)
+
+    tools = [fn_tool(slow, coroutine=None if sync else aslow, name="slow")]
+    calls = [call(f"c{i}", "slow", n=i) for i in range(4)]
+    result = ask(agent(tools, calls), sync=sync)
+    assert counter.peak > 1
+    assert {k: v[2] for k, v in answers(result).items()} == {f"c{i}": str(i) for i in range(4)}
+
+
+def notes_tools(log: list[tuple[str, str]], notes: dict[str, str]) -> list[BaseTool]:
+    lock = threading.Lock()
+
+    @tool
+    async def write(key: str, value: str) -> str:
+        """Write a note."""
+        with lock:
+            log.append(("start", f"write:{key}:{value}"))
+        await asyncio.sleep(0.002)
+        notes[key] = value
+        with lock:
+            log.append(("end", f"write:{key}:{value}"))
+        return "ok"
+
+    @tool
+    async def read(key: str) -> str:
+        """Read a note."""
+        with lock:
+            log.append(("start", f"read:{key}"))
+        await asyncio.sleep(0.001)
+        value = notes.get(key, "")
+        with lock:
+            log.append(("end", f"read:{key}"))
+        return value
+
+    return [
+        declare(write, writes=lambda a: [a["key"]]),
+        declare(read, reads=lambda a: [a["key"]]),
+    ]
+
+
+def test_a_read_after_a_write_of_the_same_key_sees_it() -> None:
+    log: list[tuple[str, str]] = []
+    calls = [call("w", "write", key="a", value="new"), call("r", "read", key="a")]
+    result = ask(agent(notes_tools(log, {"a": "old"}), calls), sync=False)
+    assert answers(result)["r"][2] == "new"
+    blind = ask(agent(notes_tools([], {"a": "old"}), calls, volley=None), sync=False)
+    assert answers(blind)["r"][2] == "old"
+
+
+def broken_tools() -> list[BaseTool]:
+    def fails(id: str) -> str:
+        raise ToolException(f"cannot touch {id}")
+
+    def raises(id: str) -> str:
+        raise ValueError(f"bug with {id}")
+
+    def store(id: str, value: int) -> str:
+        return f"{id}={value}"
+
+    key = {"writes": lambda a: [f"record:{a['id']}"]}
+    return [
+        declare(fn_tool(fails, handle_tool_error=True), **key),  # type: ignore[arg-type]
+        declare(fn_tool(raises), **key),  # type: ignore[arg-type]
+        declare(fn_tool(store), **key),  # type: ignore[arg-type]
+    ]
+
+
+HOSTILE = [
+    call("a", "fails", id="r"),
+    call("b", "no_such_tool", id="r"),
+    call("c", "store", id="r", value="not a number"),
+    call("d", "store", value=1),  # no id: its key cannot be known, it holds everything
+    call("e", "store", id="r", value=2),
+]
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["invoke", "ainvoke"])
+def test_errors_unknown_tools_and_bad_arguments_are_answered_as_create_agent_does(
+    sync: bool,
+) -> None:
+    own = answers(ask(agent(broken_tools(), HOSTILE, volley=None), sync=sync))
+    through = answers(ask(agent(broken_tools(), HOSTILE), sync=sync))
+    assert through == own
+    assert own["e"] == ("success", "store", "r=2")
+    assert own["b"][0] == own["c"][0] == own["d"][0] == "error"
+
+    raising = [call("x", "raises", id="r"), call("y", "store", id="r", value=1)]
+    for volley in (None, True):
+        with pytest.raises(ValueError, match="bug with r"):
+            ask(agent(broken_tools(), raising, volley=volley), sync=sync)
+
+
+def test_malformed_and_repeated_calls_behave_as_without_volley() -> None:
+    class Broken(Scripted):
+        def _generate(self, messages: list[BaseMessage], *_: Any, **__: Any) -> ChatResult:
+            if sum(isinstance(m, AIMessage) for m in messages):
+                return ChatResult(generations=[ChatGeneration(message=AIMessage("done"))])
+            reply = AIMessage(
+                content="",
+                tool_calls=[
+                    call("d", "store", id="r", value=1),
+                    call("d", "store", id="r", value=2),
+                ],
+                invalid_tool_calls=[
+                    {
+                        "id": "bad",
+                        "name": "store",
+                        "args": '{"id": ',
+                        "error": "cut",
+                        "type": "invalid_tool_call",
+                    }
+                ],
+            )
+            return ChatResult(generations=[ChatGeneration(message=reply)])
+
+    def run(middleware: list[Any]) -> list[tuple[str, str, Any]]:
+        graph = create_agent(Broken(turns=[]), tools=broken_tools(), middleware=middleware)
+        result = graph.invoke({"messages": [HumanMessage("go")]})
+        return sorted(
+            (m.tool_call_id, m.status, m.content)
+            for m in result["messages"]
+            if isinstance(m, ToolMessage)
+        )
+
+    assert run([VolleyMiddleware()]) == run([])
+
+
+def test_a_run_cancelled_while_calls_wait_releases_them_and_leaves_no_gate() -> None:
+    started = asyncio.Event
+
+    async def main() -> None:
+        gate = started()
+        records = Records(sync=False)
+
+        async def first(id: str) -> str:
+            gate.set()
+            await asyncio.sleep(10)
+            return "never"
+
+        slow = declare(
+            fn_tool(coroutine=first, name="create_record"),
+            writes=lambda a: [f"record:{a['id']}"],
+        )
+        middleware = VolleyMiddleware()
+        graph = agent([slow, records.declared()[1]], RACE, volley=middleware)
+        run = asyncio.create_task(graph.ainvoke({"messages": [HumanMessage("go")]}))
+        await asyncio.wait_for(gate.wait(), 5)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        assert middleware.open_gates == 0
+        assert records.rows == {}  # the update held behind the create never ran
+
+        again = Records(sync=False)
+        result = await agent(again.declared(), RACE, volley=middleware).ainvoke(
+            {"messages": [HumanMessage("go")]}
+        )
+        assert answers(result)["c2"][2] == "updated"
+
+    asyncio.run(main())
+
+
+def test_gates_of_finished_messages_are_dropped_over_a_long_run() -> None:
+    log: list[tuple[str, str]] = []
+    middleware = VolleyMiddleware()
+    turns = [
+        [call(f"t{t}w", "write", key="a", value=str(t)), call(f"t{t}r", "read", key="a")]
+        for t in range(30)
+    ]
+    graph = agent(notes_tools(log, {}), *turns, volley=middleware)
+    result = ask(graph, sync=False)
+    assert middleware.open_gates == 0
+    assert len(middleware._gates._open) == 0
+    assert all(answers(result)[f"t{t}r"][2] == str(t) for t in range(30))
+    ask(graph, sync=False)  # the same ids again, in a new run
+    assert middleware.open_gates == 0
+
+
+def test_one_worker_does_not_deadlock() -> None:
+    records = Records(sync=True)
+    graph = agent(records.declared(), [*reversed(RACE), call("c3", "create_record", id="r2")])
+    ask(graph, sync=True, config={"max_concurrency": 1})
+    assert records.rows == {"r1": "draft", "r2": "draft"}  # the model's order: update, create
+
+
+def test_an_interrupted_call_resumes_without_waiting_for_calls_that_already_ran() -> None:
+    rows: dict[str, str] = {}
+
+    def put(id: str, value: str) -> str:
+        rows[id] = value
+        return "ok"
+
+    def confirm(id: str) -> str:
+        answer = interrupt(f"confirm {id}?")
+        rows[id] = f"confirmed {answer}"
+        return "ok"
+
+    key = {"writes": lambda a: [f"record:{a['id']}"]}
+    tools = [
+        declare(fn_tool(put), **key),  # type: ignore[arg-type]
+        declare(fn_tool(confirm), **key),  # type: ignore[arg-type]
+    ]
+    calls = [call("p", "put", id="r", value="x"), call("q", "confirm", id="r")]
+    middleware = VolleyMiddleware()
+    graph = agent(tools, calls, volley=middleware, checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "1"}}
+    first = graph.invoke({"messages": [HumanMessage("go")]}, config)
+    assert "__interrupt__" in first
+    assert rows == {"r": "x"}
+    graph.invoke(Command(resume="yes"), config)
+    assert rows == {"r": "confirmed yes"}
+    assert middleware.open_gates == 0
+
+
+def test_declare_keeps_other_metadata_and_refuses_unknown_options() -> None:
+    @tool
+    def lookup(q: str) -> str:
+        """Look something up."""
+        return q
+
+    lookup.metadata = {"owner": "me"}
+    assert declare(lookup, effects="read") is lookup
+    assert lookup.metadata == {"owner": "me", "volley": {"effects": "read"}}
+    assert options_of(lookup) == {"effects": "read"}
+    with pytest.raises(ConfigurationError, match="wrties"):
+        declare(lookup, wrties=["x"])  # type: ignore[call-arg]
+
+
+def test_mcp_annotations_from_langchain_mcp_become_keys_of_their_server() -> None:
+    def make(annotations: dict[str, Any] | None, **extra: Any) -> BaseTool:
+        meta: dict[str, Any] = {"server": {"name": "git", "version": "1"}}
+        if annotations is not None:
+            meta["tool"] = {"annotations": annotations}
+        return fn_tool(lambda q: q, name="t", description="d", metadata={"mcp": meta, **extra})
+
+    assert options_of(make({"read_only_hint": True})) == {"reads": ["mcp:git"], "idempotent": True}
+    assert options_of(make({"destructive_hint": False})) == {"writes": ["mcp:git"]}
+    assert options_of(make(None)) == {"writes": ["mcp:git"]}  # the spec's default: it may write
+    corrected = make({"read_only_hint": True}, volley={"writes": ["repo"]})
+    assert options_of(corrected) == {"writes": ["repo"], "idempotent": True}
+
+
+KINDS = st.lists(
+    st.tuples(st.sampled_from(["read", "write"]), st.sampled_from(["a", "b", "c"])),
+    min_size=1,
+    max_size=8,
+)
+
+
+@examples(100)
+@given(batch=KINDS)
+def test_random_batches_equal_one_by_one_and_no_write_overlaps_a_conflict(
+    batch: list[tuple[str, str]],
+) -> None:
+    calls = [
+        call(f"c{i}", kind, key=key, **({"value": f"v{i}"} if kind == "write" else {}))
+        for i, (kind, key) in enumerate(batch)
+    ]
+    log: list[tuple[str, str]] = []
+    result = ask(agent(notes_tools(log, {}), calls), sync=False)
+
+    notes: dict[str, str] = {}
+    expected: dict[str, str] = {}
+    for i, (kind, key) in enumerate(batch):  # one by one, in the model's order
+        if kind == "write":
+            notes[key] = f"v{i}"
+            expected[f"c{i}"] = "ok"
+        else:
+            expected[f"c{i}"] = notes.get(key, "")
+    assert {k: v[2] for k, v in answers(result).items()} == expected
+
+    running: list[str] = []
+    for event, what in log:
+        if event == "end":
+            running.remove(what)
+            continue
+        kind, key = what.split(":")[:2]
+        for other in running:
+            other_kind, other_key = other.split(":")[:2]
+            assert not (other_key == key and "write" in (kind, other_kind)), (what, other)
+        running.append(what)
+
+
+def test_calls_another_middleware_answers_do_not_hold_later_calls() -> None:
+    from langchain.agents.middleware import ToolCallLimitMiddleware
+
+    log: list[tuple[str, str]] = []
+    calls = [
+        call("w1", "write", key="a", value="1"),
+        call("w2", "write", key="a", value="2"),  # over the limit: answered, never sent
+        call("r", "read", key="a"),  # would wait for w2 forever if it counted
+    ]
+    limit = ToolCallLimitMiddleware(tool_name="write", run_limit=1, exit_behavior="continue")
+    for volley in (VolleyMiddleware(), None):
+        middleware = [m for m in (volley, limit) if m is not None]
+        graph = create_agent(
+            Scripted(turns=[calls]), tools=notes_tools(log, {}), middleware=middleware
+        )
+        result = ask(graph, sync=False)
+        assert answers(result)["w2"][0] == "error"
+        if volley is not None:  # without volley the read may run before the write
+            assert answers(result)["r"][2] == "1"
