@@ -15,19 +15,32 @@ from ._harness import Report
 
 __all__ = ["BENCHMARKS", "EXTRAS", "NEEDS", "SEEDS_AND_OWN", "load", "unavailable"]
 
-BENCHMARKS = ("seeds", "fanout", "overhead", "dag", "conflicts", "roundtrips", "streaming")
+BENCHMARKS = (
+    "seeds",
+    "fanout",
+    "overhead",
+    "dag",
+    "conflicts",
+    "roundtrips",
+    "streaming",
+    "mcp",
+)
 """Every benchmark, in the order a full run shows them."""
 
 SEEDS_AND_OWN = ("seeds", "roundtrips", "streaming", "dag", "conflicts")
 """What `volley bench` runs: the seeds' tables, then volley's own rows."""
 
-EXTRAS = {"anthropic": ("anthropic",), "sim": ("starlette", "uvicorn")}
+EXTRAS = {"anthropic": ("anthropic",), "sim": ("starlette", "uvicorn"), "mcp": ("mcp", "httpx2")}
 """An extra of volley-tools -> the modules it installs that a benchmark imports (the `sim`
 extra's httpx2 is the demo's)."""
 
-NEEDS = {"roundtrips": ("anthropic", "sim"), "streaming": ("anthropic", "sim")}
-"""A benchmark -> the extras it needs (these talk to the simulated provider through the
-Anthropic SDK); the others need none."""
+NEEDS = {
+    "roundtrips": ("anthropic", "sim"),
+    "streaming": ("anthropic", "sim"),
+    "mcp": ("mcp",),
+}
+"""A benchmark -> the extras it needs (two talk to the simulated provider through the
+Anthropic SDK, one to an MCP server through the MCP SDK); the others need none."""
 
 
 def unavailable(names: Iterable[str]) -> str | None:
