@@ -391,3 +391,18 @@ def test_two_servers_with_one_tool_name_need_a_prefix(notes: Callable[..., MCPSe
     run(main(notes(name="a"), notes(name="b", prefix="b_")))
     offered = {t.name for t in model.requests[-1].tools}
     assert {"read_note", "b_read_note", "b_write_note"} <= offered
+
+
+def test_when_one_server_cannot_open_the_others_are_closed_again(
+    notes: Callable[..., MCPServer],
+) -> None:
+    good = notes()
+    bad = MCPServer.stdio("/no/such/mcp-server", name="bad")
+
+    async def main() -> None:
+        async with Agent(scripted(), [good, bad]):
+            pass
+
+    with pytest.raises(MCPConnectionError, match="bad"):
+        run(main())
+    assert good._connection is None

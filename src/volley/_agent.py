@@ -164,8 +164,19 @@ class Agent:
                 await self.model.aclose()
 
     async def __aenter__(self) -> Agent:
-        """Open the tool sources now, rather than on the first run."""
-        await asyncio.gather(*(source.open() for source in self.sources))
+        """Open the tool sources now, rather than on the first run.
+
+        If one cannot be opened, those that were are closed again before the error is raised.
+        """
+        opened = await asyncio.gather(
+            *(source.open() for source in self.sources), return_exceptions=True
+        )
+        failures = [outcome for outcome in opened if isinstance(outcome, BaseException)]
+        if failures:
+            await asyncio.gather(
+                *(source.aclose() for source in self.sources), return_exceptions=True
+            )
+            raise failures[0]
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
