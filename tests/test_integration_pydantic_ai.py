@@ -18,7 +18,8 @@ import pytest
 from _hyp import examples
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic_ai import Agent, ModelRetry, RunContext, Tool, capture_run_messages
+from pydantic import BaseModel
+from pydantic_ai import Agent, EndStrategy, ModelRetry, RunContext, Tool, capture_run_messages
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
@@ -302,6 +303,36 @@ def test_hostile_calls_behave_as_without_volley_and_never_hang(case: str) -> Non
     if case not in ("tool raises", "duplicate ids"):
         assert through[0] == "done"
         assert ran == ["write a=2"]  # the later write was not held by a call that never ran
+    assert len(runs[0]._state) == 0
+
+
+class Answer(BaseModel):
+    n: int
+
+
+@pytest.mark.parametrize("strategy", ["graceful", "exhaustive", "early"])
+def test_an_output_tool_among_the_calls_behaves_as_without_volley(strategy: EndStrategy) -> None:
+    # 'graceful' validates and runs the calls before the output tool, then those after it.
+    calls = [
+        call("write", {"key": "a", "value": 1}, "c1"),
+        call("final_result", {"n": 1}, "c2"),
+        call("write", {"key": "a", "value": 3}, "c3"),
+        call("write", {"key": "a", "value": 4}, "c4"),
+    ]
+
+    def ending(toolset: AbstractToolset[None]) -> Any:
+        agent = Agent(
+            scripted(calls), toolsets=[toolset], output_type=Answer, end_strategy=strategy
+        )
+        return run(agent).output  # type: ignore[arg-type]
+
+    ran_plain: list[str] = []
+    plain = ending(hostile_toolset(ran_plain))
+    ran: list[str] = []
+    spy, runs = spying()
+    assert ending(spy(hostile_toolset(ran))) == plain == Answer(n=1)
+    assert ran == ran_plain
+    assert ran == ([] if strategy == "early" else ["write a=1", "write a=3", "write a=4"])
     assert len(runs[0]._state) == 0
 
 
