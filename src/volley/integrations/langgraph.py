@@ -161,6 +161,7 @@ class _Plan(TurnGate):
         self._claimed: set[int] = set()
         self._arrived: list[Future[None]] = [Future() for _ in self._calls]
         self._claim_lock = threading.Lock()
+        self._born = time.monotonic()
 
     def claim(self, call: ToolCall) -> str | None:
         """The key of this call in the message (`None`: not one of its calls, runs at once)."""
@@ -174,6 +175,23 @@ class _Plan(TurnGate):
             self._claimed.add(found)
             self._arrived[found].set_result(None)
             return str(found)
+
+    def settle(self, *, torn_down: bool) -> None:
+        """After a call ended: stop waiting for calls that are not coming, so the plan ends.
+
+        The `Send`s of a message start together: once every call that came has ended and the
+        grace is over (or the run is being torn down, cancelled), the rest never will.
+        """
+        if not self._shared:
+            return
+        with self._claim_lock:
+            if any(not self._done[self._node[str(n)]].done() for n in self._claimed):
+                return
+            if not torn_down and time.monotonic() - self._born < ARRIVAL_GRACE:
+                return
+            missing = [n for n in range(len(self._calls)) if n not in self._claimed]
+        for n in missing:
+            self.release(str(n))
 
     def _late(self, key: str) -> list[tuple[str, Future[None]]]:
         if not self._shared:  # the node runs every call of the message: all arrive
@@ -198,7 +216,10 @@ class _Plan(TurnGate):
 
     @contextlib.asynccontextmanager
     async def ahold_call(self, key: str) -> AsyncIterator[None]:
-        """`hold`, first giving up on earlier calls that do not arrive (`Send` runs)."""
+        """`hold`, first giving up on earlier calls that do not arrive (`Send` runs).
+
+        The wait itself is done here so that a cancelled call never cancels the calls before it.
+        """
         try:
             deadline = time.monotonic() + ARRIVAL_GRACE
             for predecessor, arrived in self._late(key):
@@ -206,6 +227,11 @@ class _Plan(TurnGate):
                 done, _ = await asyncio.wait({asyncio.wrap_future(arrived)}, timeout=timeout)
                 if not done:
                     self.release(predecessor)
+            # Waited for here, not in `hold`: cancelling a wait on a wrapped future cancels the
+            # earlier call's own future, which fails every other call waiting for it.
+            ended = [self._done[self._node[p]] for p in self.predecessors(key)]
+            if ended:
+                await asyncio.wait([asyncio.wrap_future(f) for f in ended])
         except BaseException:
             self.release(key)
             raise
@@ -289,11 +315,17 @@ class ToolNode(_LangGraphToolNode):
         plan, key = self._claim(call)
         if plan is None or key is None:
             return super()._run_one(call, input_type, tool_runtime)
+        torn_down = True
         try:
             with plan.hold_call(key):
-                return super()._run_one(call, input_type, tool_runtime)
+                result = super()._run_one(call, input_type, tool_runtime)
+            torn_down = False
+            return result
+        except Exception:
+            torn_down = False
+            raise
         finally:
-            self._shared_plans.forget_finished()
+            self._settle(plan, torn_down=torn_down)
 
     async def _arun_one(
         self, call: ToolCall, input_type: _InputType, tool_runtime: ToolRuntime[Any, Any]
@@ -301,11 +333,22 @@ class ToolNode(_LangGraphToolNode):
         plan, key = self._claim(call)
         if plan is None or key is None:
             return await super()._arun_one(call, input_type, tool_runtime)
+        torn_down = True
         try:
             async with plan.ahold_call(key):
-                return await super()._arun_one(call, input_type, tool_runtime)
+                result = await super()._arun_one(call, input_type, tool_runtime)
+            torn_down = False
+            return result
+        except Exception:
+            torn_down = False
+            raise
         finally:
-            self._shared_plans.forget_finished()
+            self._settle(plan, torn_down=torn_down)
+
+    def _settle(self, plan: _Plan, *, torn_down: bool) -> None:
+        """A call ended (`torn_down`: cancelled): drop the plans that have nothing left to run."""
+        plan.settle(torn_down=torn_down)
+        self._shared_plans.forget_finished()
 
     def _claim(self, call: ToolCall) -> tuple[_Plan | None, str | None]:
         current = _current.get()
