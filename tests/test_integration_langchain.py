@@ -290,7 +290,9 @@ def test_malformed_and_repeated_calls_behave_as_without_volley() -> None:
             if isinstance(m, ToolMessage)
         )
 
-    assert run([VolleyMiddleware()]) == run([])
+    volley = VolleyMiddleware()
+    assert run([volley]) == run([])
+    assert volley.open_gates == 0
 
 
 def test_a_run_cancelled_while_calls_wait_releases_them_and_leaves_no_gate() -> None:
@@ -375,7 +377,11 @@ def test_an_interrupted_call_resumes_without_waiting_for_calls_that_already_ran(
     first = graph.invoke({"messages": [HumanMessage("go")]}, config)
     assert "__interrupt__" in first
     assert rows == {"r": "x"}
-    graph.invoke(Command(resume="yes"), config)
+    resumed = threading.Thread(target=graph.invoke, args=(Command(resume="yes"), config))
+    resumed.daemon = True  # if it hangs, the test fails rather than the suite
+    resumed.start()
+    resumed.join(10)
+    assert not resumed.is_alive(), "the resumed call waits for a call that already ran"
     assert rows == {"r": "confirmed yes"}
     assert middleware.open_gates == 0
 
