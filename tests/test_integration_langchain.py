@@ -474,3 +474,18 @@ def test_calls_another_middleware_answers_do_not_hold_later_calls() -> None:
         assert answers(result)["w2"][0] == "error"
         if volley is not None:  # without volley the read may run before the write
             assert answers(result)["r"][2] == "1"
+
+
+def test_without_langchain_the_import_is_one_line_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+    import sys
+
+    from volley._errors import MissingExtra
+
+    monkeypatch.setitem(sys.modules, "langchain.agents.middleware", None)
+    monkeypatch.delitem(sys.modules, "volley.integrations.langchain")
+    with pytest.raises(MissingExtra, match=r"volley-tools\[langchain\]") as caught:
+        importlib.import_module("volley.integrations.langchain")
+    assert "\n" not in str(caught.value)
