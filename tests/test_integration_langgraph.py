@@ -24,7 +24,7 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolCall, ToolMessa
 from langchain_core.tools import BaseTool, InjectedToolCallId, tool
 from langgraph.prebuilt import InjectedState, InjectedStore, ToolRuntime, create_react_agent
 from langgraph.prebuilt import ToolNode as LangGraphToolNode
-from langgraph.prebuilt.tool_node import ToolCallWithContext
+from langgraph.prebuilt.tool_node import ToolCallWithContext, _default_handle_tool_errors
 from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
@@ -212,7 +212,15 @@ def custom_handler(e: ValueError) -> str:
     return f"handled {e}"
 
 
-HANDLERS: list[Any] = [True, False, "the tool failed", custom_handler, ValueError, (ValueError,)]
+HANDLERS: list[Any] = [
+    _default_handle_tool_errors,
+    True,
+    False,
+    "the tool failed",
+    custom_handler,
+    ValueError,
+    (ValueError,),
+]
 
 
 def error_tools() -> list[BaseTool]:
@@ -296,8 +304,9 @@ def test_the_default_handler_answers_bad_arguments_and_raises_tool_errors() -> N
         out = run(node, [call("ok", {"x": "nine"}, "1")], sync=True)["messages"]
         assert out[0].status == "error"
         assert "Error invoking tool 'ok' with kwargs {'x': 'nine'}" in out[0].content
-        with pytest.raises(ValueError, match="bad 1"):
-            run(node, [call("ok", {"x": 1}, "1"), call("bad", {"x": 1}, "2")], sync=False)
+        for sync in (True, False):
+            with pytest.raises(ValueError, match="bad 1"):
+                run(node, [call("ok", {"x": 1}, "1"), call("bad", {"x": 1}, "2")], sync=sync)
 
 
 @pytest.mark.parametrize("sync", [True, False], ids=["invoke", "ainvoke"])
@@ -571,6 +580,11 @@ def test_a_sent_call_whose_earlier_call_never_comes_still_runs(
     out = within(10, lambda: run(node, sent, sync=sync))
     assert [m.content for m in out["messages"]] == ["updated 7"]
     assert len(node._shared_plans) == 0
+    monkeypatch.setattr(volley_langgraph, "ARRIVAL_GRACE", 0.01)  # less than the create takes
+    sent = {**sent, "tool_call": CREATE_THEN_UPDATE[0]}  # only the create; the update never comes
+    out = within(10, lambda: run(node, sent, sync=sync))
+    assert [m.content for m in out["messages"]] == ["created 7"]
+    assert len(node._shared_plans) == 0  # the plan ended: nothing waits for the update
 
 
 @pytest.fixture(autouse=True)
