@@ -64,7 +64,8 @@ class TurnGate:
         """
         try:
             for future in self._blockers(call_id):
-                await asyncio.wrap_future(future)
+                # Shielded: cancelling this wait must not cancel the earlier call's future.
+                await asyncio.shield(asyncio.wrap_future(future))
             yield
         finally:
             self.release(call_id)
