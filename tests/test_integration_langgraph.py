@@ -465,10 +465,10 @@ def test_mcp_annotations_in_metadata_schedule_as_volleys_mcp_client_does() -> No
         "writes": ["mcp:git"]
     }
     assert options_of(mcp_tool("get", {"readOnlyHint": True, "title": "Get"})) == {
-        "reads": ["mcp:unknown"],
+        "reads": ["mcp:"],
         "idempotent": True,
     }
-    assert options_of(mcp_tool("put", {"destructive_hint": True})) == {"writes": ["mcp:unknown"]}
+    assert options_of(mcp_tool("put", {"destructive_hint": True})) == {"writes": ["mcp:"]}
     corrected = {**grouped, "volley": {"writes": ["repo"]}}
     assert options_of(mcp_tool("log", corrected)) == {"writes": ["repo"], "idempotent": True}
     assert options_of(mcp_tool("local", {"owner": "me"})) is None

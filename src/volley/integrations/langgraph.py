@@ -110,7 +110,7 @@ def options_of(tool: BaseTool) -> ToolOptions | None:
 
     MCP tools from `langchain.mcp` (metadata `mcp.tool.annotations`, server in `mcp.server`) and
     from `langchain-mcp-adapters` (the hints at the top of the metadata, no server: all such
-    tools share one key) are read as volley's own MCP client reads them; `"volley"` options
+    tools share the key `mcp:`) are read as volley's own MCP client reads them; `"volley"` options
     correct the hints.
     """
     metadata = tool.metadata or {}
@@ -139,10 +139,10 @@ def _mcp_hints(metadata: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]
         hints = tool_meta.get("annotations") if isinstance(tool_meta, Mapping) else None
         server = grouped.get("server")
         name = server.get("name") if isinstance(server, Mapping) else None
-        return (dict(hints) if isinstance(hints, Mapping) else {}), str(name or "unknown")
+        return (dict(hints) if isinstance(hints, Mapping) else {}), str(name or "")
     flat = {key: value for key, value in metadata.items() if key in _MCP_HINTS}
     if flat or "_meta" in metadata:  # langchain-mcp-adapters
-        return flat, "unknown"
+        return flat, ""
     return None, ""
 
 
