@@ -34,7 +34,6 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
 
     raise MissingExtra("langchain is not installed: pip install 'volley-tools[langchain]'") from exc
 
-import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -216,15 +215,8 @@ class VolleyMiddleware(AgentMiddleware):
         key, gate, call_id = found
         completed = False
         try:
-            try:
-                # Shielded: cancelling this wait must not cancel what the call waits for
-                # (`TurnGate.hold` awaits the predecessor's own future, which a cancel would
-                # mark cancelled: that call's release would then never count).
-                for future in gate._blockers(call_id):
-                    await asyncio.shield(asyncio.wrap_future(future))
+            async with gate.hold(call_id):
                 result = await handler(request)
-            finally:
-                gate.release(call_id)
             completed = True
             return result
         finally:
