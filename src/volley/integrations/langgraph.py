@@ -216,10 +216,7 @@ class _Plan(TurnGate):
 
     @contextlib.asynccontextmanager
     async def ahold_call(self, key: str) -> AsyncIterator[None]:
-        """`hold`, first giving up on earlier calls that do not arrive (`Send` runs).
-
-        The wait itself is done here so that a cancelled call never cancels the calls before it.
-        """
+        """`hold`, first giving up on earlier calls that do not arrive (`Send` runs)."""
         try:
             deadline = time.monotonic() + ARRIVAL_GRACE
             for predecessor, arrived in self._late(key):
@@ -227,11 +224,6 @@ class _Plan(TurnGate):
                 done, _ = await asyncio.wait({asyncio.wrap_future(arrived)}, timeout=timeout)
                 if not done:
                     self.release(predecessor)
-            # Waited for here, not in `hold`: cancelling a wait on a wrapped future cancels the
-            # earlier call's own future, which fails every other call waiting for it.
-            ended = [self._done[self._node[p]] for p in self.predecessors(key)]
-            if ended:
-                await asyncio.wait([asyncio.wrap_future(f) for f in ended])
         except BaseException:
             self.release(key)
             raise
