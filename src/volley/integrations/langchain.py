@@ -37,66 +37,18 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
-
-from typing_extensions import Unpack
+from typing import Any
 
 from .._access import NO_ACCESS, Access
-from .._tool import Tool, ToolOptions
+from .._tool import Tool
 from ._gate import GateRegistry, TurnGate, declared_tool
+from ._lc_tools import declare, options_of
 
 __all__ = ["VolleyMiddleware", "declare", "options_of"]
 
-T = TypeVar("T", bound=BaseTool)
 
 _MAX_OPEN = 1024
 """Messages whose gates may stay open at once; older ones are let go (see `_Gates`)."""
-
-
-def declare(tool: T, **options: Unpack[ToolOptions]) -> T:
-    """Say what a LangChain tool touches (`effects`, `reads`, `writes`, ...); returns the tool.
-
-    The options go to `tool.metadata["volley"]` (other metadata is kept), where every volley
-    integration looks for them. A misspelled option is an error here, not a silent race later.
-    """
-    declared_tool(tool.name, options)  # checks the options now
-    tool.metadata = {**(tool.metadata or {}), "volley": dict(options)}
-    return tool
-
-
-def options_of(tool: BaseTool) -> ToolOptions | None:
-    """What a LangChain tool declares to volley; `None` if nothing (its calls overlap).
-
-    A tool from `langchain.mcp` carries its MCP annotations under `metadata["mcp"]["tool"]`:
-    they are read as `volley.mcp` reads them (read-only: a shared read of `mcp:<server>`; anything
-    else: a write of it), and `metadata["volley"]`, if also set, corrects them.
-    """
-    metadata = tool.metadata or {}
-    own = metadata.get("volley")
-    found = metadata.get("mcp")
-    if not isinstance(found, Mapping):
-        return dict(own) if isinstance(own, Mapping) else None  # type: ignore[return-value]
-    import mcp.types as mt
-
-    from ..mcp._convert import effects_of, scope_key  # mcp is installed: langchain.mcp needs it
-
-    server = found.get("server")
-    name = server.get("name") if isinstance(server, Mapping) else None
-    described = found.get("tool")
-    hints = described.get("annotations") if isinstance(described, Mapping) else None
-    listed = mt.Tool(
-        name=tool.name,
-        input_schema={"type": "object"},
-        annotations=mt.ToolAnnotations(**hints) if isinstance(hints, Mapping) else None,
-    )
-    override: Any = dict(own) if isinstance(own, Mapping) else None
-    return effects_of(
-        listed,
-        scope_key(name if isinstance(name, str) else ""),
-        trust_annotations=True,
-        retries=0,
-        override=override,
-    )
 
 
 class _Gates:
