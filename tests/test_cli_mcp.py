@@ -154,8 +154,9 @@ def test_a_server_that_cannot_be_used_is_one_error_line_and_leaves_no_trace(
 
 
 def test_the_servers_that_did_start_are_stopped_when_another_fails(
-    quiet: Path, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(ROOT)  # so that the notes server does start (`-m tests.mcp_servers...`)
     argv = ["run", "--model", MODEL, "--mcp", NOTES, "--mcp", "no-such-mcp-server-9", "hi"]
     assert main(argv) == 2
     assert "no-such-mcp-server-9" in error_line(capsys)
