@@ -21,7 +21,7 @@ typecheck: install
 	$(BIN)/mypy src
 
 pytest: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile  # two workers, each module on one of them
 
 test: lint typecheck pytest
 
