@@ -406,3 +406,14 @@ def test_when_one_server_cannot_open_the_others_are_closed_again(
     with pytest.raises(MCPConnectionError, match="bad"):
         run(main())
     assert good._connection is None
+
+
+def test_an_agent_run_on_a_new_event_loop_reconnects(notes: Callable[..., MCPServer]) -> None:
+    """`run_sync` twice: each run has its own loop, and the session of the first died with it."""
+    server = notes(restarts=0)  # reconnecting on a new loop is not a restart
+    model = scripted([call(0, "read_note", key="loop")], [call(1, "read_note", key="loop")])
+    agent = Agent(model, [server])
+    assert agent.run_sync("one").output == ""
+    model_again = scripted([call(2, "write_note", key="loop", text="two")])
+    agent.model = model_again
+    assert agent.run_sync("two").output == "wrote loop"

@@ -49,6 +49,7 @@ class Connection:
         self._task: asyncio.Task[None] | None = None
         self.lost = False
         """The server closed the connection (its process exited, its endpoint went away)."""
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def client(self) -> Client:
@@ -58,7 +59,7 @@ class Connection:
 
     async def start(self, timeout: float | None) -> None:
         """Connect and finish the handshake, or raise what stopped it."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
         self._task = loop.create_task(self._hold(), name=f"volley.mcp {self._target!r}")
         try:
@@ -78,6 +79,13 @@ class Connection:
         self._task.cancel()
         with contextlib.suppress(BaseException):
             await asyncio.shield(self._task)
+
+    def is_current(self) -> bool:
+        """Whether the connection lives on the running event loop (and so can be used)."""
+        try:
+            return self._loop is asyncio.get_running_loop() and not self._loop.is_closed()
+        except RuntimeError:
+            return False
 
     async def close(self) -> None:
         """End the session (and the server process, for stdio); waits for it to be down."""

@@ -95,7 +95,7 @@ class MCPServer:
         """Each listed tool's hints as the server sent them, by volley tool name."""
         self._headers = dict(headers) if headers else None
         self._connection: Connection | None = None
-        self._opening = asyncio.Lock()
+        self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._changed = True
         self._restarted = 0
         self._closed = False
@@ -161,7 +161,7 @@ class MCPServer:
 
     async def aclose(self) -> None:
         """Disconnect (a stdio server's process ends); the server may be opened again."""
-        async with self._opening:
+        async with self._lock():
             connection, self._connection = self._connection, None
             self._changed = True
         if connection is not None:
@@ -267,13 +267,26 @@ class MCPServer:
             ) from None
         return result_value(result, self.name)
 
+    def _lock(self) -> asyncio.Lock:
+        """The lock that makes concurrent callers share one connect, on this event loop."""
+        loop = asyncio.get_running_loop()
+        if self._opening is None or self._opening[0] is not loop:
+            self._opening = (loop, asyncio.Lock())
+        return self._opening[1]
+
     async def _live(self) -> Connection:
-        """The open connection: made on first use, made again (a restart) once it is lost."""
+        """The open connection: made on first use, made again (a restart) once it is lost.
+
+        A connection made on another event loop (`asyncio.run` again, `Agent.run_sync` twice)
+        ended with that loop: a new one is made, which is no restart.
+        """
         connection = self._connection
-        if connection is not None and not connection.lost:
+        if connection is not None and not connection.lost and connection.is_current():
             return connection
-        async with self._opening:
+        async with self._lock():
             connection = self._connection
+            if connection is not None and not connection.is_current():
+                self._connection = connection = None  # its loop, and with it the session, is gone
             if connection is not None and not connection.lost:
                 return connection
             if connection is not None:  # lost
