@@ -24,13 +24,21 @@ BENCHMARKS = (
     "roundtrips",
     "streaming",
     "mcp",
+    "frameworks",
 )
 """Every benchmark, in the order a full run shows them."""
 
 SEEDS_AND_OWN = ("seeds", "roundtrips", "streaming", "dag", "conflicts")
 """What `volley bench` runs: the seeds' tables, then volley's own rows."""
 
-EXTRAS = {"anthropic": ("anthropic",), "sim": ("starlette", "uvicorn"), "mcp": ("mcp", "httpx2")}
+EXTRAS = {
+    "anthropic": ("anthropic",),
+    "sim": ("starlette", "uvicorn"),
+    "mcp": ("mcp", "httpx2"),
+    "langgraph": ("langgraph",),
+    "langchain": ("langchain",),
+    "pydantic-ai": ("pydantic_ai",),
+}
 """An extra of volley-tools -> the modules it installs that a benchmark imports (the `sim`
 extra's httpx2 is the demo's)."""
 
@@ -38,9 +46,11 @@ NEEDS = {
     "roundtrips": ("anthropic", "sim"),
     "streaming": ("anthropic", "sim"),
     "mcp": ("mcp",),
+    "frameworks": ("langgraph", "langchain", "pydantic-ai"),
 }
 """A benchmark -> the extras it needs (two talk to the simulated provider through the
-Anthropic SDK, one to an MCP server through the MCP SDK); the others need none."""
+Anthropic SDK, one to an MCP server through the MCP SDK, one runs inside LangGraph, LangChain and
+Pydantic AI); the others need none."""
 
 
 def unavailable(names: Iterable[str]) -> str | None:
