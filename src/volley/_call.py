@@ -40,6 +40,10 @@ class ErrorKind(StrEnum):
     """The call was cancelled before it finished."""
     INVALID_RESULT = "invalid_result"
     """The tool ran but returned a value that cannot be turned into text for a model."""
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    """The call was running when its process died; whether it took effect is not known."""
+    DENIED = "denied"
+    """A person did not approve the call, so it never ran."""
 
 
 @dataclass(frozen=True, slots=True)
