@@ -3,7 +3,6 @@
 from ._access import Access as Access
 from ._agent import BATCHING_HINT as BATCHING_HINT
 from ._agent import Agent as Agent
-from ._agent import RunResult as RunResult
 from ._backend import Backend as Backend
 from ._backend import InProcessBackend as InProcessBackend
 from ._batch import Batch as Batch
@@ -39,6 +38,7 @@ from ._parts import Output as Output
 from ._parts import ToolError as ToolError
 from ._progress import Progress as Progress
 from ._progress import report_progress as report_progress
+from ._result import RunResult as RunResult
 from ._stats import BatchStats as BatchStats
 from ._stats import CallTiming as CallTiming
 from ._stats import RunStats as RunStats

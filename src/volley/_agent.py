@@ -5,20 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from ._call import ToolCall
 from ._deadlines import loop_clock
 from ._dispatch import writes
+from ._durable import ApprovalPolicy, RunLog, held_calls
 from ._errors import ConfigurationError, IncompleteTurn, MaxTurnsExceeded, RunError
-from ._events import RunEvent, RunFailed, RunFinished, RunStarted, TurnFinished
+from ._events import RunEvent, RunFailed, RunFinished, RunPaused, RunStarted, TurnFinished
 from ._executor import Executor
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
+from ._opening import Opened, finish_open_turn, open_fresh, open_resumed
+from ._result import RunResult
 from ._sources import ToolSource
 from ._stats import RunStats, TurnStats
 from ._tool import Tool, Toolbox
-from ._turn import Emit, Patience, TurnAbandoned, play_turn
+from ._turn import Emit, Holds, Patience, PlayedTurn, TurnAbandoned, play_turn
+from .journal import LEASE_SECONDS, Journal, open_journal
 from .providers import ModelRequest, Provider, StreamingProvider, resolve
 
 __all__ = [
@@ -42,23 +47,6 @@ BATCHING_HINT = (
 
 SERIAL_TURNS_WARNING = 3
 """After this many single-call turns in a row, a run logs that nothing ran in parallel."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """What an agent run produced."""
-
-    output: str
-    """The model's final answer."""
-    messages: list[Message]
-    """The whole conversation, in neutral form."""
-    stats: RunStats
-    """Figures of the run: round trips, calls per turn, time saved, tokens."""
-
-    @property
-    def turns(self) -> tuple[TurnStats, ...]:
-        """Each round trip's figures."""
-        return self.stats.turns
 
 
 class Agent:
@@ -95,6 +83,11 @@ class Agent:
         observers: called with every `RunEvent` of every run, as it happens (a trace file,
             telemetry, a progress display); they must be quick and must not raise.
         clock: where the figures' times come from (default: the event loop's clock).
+        journal: where runs are recorded, so that a run can be resumed after a crash (finished
+            calls are never run again) or after a pause for approval: a URL
+            (`sqlite:///runs.db`, `memory`, `postgresql://...`) or a `volley.journal.Journal`.
+        requires_approval: a policy deciding which calls wait for a person's approval (besides
+            tools made with `requires_approval=True`); approvals need a journal.
     """
 
     def __init__(
@@ -116,6 +109,8 @@ class Agent:
         idle_timeout: float | None = 120.0,
         observers: Iterable[Callable[[RunEvent], None]] = (),
         clock: Callable[[], float] | None = None,
+        journal: str | Journal | None = None,
+        requires_approval: ApprovalPolicy | None = None,
     ) -> None:
         if max_turns < 1:
             raise ConfigurationError("max_turns must be >= 1")
@@ -150,6 +145,15 @@ class Agent:
         has_tools = len(self.toolbox) > 0 or bool(self.sources)
         hint = BATCHING_HINT if parallel and batching_hint and has_tools else None
         self.instructions = "\n\n".join(part for part in (instructions, hint) if part) or None
+        self.journal = open_journal(journal) if isinstance(journal, str) else journal
+        self._owns_journal = isinstance(journal, str)
+        self.requires_approval = requires_approval
+        approving = requires_approval is not None or any(t.requires_approval for t in self.toolbox)
+        if approving and self.journal is None:
+            raise ConfigurationError(
+                "calls that wait for approval need a journal to wait in: Agent(..., "
+                "journal='sqlite:///runs.db'), or journal='memory' within one process"
+            )
 
     async def aclose(self) -> None:
         """Close the tool sources (MCP servers), and the SDK client made from a model string.
@@ -160,6 +164,8 @@ class Agent:
             await asyncio.gather(*(source.aclose() for source in self.sources))
         finally:
             self._listings.clear()
+            if self._owns_journal and self.journal is not None:
+                await self.journal.aclose()
             if self._owns_model:
                 await self.model.aclose()
 
@@ -182,40 +188,86 @@ class Agent:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def run_sync(self, prompt: str) -> RunResult:
+    def run_sync(
+        self,
+        prompt: str,
+        *,
+        run_id: str | None = None,
+        message_history: Sequence[Message] = (),
+    ) -> RunResult:
         """`run` for code that has no event loop of its own."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.run(prompt))
+            return asyncio.run(self.run(prompt, run_id=run_id, message_history=message_history))
         raise RuntimeError("run_sync cannot be used inside an event loop; await agent.run()")
 
-    async def run(self, prompt: str) -> RunResult:
+    async def run(
+        self,
+        prompt: str,
+        *,
+        run_id: str | None = None,
+        message_history: Sequence[Message] = (),
+    ) -> RunResult:
         """Run the loop until the model answers without calling a tool.
 
         Every failure after the run began is a `RunError`, whose `messages` hold the
         conversation up to the last complete turn (valid to send again, so the writes already done
         are not repeated) and whose `__cause__` is what went wrong underneath.
 
+        Args:
+            prompt: what the user says.
+            run_id: the run's id in the journal (default: a new one). A run that already
+                finished with this id is not run again: its recorded result is returned.
+            message_history: an earlier conversation to continue (a `RunResult.messages`).
+
         Raises:
             MaxTurnsExceeded: the model was still calling tools after `max_turns` turns.
             IncompleteTurn: a message was cut by max tokens, refused, or its stream kept breaking.
             ProviderError: a request failed (refused, rate limited, unreachable, too slow).
             RunError: anything else that stopped the run.
+            volley.journal.RunExists: a run with this id is in the journal and has not
+                finished (resume it instead).
         """
-        return await self._run(prompt, self._observe())
+        return await self._run(self._fresh(prompt, run_id, message_history), self._observe())
 
-    async def run_stream(self, prompt: str) -> AsyncIterator[RunEvent]:
+    async def resume(
+        self, run_id: str, *, approvals: Mapping[str, bool] | None = None
+    ) -> RunResult:
+        """Go on with a run from its journal: after a crash, a failure, or a pause for approval.
+
+        Calls that finished are not run again; a call that may write and was interrupted is
+        not run again either: the model is told its outcome is unknown. `approvals` decides
+        calls waiting for a person (`{call_id: True}` to run one, `False` to refuse it).
+
+        Raises:
+            volley.journal.RunNotFound: no such run in the journal.
+            volley.journal.RunHeld: another process is running it.
+            volley.journal.JournalCorrupt: its records cannot be understood.
+            RunError: as `run`.
+        """
+        opening = self._resumed(run_id, dict(approvals or {}))
+        return await self._run(opening, self._observe())
+
+    async def run_stream(
+        self,
+        prompt: str,
+        *,
+        run_id: str | None = None,
+        message_history: Sequence[Message] = (),
+    ) -> AsyncIterator[RunEvent]:
         """Run the loop, telling what happens as it happens: text, calls, turns, the end.
 
-        The last event is `RunFinished`, with the same `RunResult` that `run` returns; errors are
-        raised as `run` raises them. Leaving the iteration early cancels the run and its calls.
+        The last event is `RunFinished`, with the same `RunResult` that `run` returns (after a
+        `RunPaused` if calls wait for approval); errors are raised as `run` raises them.
+        Leaving the iteration early cancels the run and its calls.
         """
         events: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+        opening = self._fresh(prompt, run_id, message_history)
 
         async def run_and_close() -> None:
             try:
-                await self._run(prompt, self._observe(events.put_nowait))
+                await self._run(opening, self._observe(events.put_nowait))
             finally:
                 events.put_nowait(None)
 
@@ -230,60 +282,133 @@ class Agent:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def _run(self, prompt: str, emit: Emit | None) -> RunResult:
-        clock = self._clock or loop_clock(asyncio.get_running_loop())
-        if emit is None:
-            return await self._turns(prompt, None, clock)
-        emit(RunStarted(prompt, self.model.name, clock()))
-        try:
-            return await self._turns(prompt, emit, clock)
-        except BaseException as exc:
-            emit(RunFailed(exc, clock()))
-            raise
+    # -- opening a run ------------------------------------------------------------------------
 
-    async def _turns(self, prompt: str, emit: Emit | None, clock: Callable[[], float]) -> RunResult:
-        messages: list[Message] = [UserPrompt(prompt)]
-        turns: list[TurnStats] = []
+    def _fresh(
+        self, prompt: str, run_id: str | None, history: Sequence[Message]
+    ) -> Callable[[], Any]:
+        async def opening() -> Opened | RunResult:
+            toolbox = await self._listed_tools([UserPrompt(prompt)])
+            return await open_fresh(
+                self.journal,
+                run_id or uuid.uuid4().hex,
+                prompt,
+                list(history),
+                model=self.model.name,
+                instructions=self.instructions,
+                toolbox=toolbox,
+            )
+
+        return opening
+
+    def _resumed(self, run_id: str, approvals: dict[str, bool]) -> Callable[[], Any]:
+        async def opening() -> Opened | RunResult:
+            if self.journal is None:
+                raise ConfigurationError("resume needs a journal: Agent(..., journal=...)")
+            toolbox = await self._listed_tools([])
+            return await open_resumed(self.journal, run_id, approvals, toolbox)
+
+        return opening
+
+    async def _listed_tools(self, messages: list[Message]) -> Toolbox:
+        try:
+            return await self._current_tools(None)
+        except Exception as exc:
+            why = f"the tools could not be listed: {exc}"
+            raise RunError(why, messages, RunStats((), 0.0)) from exc
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def _run(self, opening: Callable[[], Any], emit: Emit | None) -> RunResult:
+        clock = self._clock or loop_clock(asyncio.get_running_loop())
+        opened: Opened | RunResult = await opening()
+        if isinstance(opened, RunResult):  # finished before: its recorded result
+            if emit is not None:
+                emit(RunFinished(opened))
+            return opened
+        if emit is not None:
+            emit(RunStarted(opened.prompt, self.model.name, clock()))
+        heartbeat = asyncio.create_task(self._hold(opened.log)) if self.journal else None
+        try:
+            result = await self._turns(opened, emit, clock)
+        except BaseException as exc:
+            if isinstance(exc, RunError):
+                with contextlib.suppress(Exception):  # the journal may be what failed
+                    await opened.log.fail(exc)
+            if emit is not None:
+                emit(RunFailed(exc, clock()))
+            raise
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+        if emit is not None:
+            if result.status == "paused":
+                waiting = opened.log.waiting
+                emit(RunPaused(result.run_id, result.pending_approvals, waiting))
+            emit(RunFinished(result))
+        return result
+
+    async def _hold(self, log: RunLog) -> None:
+        """Renew the run's lease while it runs, so no other process takes it over."""
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            with contextlib.suppress(Exception):
+                if log.journal is not None:
+                    await log.journal.renew(log.run_id)
+
+    async def _turns(
+        self, opened: Opened, emit: Emit | None, clock: Callable[[], float]
+    ) -> RunResult:
+        log = opened.log
+        messages: list[Message] = opened.messages
+        turns: list[TurnStats] = opened.turns
         started = clock()
         serial_turns = 0
         stream = self.streaming and isinstance(self.model, StreamingProvider)
-        try:
-            toolbox = await self._current_tools(None)
-        except Exception as exc:
-            why = f"the tools could not be listed: {exc}"
-            raise RunError(why, messages, RunStats((), clock() - started)) from exc
+
+        def stats() -> RunStats:
+            return RunStats(tuple(turns), clock() - started)
+
         async with Executor(
-            toolbox,
+            opened.toolbox,
             max_concurrency=self.max_concurrency,
             timeout=self.tool_timeout,
             clock=clock,
         ) as executor:
-            for index in range(1, self.max_turns + 1):
+            for index in range(opened.index, self.max_turns + 1):
                 try:
-                    if index > 1 and any(source.tools_changed for source in self.sources):
-                        executor.toolbox = await self._current_tools(executor.toolbox)
-                    played = await play_turn(
-                        self.model,
-                        self._request(messages, executor.toolbox),
-                        executor,
-                        index=index,
-                        clock=clock,
-                        emit=emit,
-                        stream=stream,
-                        retries=self.stream_retries,
-                        patience=self.patience,
-                    )
+                    if opened.open is not None and index == opened.index:
+                        played = await finish_open_turn(
+                            opened, executor, self._needs_approval, clock, emit
+                        )
+                    else:
+                        if index > 1 and any(source.tools_changed for source in self.sources):
+                            executor.toolbox = await self._current_tools(executor.toolbox)
+                        played = await play_turn(
+                            self.model,
+                            self._request(messages, executor.toolbox),
+                            executor,
+                            index=index,
+                            clock=clock,
+                            emit=emit,
+                            stream=stream,
+                            retries=self.stream_retries,
+                            patience=self.patience,
+                            recorder=log,
+                            holds=self._holds(executor.toolbox),
+                        )
+                    if played.pending:
+                        await log.pause(played.pending, played.waiting)
+                        return self._paused(log, played, messages, stats())
+                    if log.journal is not None:
+                        await log.turn_ended(played.stats)
                 except TurnAbandoned as exc:
-                    stats = RunStats(tuple(turns), clock() - started)
-                    raise IncompleteTurn(str(exc), exc.message, messages, stats) from exc
+                    raise IncompleteTurn(str(exc), exc.message, messages, stats()) from exc
                 except RunError as exc:  # a provider's failure: the turns so far are kept
-                    stats = RunStats(tuple(turns), clock() - started)
-                    raise exc.with_transcript(messages, stats) from exc.__cause__
+                    raise exc.with_transcript(messages, stats()) from exc.__cause__
                 except Exception as exc:  # anything else: still a RunError with the transcript
                     raise RunError(
-                        f"turn {index} failed: {type(exc).__name__}: {exc}",
-                        messages,
-                        RunStats(tuple(turns), clock() - started),
+                        f"turn {index} failed: {type(exc).__name__}: {exc}", messages, stats()
                     ) from exc
                 messages.append(played.message)
                 turns.append(played.stats)
@@ -292,10 +417,12 @@ class Agent:
                 if emit is not None:
                     emit(TurnFinished(index, played.message, played.results, played.stats))
                 if not played.message.calls:
-                    stats = RunStats(tuple(turns), clock() - started)
-                    result = RunResult(played.message.text, messages, stats)
-                    if emit is not None:
-                        emit(RunFinished(result))
+                    result = RunResult(played.message.text, messages, stats(), log.run_id)
+                    try:
+                        await log.end(result.output)
+                    except Exception as exc:
+                        why = f"the run's end could not be recorded: {exc}"
+                        raise RunError(why, messages, result.stats) from exc
                     return result
                 batchable = self._could_have_batched(played.message, executor.toolbox)
                 serial_turns = serial_turns + 1 if batchable else 0
@@ -308,7 +435,35 @@ class Agent:
                         self.model.name,
                         serial_turns,
                     )
-        raise MaxTurnsExceeded(self.max_turns, messages, RunStats(tuple(turns), clock() - started))
+        raise MaxTurnsExceeded(self.max_turns, messages, stats())
+
+    def _paused(
+        self, log: RunLog, played: PlayedTurn, messages: list[Message], stats: RunStats
+    ) -> RunResult:
+        by_id = {call.id: call for call in played.message.calls}
+        pending = tuple(by_id[call_id] for call_id in played.pending)
+        log.waiting = played.waiting
+        return RunResult("", messages, stats, log.run_id, "paused", pending)
+
+    def _needs_approval(self, call: ToolCall, tool: Tool[..., Any]) -> bool:
+        if tool.requires_approval:
+            return True
+        return self.requires_approval is not None and self.requires_approval(call, tool)
+
+    def _holds(self, toolbox: Toolbox) -> Holds | None:
+        """How a message's calls wait for approval, or `None` when no call ever does."""
+        if self.journal is None:
+            return None
+
+        def holds(calls: Sequence[ToolCall]) -> tuple[list[str], list[str]]:
+            asking = {
+                c.id
+                for c in calls
+                if (t := toolbox.get(c.name)) is not None and self._needs_approval(c, t)
+            }
+            return held_calls(calls, toolbox, asking)
+
+        return holds
 
     def _observe(self, *more: Callable[[RunEvent], None]) -> Emit | None:
         """One callback for every observer, or `None` (no event is even built) if there are none."""

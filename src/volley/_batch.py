@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeAlias
 
 from ._access import NO_ACCESS, UNDECLARED, Access
 from ._call import ErrorKind, ToolCall, ToolResult
@@ -25,11 +25,14 @@ from ._parking import Parking
 from ._progress import ProgressListener, listen
 from ._scheduler import Scheduler
 from ._stats import BatchStats, batch_stats
-from ._tool import Toolbox
+from ._tool import Tool, Toolbox
 
-__all__ = ["Batch"]
+__all__ = ["Batch", "BeforeStart"]
 
 logger = logging.getLogger("volley")
+
+BeforeStart: TypeAlias = Callable[[ToolCall, Tool[..., Any]], Awaitable[None] | None]
+"""Told of a call just before its body starts; the body waits for what it returns."""
 
 
 class Batch:
@@ -53,6 +56,7 @@ class Batch:
         on_close: Callable[[Batch], None] | None = None,
         on_result: Callable[[ToolResult], None] | None = None,
         on_progress: ProgressListener | None = None,
+        before_start: BeforeStart | None = None,
     ) -> None:
         self._toolbox = toolbox
         self._runner = runner
@@ -60,6 +64,7 @@ class Batch:
         self._on_close = on_close
         self._on_result = on_result
         self._on_progress = on_progress
+        self._before_start = before_start
         self._clock = runner.clock
         self._slots = runner.slots
         self._start_admitted = self._launch
@@ -264,7 +269,9 @@ class Batch:
         if self._on_progress is not None:
             listen(entry.call, self._on_progress)
         try:
-            if entry.kwargs is not None:
+            if self._before_start is not None and (refused := await self._announce(entry)):
+                result = refused
+            elif entry.kwargs is not None:
                 result = await self._runner.run(
                     entry.call,
                     entry.tool,  # type: ignore[arg-type]
@@ -298,6 +305,25 @@ class Batch:
         self._slots.release(entry.tool)
         self._finish(entry, result)
         self._dispatch()
+
+    async def _announce(self, entry: Entry) -> ToolResult | None:
+        """Tell `before_start` the call is starting; if that fails, the body does not run."""
+        assert self._before_start is not None
+        assert entry.tool is not None
+        try:
+            pending = self._before_start(entry.call, entry.tool)
+            if pending is not None:
+                await pending
+        except Exception as exc:
+            logger.exception("before_start failed for call %r", entry.call.id)
+            return error_result(
+                entry.call,
+                ErrorKind.EXCEPTION,
+                f"{entry.call.name} was not run: it could not be recorded first "
+                f"({type(exc).__name__}: {exc})",
+                exception=exc,
+            )
+        return None
 
     async def _execute(self, entry: Entry, started: float) -> ToolResult:
         """Run a call whose arguments take other calls' results (`$ref`)."""

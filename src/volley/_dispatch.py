@@ -58,8 +58,8 @@ class EarlyDispatch:
         if self._holding or writes(tool):
             self._holding = True
             return False
-        if tool is None or not tool.is_read_only:
-            return False  # it may write: it starts once the message has ended well
+        if tool is None or not tool.is_read_only or tool.requires_approval:
+            return False  # it may write, or wait for a person: not before the message ends
         self._submit([call], early=True)
         return True
 

@@ -17,7 +17,7 @@ from ._messages import ModelTurn
 from ._stats import TurnStats
 
 if TYPE_CHECKING:
-    from ._agent import RunResult
+    from ._result import RunResult
 
 __all__ = [
     "CallFinished",
@@ -26,6 +26,7 @@ __all__ = [
     "RunEvent",
     "RunFailed",
     "RunFinished",
+    "RunPaused",
     "RunStarted",
     "TextDelta",
     "TurnFinished",
@@ -115,6 +116,17 @@ class TurnFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class RunPaused:
+    """Some calls wait for a person's approval; `RunFinished` (status `"paused"`) follows."""
+
+    run_id: str
+    pending: tuple[ToolCall, ...]
+    """The calls waiting for a decision, in the model's order."""
+    waiting: tuple[str, ...]
+    """Ids of calls that conflict with a pending one, held until it is decided."""
+
+
+@dataclass(frozen=True, slots=True)
 class RunFinished:
     """The model answered without calling a tool: the last event of a run."""
 
@@ -138,6 +150,7 @@ RunEvent: TypeAlias = (
     | CallProgress
     | TurnRetried
     | TurnFinished
+    | RunPaused
     | RunFinished
     | RunFailed
 )

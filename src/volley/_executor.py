@@ -10,7 +10,7 @@ from typing import Any
 from tenacity.wait import wait_base
 
 from ._backend import Backend, InProcessBackend
-from ._batch import Batch
+from ._batch import Batch, BeforeStart
 from ._call import ToolCall, ToolResult
 from ._content import DEFAULT_MAX_CHARS
 from ._deadlines import loop_clock
@@ -107,11 +107,14 @@ class Executor:
         *,
         on_result: Callable[[ToolResult], None] | None = None,
         on_progress: ProgressListener | None = None,
+        before_start: BeforeStart | None = None,
     ) -> Batch:
         """Start a batch to submit calls to one by one (as a model streams them).
 
         `on_result` hears of each result the moment it exists, before the batch closes;
-        `on_progress` hears what its calls report (`volley.report_progress`) as they run.
+        `on_progress` hears what its calls report (`volley.report_progress`) as they run;
+        `before_start` is told of each call just before its body starts, in the call's own
+        task, and the body waits for what it returns (a journal's record reaching the disk).
         """
         if self._runner is None:
             raise RuntimeError("use the executor as `async with Executor(...) as ex:` first")
@@ -122,6 +125,7 @@ class Executor:
             on_close=self._open_batches.discard,
             on_result=on_result,
             on_progress=on_progress,
+            before_start=before_start,
         )
         self._open_batches.add(batch)
         return batch

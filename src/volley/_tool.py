@@ -53,6 +53,9 @@ class ToolOptions(TypedDict, total=False):
     """Running it twice has the effect of running it once, so retries are safe."""
     max_concurrency: int | None
     """How many calls of this tool may run at once."""
+    requires_approval: bool
+    """A person must approve each call first: the run pauses until they decide (needs a
+    journal on the agent)."""
 
 
 class _Unset(Enum):
@@ -91,6 +94,7 @@ class Tool(Generic[P, R]):
         retry_on: tuple[type[BaseException], ...] = _DEFAULT_RETRY_ON,
         idempotent: bool = False,
         max_concurrency: int | None = None,
+        requires_approval: bool = False,
     ) -> None:
         if effects not in (None, "read", "write"):
             raise ConfigurationError(f"tool {name!r}: effects must be 'read', 'write' or None")
@@ -116,6 +120,7 @@ class Tool(Generic[P, R]):
         self.retry_on = retry_on
         self.idempotent = idempotent
         self.max_concurrency = max_concurrency
+        self.requires_approval = requires_approval
         self.is_async = inspect.iscoroutinefunction(fn)
         self._validate = validate
         self._validate_json = validate_json

@@ -10,9 +10,9 @@ and the turn is abandoned: the conversation never holds an unanswered call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ._call import ToolCall, ToolResult
 from ._dispatch import EarlyDispatch
@@ -22,11 +22,28 @@ from ._executor import Executor
 from ._messages import ModelTurn
 from ._progress import Progress, ProgressListener
 from ._stats import TurnStats, call_timeline
+from ._tool import Tool
 from .providers import ModelRequest, Provider, StreamingProvider, streams
 
-__all__ = ["PlayedTurn", "TurnAbandoned", "play_turn"]
+__all__ = ["Holds", "PlayedTurn", "TurnAbandoned", "TurnRecorder", "play_turn"]
 
 Emit = Callable[[RunEvent], None]
+
+Holds = Callable[[Sequence[ToolCall]], tuple[list[str], list[str]]]
+"""Of a message's calls: those waiting for a person, and those that must wait with them."""
+
+
+class TurnRecorder(Protocol):
+    """Told what happens in a turn, to keep a durable record of it (see `_durable.RunLog`)."""
+
+    def start_attempt(self, index: int, attempt: int) -> None: ...
+
+    def before_start(self, call: ToolCall, tool: Tool[..., Any]) -> Awaitable[None] | None: ...
+
+    def finished(self, result: ToolResult) -> None: ...
+
+    def message(self, message: ModelTurn) -> None: ...
+
 
 UNUSABLE_STOPS = {
     "max_tokens": (
@@ -66,7 +83,12 @@ class PlayedTurn:
 
     message: ModelTurn
     results: tuple[ToolResult, ...]
+    """One per call that ran, in call order: every call, unless some are held."""
     stats: TurnStats
+    pending: tuple[str, ...] = ()
+    """Calls waiting for a person's approval (they have no result yet)."""
+    waiting: tuple[str, ...] = ()
+    """Calls that come after a pending one and conflict with it: they wait with it."""
 
 
 async def play_turn(
@@ -80,6 +102,8 @@ async def play_turn(
     stream: bool,
     retries: int,
     patience: Patience = Patience(None, None),
+    recorder: TurnRecorder | None = None,
+    holds: Holds | None = None,
 ) -> PlayedTurn:
     """Ask the model once (more if its stream breaks), run the calls, return all results.
 
@@ -88,12 +112,17 @@ async def play_turn(
         ProviderError: the request failed, or took longer than `patience.request`.
     """
     started = clock()
-    on_result = None if emit is None else lambda r: emit(CallFinished(index, r))
+    on_result = _on_result(index, emit, recorder)
+    before_start = None if recorder is None else recorder.before_start
     on_start = None if emit is None else _announce(index, clock, emit)
     on_progress = None if emit is None else _progress(index, clock, emit)
     for attempt in range(retries + 1):
+        if recorder is not None:
+            recorder.start_attempt(index, attempt)
         dispatch = EarlyDispatch(
-            lambda: executor.batch(on_result=on_result, on_progress=on_progress),
+            lambda: executor.batch(
+                on_result=on_result, on_progress=on_progress, before_start=before_start
+            ),
             executor.toolbox,
             clock,
             on_start=on_start,
@@ -130,8 +159,13 @@ async def play_turn(
             # With tools offered, a cut message may have lost the call it was writing.
             await dispatch.abandon()
             raise TurnAbandoned(UNUSABLE_STOPS[message.stop], message)
-        dispatch.release(message.calls)
-        results = await dispatch.results(message.calls)
+        if recorder is not None:
+            recorder.message(message)
+        pending, waiting = holds(message.calls) if holds is not None else ([], [])
+        held = {*pending, *waiting}
+        running = [c for c in message.calls if c.id not in held] if held else message.calls
+        dispatch.release(running)
+        results = await dispatch.results(running)
         batch = dispatch.batch
         stats = TurnStats(
             index=index,
@@ -146,8 +180,23 @@ async def play_turn(
             timeline=call_timeline(results, dispatch.arrived, default=message_ended),
             retries=attempt,
         )
-        return PlayedTurn(message, tuple(results), stats)
+        return PlayedTurn(message, tuple(results), stats, tuple(pending), tuple(waiting))
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _on_result(
+    index: int, emit: Emit | None, recorder: TurnRecorder | None
+) -> Callable[[ToolResult], None] | None:
+    if recorder is None:
+        return None if emit is None else lambda r: emit(CallFinished(index, r))
+    if emit is None:
+        return recorder.finished
+
+    def on_result(result: ToolResult) -> None:
+        recorder.finished(result)
+        emit(CallFinished(index, result))
+
+    return on_result
 
 
 def _announce(

@@ -64,8 +64,9 @@ class RunNotFound(JournalError, KeyError):
 class RunExists(JournalError):
     """A run of that id is already in the journal."""
 
-    def __init__(self, info: RunInfo) -> None:
-        super().__init__(f"run {info.run_id!r} is already in the journal ({info.status})")
+    def __init__(self, info: RunInfo, hint: str = "") -> None:
+        said = f"run {info.run_id!r} is already in the journal"
+        super().__init__(f"{said}: {hint}" if hint else f"{said} ({info.status})")
         self.info = info
 
 

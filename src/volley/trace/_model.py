@@ -17,7 +17,7 @@ from .._stats import CallTiming, RunStats, TurnStats
 from ._cap import CONTENT_LIMIT, cap, capped_arguments
 
 if TYPE_CHECKING:
-    from .._agent import RunResult
+    from .._result import RunResult
 
 __all__ = ["Trace", "TraceCall", "TraceProgress", "TraceTurn"]
 

@@ -17,7 +17,7 @@ from .._messages import ModelTurn
 if TYPE_CHECKING:
     from opentelemetry.util.types import AttributeValue
 
-    from .._agent import RunResult
+    from .._result import RunResult
 
 Attributes: TypeAlias = dict[str, "AttributeValue"]
 
