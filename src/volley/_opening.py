@@ -17,7 +17,7 @@ from ._call import ToolCall, ToolResult
 from ._durable import RunLog, held_calls
 from ._events import CallFinished
 from ._executor import Executor
-from ._messages import Message, UserPrompt
+from ._messages import Message, ModelTurn, UserPrompt
 from ._replay import OpenTurn, decide, replay
 from ._result import RunResult
 from ._stats import RunStats, TurnStats, call_timeline
@@ -112,6 +112,10 @@ async def open_resumed(
                 record = ApprovalRecord(turn=run.open.index, call_id=call_id, approved=approved)
                 await log.record(record, durable=True)
         decided = {**run.approvals, **approvals}
+        last = run.messages[-1]
+        if run.open is None and isinstance(last, ModelTurn) and not last.calls:
+            await log.end(last.text)  # it had answered; only its end was not recorded
+            return await recorded_result(journal, run_id)
     except BaseException:
         await journal.end(run_id, info.status, output=info.output, error=info.error)
         raise
