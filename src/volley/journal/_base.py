@@ -36,6 +36,7 @@ __all__ = [
     "RunNotFound",
     "RunStatus",
     "StoredRecord",
+    "check_text",
     "lease_is_free",
     "new_owner",
 ]
@@ -112,6 +113,31 @@ class StoredRecord:
 def new_owner() -> str:
     """This process's name as a run's holder: host, pid, and a token unique to the journal."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def check_text(what: str, text: str | None) -> None:
+    """Refuse text no store keeps faithfully, before it joins a group commit.
+
+    A NUL character (PostgreSQL's TEXT cannot hold it) or a lone surrogate (not encodable as
+    UTF-8) would make the whole commit fail, losing every other run's waiting records with it;
+    refused here, only the caller's own append fails. `_codec`'s JSON escapes NUL and refuses lone
+    surrogates, so only text made elsewhere trips this.
+
+    Raises:
+        JournalError: the text holds a NUL or a lone surrogate.
+    """
+    if text is None:
+        return
+    if "\x00" in text:
+        raise JournalError(f"{what} holds a NUL character, which a journal cannot store")
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise JournalError(
+            f"{what} holds a lone surrogate at {exc.start}, which a journal cannot store"
+        ) from None
 
 
 def lease_is_free(owner: str | None, lease_until: float | None, me: str, now: float) -> bool:

@@ -28,6 +28,7 @@ from ._base import (
     RunNotFound,
     RunStatus,
     StoredRecord,
+    check_text,
     lease_is_free,
     new_owner,
 )
@@ -203,6 +204,8 @@ class SQLiteJournal(Journal):
     # -- runs ---------------------------------------------------------------------------------
 
     async def begin(self, run_id: str, prompt: str, header: str) -> None:
+        for what, text in (("the run id", run_id), ("the prompt", prompt), ("the header", header)):
+            check_text(what, text)
         owner, now = self.owner, time.time()
 
         def op(conn: sqlite3.Connection) -> RunInfo | None:
@@ -260,6 +263,7 @@ class SQLiteJournal(Journal):
         seq = self._seq.get(run_id)
         if seq is None:
             raise JournalError(f"run {run_id!r} is not held by this process")
+        check_text(f"record {seq} of run {run_id!r}", data)
         self._seq[run_id] = seq + 1
         row = (run_id, seq, time.time(), data)
         if not durable:
@@ -290,6 +294,8 @@ class SQLiteJournal(Journal):
     async def end(
         self, run_id: str, status: RunStatus, *, output: str | None, error: str | None
     ) -> None:
+        check_text("the output", output)
+        check_text("the error", error)
         owner, now = self.owner, time.time()
 
         def op(conn: sqlite3.Connection) -> None:
