@@ -9,21 +9,20 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ._call import ToolCall
 from ._deadlines import loop_clock
 from ._dispatch import writes
-from ._durable import ApprovalPolicy, RunLog, held_calls
+from ._durable import ApprovalPolicy, Approvals
 from ._errors import ConfigurationError, IncompleteTurn, MaxTurnsExceeded, RunError
 from ._events import RunEvent, RunFailed, RunFinished, RunPaused, RunStarted, TurnFinished
 from ._executor import Executor
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
-from ._opening import Opened, finish_open_turn, open_fresh, open_resumed
+from ._opening import Opened, finish_open_turn, open_fresh, open_resumed, paused_result
 from ._result import RunResult
-from ._sources import ToolSource
+from ._sources import SourcedTools, ToolSource
 from ._stats import RunStats, TurnStats
 from ._tool import Tool, Toolbox
-from ._turn import Emit, Holds, Patience, PlayedTurn, TurnAbandoned, play_turn
-from .journal import LEASE_SECONDS, Journal, open_journal
+from ._turn import Emit, Patience, TurnAbandoned, play_turn
+from .journal import Journal, open_journal
 from .providers import ModelRequest, Provider, StreamingProvider, resolve
 
 __all__ = [
@@ -131,7 +130,7 @@ class Agent:
             items = list(tools)
             self.sources = tuple(item for item in items if isinstance(item, ToolSource))
             self.toolbox = Toolbox(item for item in items if not isinstance(item, ToolSource))
-        self._listings: dict[int, list[Tool[..., Any]]] = {}
+        self._tools = SourcedTools(self.toolbox, self.sources)
         self.parallel = parallel
         self.max_turns = max_turns
         self.max_tokens = max_tokens
@@ -148,6 +147,7 @@ class Agent:
         self.journal = open_journal(journal) if isinstance(journal, str) else journal
         self._owns_journal = isinstance(journal, str)
         self.requires_approval = requires_approval
+        self._approvals = Approvals(requires_approval)
         approving = requires_approval is not None or any(t.requires_approval for t in self.toolbox)
         if approving and self.journal is None:
             raise ConfigurationError(
@@ -163,7 +163,7 @@ class Agent:
         try:
             await asyncio.gather(*(source.aclose() for source in self.sources))
         finally:
-            self._listings.clear()
+            self._tools.forget()
             if self._owns_journal and self.journal is not None:
                 await self.journal.aclose()
             if self._owns_model:
@@ -328,7 +328,7 @@ class Agent:
             return opened
         if emit is not None:
             emit(RunStarted(opened.prompt, self.model.name, clock()))
-        heartbeat = asyncio.create_task(self._hold(opened.log)) if self.journal else None
+        heartbeat = asyncio.create_task(opened.log.hold()) if self.journal else None
         try:
             result = await self._turns(opened, emit, clock)
         except BaseException as exc:
@@ -347,14 +347,6 @@ class Agent:
                 emit(RunPaused(result.run_id, result.pending_approvals, waiting))
             emit(RunFinished(result))
         return result
-
-    async def _hold(self, log: RunLog) -> None:
-        """Renew the run's lease while it runs, so no other process takes it over."""
-        while True:
-            await asyncio.sleep(LEASE_SECONDS / 3)
-            with contextlib.suppress(Exception):
-                if log.journal is not None:
-                    await log.journal.renew(log.run_id)
 
     async def _turns(
         self, opened: Opened, emit: Emit | None, clock: Callable[[], float]
@@ -379,7 +371,7 @@ class Agent:
                 try:
                     if opened.open is not None and index == opened.index:
                         played = await finish_open_turn(
-                            opened, executor, self._needs_approval, clock, emit
+                            opened, executor, self._approvals.needed, clock, emit
                         )
                     else:
                         if index > 1 and any(source.tools_changed for source in self.sources):
@@ -395,11 +387,13 @@ class Agent:
                             retries=self.stream_retries,
                             patience=self.patience,
                             recorder=log,
-                            holds=self._holds(executor.toolbox),
+                            holds=self._approvals.holds(executor.toolbox)
+                            if self.journal is not None
+                            else None,
                         )
                     if played.pending:
                         await log.pause(played.pending, played.waiting)
-                        return self._paused(log, played, messages, stats())
+                        return paused_result(log, played, messages, stats())
                     if log.journal is not None:
                         await log.turn_ended(played.stats)
                 except TurnAbandoned as exc:
@@ -437,34 +431,6 @@ class Agent:
                     )
         raise MaxTurnsExceeded(self.max_turns, messages, stats())
 
-    def _paused(
-        self, log: RunLog, played: PlayedTurn, messages: list[Message], stats: RunStats
-    ) -> RunResult:
-        by_id = {call.id: call for call in played.message.calls}
-        pending = tuple(by_id[call_id] for call_id in played.pending)
-        log.waiting = played.waiting
-        return RunResult("", messages, stats, log.run_id, "paused", pending)
-
-    def _needs_approval(self, call: ToolCall, tool: Tool[..., Any]) -> bool:
-        if tool.requires_approval:
-            return True
-        return self.requires_approval is not None and self.requires_approval(call, tool)
-
-    def _holds(self, toolbox: Toolbox) -> Holds | None:
-        """How a message's calls wait for approval, or `None` when no call ever does."""
-        if self.journal is None:
-            return None
-
-        def holds(calls: Sequence[ToolCall]) -> tuple[list[str], list[str]]:
-            asking = {
-                c.id
-                for c in calls
-                if (t := toolbox.get(c.name)) is not None and self._needs_approval(c, t)
-            }
-            return held_calls(calls, toolbox, asking)
-
-        return holds
-
     def _observe(self, *more: Callable[[RunEvent], None]) -> Emit | None:
         """One callback for every observer, or `None` (no event is even built) if there are none."""
         observers = (*self.observers, *more)
@@ -480,33 +446,7 @@ class Agent:
         return emit
 
     async def _current_tools(self, previous: Toolbox | None) -> Toolbox:
-        """The local tools and each source's, listed afresh where needed.
-
-        Every source is listed at the start of a run (`previous` is `None`); between turns,
-        only a source that says its tools changed.
-        """
-        if not self.sources:
-            return self.toolbox
-        stale = [s for s in self.sources if previous is None or s.tools_changed]
-        if not stale:
-            assert previous is not None
-            return previous
-        listed = await asyncio.gather(*(source.list_tools() for source in stale))
-        for source, tools in zip(stale, listed, strict=True):
-            self._listings[id(source)] = tools
-        toolbox = Toolbox(self.toolbox)
-        owners = dict.fromkeys(self.toolbox.names, "the agent's own tools")
-        for source in self.sources:
-            for tool in self._listings[id(source)]:
-                if tool.name in owners:
-                    raise ConfigurationError(
-                        f"two tools are named {tool.name!r}: {owners[tool.name]} and "
-                        f"{source.name!r} both offer one; give a server a prefix "
-                        f"(MCPServer(..., prefix='{source.name}_'))"
-                    )
-                owners[tool.name] = repr(source.name)
-                toolbox.add(tool)
-        return toolbox
+        return await self._tools.current(previous)
 
     def _could_have_batched(self, turn: ModelTurn, toolbox: Toolbox) -> bool:
         """A single call of a tool that writes nothing: it need not have come alone."""

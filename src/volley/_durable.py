@@ -10,6 +10,8 @@ asked again. Without a journal, the log only hands each call its idempotency key
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import hashlib
 import json
@@ -25,7 +27,8 @@ from ._messages import Message, ModelTurn
 from ._scheduler import Scheduler
 from ._stats import TurnStats
 from ._tool import Tool, Toolbox
-from .journal import Journal
+from ._turn import Holds
+from .journal import LEASE_SECONDS, Journal
 from .journal._codec import (
     EndRecord,
     FinishedRecord,
@@ -42,7 +45,14 @@ from .journal._codec import (
     from_turn,
 )
 
-__all__ = ["ApprovalPolicy", "RunLog", "held_calls", "idempotency_key", "tools_fingerprint"]
+__all__ = [
+    "ApprovalPolicy",
+    "Approvals",
+    "RunLog",
+    "held_calls",
+    "idempotency_key",
+    "tools_fingerprint",
+]
 
 ApprovalPolicy = Callable[[ToolCall, Tool[..., Any]], bool]
 """Whether a call must wait for a person's approval before it runs."""
@@ -96,6 +106,27 @@ def held_calls(
     return [c.id for c in calls if c.id in pending], waiting
 
 
+class Approvals:
+    """Which calls wait for a person: tools made so, and those an agent's policy names."""
+
+    def __init__(self, policy: ApprovalPolicy | None) -> None:
+        self.policy = policy
+
+    def needed(self, call: ToolCall, tool: Tool[..., Any]) -> bool:
+        return tool.requires_approval or (self.policy is not None and self.policy(call, tool))
+
+    def holds(self, toolbox: Toolbox) -> Holds:
+        """Of a message's calls: those waiting for approval, and those waiting with them."""
+
+        def holds(calls: Sequence[ToolCall]) -> tuple[list[str], list[str]]:
+            asking = {
+                c.id for c in calls if (t := toolbox.get(c.name)) is not None and self.needed(c, t)
+            }
+            return held_calls(calls, toolbox, asking)
+
+        return holds
+
+
 def _access(call: ToolCall, toolbox: Toolbox) -> Access:
     tool = toolbox.get(call.name)
     if tool is None:
@@ -118,6 +149,13 @@ class RunLog:
         """Calls held with those waiting for approval, when the run paused."""
 
     # -- the run ------------------------------------------------------------------------------
+
+    async def hold(self) -> None:
+        """Renew the run's lease while it runs (until cancelled), so no one takes it over."""
+        while self.journal is not None:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            with contextlib.suppress(Exception):  # a missed renewal is retried next time
+                await self.journal.renew(self.run_id)
 
     async def begin(
         self,

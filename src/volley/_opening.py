@@ -26,7 +26,14 @@ from ._turn import Emit, PlayedTurn
 from .journal import Journal, RunExists, RunNotFound
 from .journal._codec import ApprovalRecord
 
-__all__ = ["Opened", "finish_open_turn", "open_fresh", "open_resumed", "recorded_result"]
+__all__ = [
+    "Opened",
+    "finish_open_turn",
+    "open_fresh",
+    "open_resumed",
+    "paused_result",
+    "recorded_result",
+]
 
 
 @dataclass
@@ -171,3 +178,13 @@ async def finish_open_turn(
         timeline=call_timeline(results, {}, default=started),
     )
     return PlayedTurn(open_turn.message, results, stats, tuple(pending), tuple(waiting))
+
+
+def paused_result(
+    log: RunLog, played: PlayedTurn, messages: list[Message], stats: RunStats
+) -> RunResult:
+    """The result of a run that waits for approvals (its transcript ends before the turn)."""
+    by_id = {call.id: call for call in played.message.calls}
+    pending = tuple(by_id[call_id] for call_id in played.pending)
+    log.waiting = played.waiting
+    return RunResult("", messages, stats, log.run_id, "paused", pending)
