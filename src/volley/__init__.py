@@ -9,6 +9,7 @@ from ._batch import Batch as Batch
 from ._call import ErrorKind as ErrorKind
 from ._call import ToolCall as ToolCall
 from ._call import ToolResult as ToolResult
+from ._durable import idempotency_key as idempotency_key
 from ._errors import ConfigurationError as ConfigurationError
 from ._errors import IncompleteTurn as IncompleteTurn
 from ._errors import MaxTurnsExceeded as MaxTurnsExceeded
@@ -22,6 +23,7 @@ from ._events import CallStarted as CallStarted
 from ._events import RunEvent as RunEvent
 from ._events import RunFailed as RunFailed
 from ._events import RunFinished as RunFinished
+from ._events import RunPaused as RunPaused
 from ._events import RunStarted as RunStarted
 from ._events import TextDelta as TextDelta
 from ._events import TurnFinished as TurnFinished
@@ -78,6 +80,7 @@ __all__ = [
     "RunEvent",
     "RunFailed",
     "RunFinished",
+    "RunPaused",
     "RunStarted",
     "RunResult",
     "RunStats",
@@ -97,6 +100,7 @@ __all__ = [
     "VolleyError",
     "UserPrompt",
     "report_progress",
+    "idempotency_key",
     "tool",
 ]
 
