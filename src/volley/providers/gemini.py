@@ -12,8 +12,9 @@ result it belongs to.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall, ToolResult
@@ -123,6 +124,8 @@ def _map_messages(messages: Sequence[Message], names: ToolNames, types: Any) -> 
 
 def _model_content(turn: ModelTurn, names: ToolNames, types: Any) -> Any:
     echoed = turn.provider_data.get("gemini_content")
+    if isinstance(echoed, Mapping):  # read back from a journal as JSON: bytes are base64 there
+        echoed = types.Content.model_validate_json(json.dumps(echoed))
     if echoed is not None:  # signatures and thoughts exactly as the model sent them
         return _encodable(echoed)
     parts = [types.Part(text=turn.text)] if turn.text else []
