@@ -8,9 +8,10 @@ tools, bad arguments, everything undeclared) exactly as `create_agent` does with
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -489,3 +490,44 @@ def test_without_langchain_the_import_is_one_line_naming_the_extra(
     with pytest.raises(MissingExtra, match=r"volley-tools\[langchain\]") as caught:
         importlib.import_module("volley.integrations.langchain")
     assert "\n" not in str(caught.value)
+
+
+# --- volley's own work per call ---------------------------------------------------------------
+
+
+def lines_run(work: Callable[[], Any]) -> int:
+    """How many lines of volley's integration code `work` runs (this thread only)."""
+    folder = VolleyMiddleware.__module__.replace(".", "/").rsplit("/", 1)[0]
+    count = 0
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        count += event == "line"
+        return local
+
+    def scope(frame: Any, event: str, arg: Any) -> Any:
+        return local if folder in frame.f_code.co_filename else None
+
+    before = sys.gettrace()
+    sys.settrace(scope)
+    try:
+        work()
+    finally:
+        sys.settrace(before)
+    return count
+
+
+def test_volleys_work_per_call_does_not_grow_with_the_message() -> None:
+    # Every call finds its message in the state: reading the message once per message, not
+    # once per call, keeps a call O(1).
+    async def look(id: str) -> str:
+        return "ok"
+
+    def per_call(n: int) -> float:
+        reader = declare(fn_tool(coroutine=look, name="look"), reads=lambda a: [a["id"]])
+        calls = [call(f"c{i}", "look", id="1") for i in range(n)]
+        graph = agent([reader], calls)
+        return lines_run(lambda: ask(graph, sync=False)) / n
+
+    small, large = per_call(10), per_call(160)
+    assert large < 1.5 * small, (small, large)

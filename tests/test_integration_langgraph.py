@@ -9,6 +9,7 @@ injected arguments, every input form) are the same; and broken input never hangs
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 import warnings
@@ -594,3 +595,62 @@ def _no_leftover_threads() -> Iterator[None]:
     deadline = time.monotonic() + 2
     while threading.active_count() > before + 1 and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+# --- volley's own work per call ---------------------------------------------------------------
+
+
+def lines_run(work: Callable[[], Any]) -> int:
+    """How many lines of volley's integration code `work` runs (this thread only)."""
+    folder = volley_langgraph.__file__.rsplit("/", 1)[0]
+    count = 0
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        count += event == "line"
+        return local
+
+    def scope(frame: Any, event: str, arg: Any) -> Any:
+        return local if frame.f_code.co_filename.startswith(folder) else None
+
+    before = sys.gettrace()
+    sys.settrace(scope)
+    try:
+        work()
+    finally:
+        sys.settrace(before)
+    return count
+
+
+def reads(n: int) -> tuple[list[BaseTool], AIMessage]:
+    @tool
+    async def look(id: str) -> str:
+        """Read a record."""
+        return "ok"
+
+    declare(look, reads=lambda args: [f"record:{args['id']}"])
+    calls = [call("look", {"id": "1"}, f"c{i}") for i in range(n)]
+    return [look], message(calls)
+
+
+@pytest.mark.parametrize("sent", [False, True], ids=["message", "one Send per call"])
+def test_volleys_work_per_call_does_not_grow_with_the_message(sent: bool) -> None:
+    def per_call(n: int) -> float:
+        tools, ai = reads(n)
+        node = ToolNode(tools)
+        state = {"messages": [ai]}
+
+        async def main() -> None:
+            if not sent:
+                await node.ainvoke(state, config())
+                return
+            payloads = [
+                ToolCallWithContext(__type="tool_call_with_context", tool_call=c, state=state)
+                for c in ai.tool_calls
+            ]
+            await asyncio.gather(*(node.ainvoke(p, config()) for p in payloads))
+
+        return lines_run(lambda: asyncio.run(main())) / n
+
+    small, large = per_call(10), per_call(160)
+    assert large < 1.5 * small, (small, large)  # O(1) a call, not a scan of the message

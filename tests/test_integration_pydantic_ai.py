@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -465,3 +465,43 @@ def test_random_batches_equal_running_one_by_one(batch: list[tuple[str, str]]) -
     assert got == expected
     assert store == expected_store
     check_overlaps(log)
+
+
+# --- volley's own work per call ---------------------------------------------------------------
+
+
+def lines_run(work: Callable[[], Any]) -> int:
+    """How many lines of volley's integration code `work` runs (this thread only)."""
+    folder = VolleyToolset.__module__.replace(".", "/").rsplit("/", 1)[0]
+    count = 0
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        count += event == "line"
+        return local
+
+    def scope(frame: Any, event: str, arg: Any) -> Any:
+        return local if folder in frame.f_code.co_filename else None
+
+    before = sys.gettrace()
+    sys.settrace(scope)
+    try:
+        work()
+    finally:
+        sys.settrace(before)
+    return count
+
+
+def test_volleys_work_per_call_does_not_grow_with_the_message() -> None:
+    # Every call looks up its message's order: worked out once per batch, not once per call.
+    async def look(id: str) -> str:
+        """Read."""
+        return "ok"
+
+    def per_call(n: int) -> float:
+        toolset = FunctionToolset([declare(Tool(look), reads=record_key)])
+        calls = [call("look", {"id": "1"}, f"c{i}") for i in range(n)]
+        return lines_run(lambda: run(Agent(scripted(calls), toolsets=[VolleyToolset(toolset)]))) / n
+
+    small, large = per_call(10), per_call(160)
+    assert large < 1.5 * small, (small, large)

@@ -12,32 +12,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .._access import NO_ACCESS, Access
 from .._errors import ConfigurationError
 from .._scheduler import Scheduler
 from .._tool import Tool, ToolOptions
 
-__all__ = ["GateRegistry", "TurnGate", "declared_tool"]
+__all__ = ["GateRegistry", "ListMemo", "TurnGate", "declared_tool"]
 
 
 class TurnGate:
-    """The calls of one message: `hold(call_id)` waits for the call's turn and keeps it."""
+    """The calls of one message: `hold(call_id)` waits for the call's turn and keeps it.
+
+    Cheap per call: a call that waits for nothing (most of them) costs a look-up and a flag, and
+    only a call that others wait for gets a future to wake them.
+    """
 
     def __init__(self, calls: Sequence[tuple[str, Access]]) -> None:
         scheduler = Scheduler()
         self._node: dict[str, int] = {}
-        self._done: list[Future[None]] = []
+        self._ids: list[str] = []
         for call_id, access in calls:
             if call_id in self._node:  # a repeated id: it waits for nothing, holds nothing
                 access = NO_ACCESS
             number = scheduler.add(access=access)
             self._node.setdefault(call_id, number)
-            self._done.append(Future())
-        self._waits_for = [scheduler.predecessors(n) for n in range(len(self._done))]
+            self._ids.append(call_id)
+        count = len(self._ids)
+        self._waits_for = [scheduler.predecessors(n) for n in range(count)]
+        waited = {p for predecessors in self._waits_for for p in predecessors}
+        self._wake: list[Future[None] | None] = [
+            Future() if n in waited else None for n in range(count)
+        ]
+        self._ended = bytearray(count)
         self._released = 0
         self._lock = threading.Lock()
 
@@ -47,56 +58,86 @@ class TurnGate:
     @property
     def finished(self) -> bool:
         """Whether every call has been released (the gate is no longer needed)."""
-        return self._released == len(self._done)
+        return self._released == len(self._ids)
 
     def predecessors(self, call_id: str) -> list[str]:
         """The earlier calls `call_id` waits for, by id."""
-        ids = {number: call_id for call_id, number in self._node.items()}
         number = self._node.get(call_id)
-        return [] if number is None else [ids[p] for p in self._waits_for[number]]
+        return [] if number is None else [self._ids[p] for p in self._waits_for[number]]
 
-    @contextlib.asynccontextmanager
-    async def hold(self, call_id: str) -> AsyncIterator[None]:
-        """Wait (asynchronously) until the call may run; it holds its keys inside the block.
+    def is_released(self, call_id: str) -> bool:
+        """Whether the call has been released (ended, or given up on)."""
+        number = self._node.get(call_id)
+        return number is not None and bool(self._ended[number])
 
-        A call the gate does not know (not in the message) runs at once. Cancelled while
+    async def wait(self, call_id: str) -> None:
+        """Wait (asynchronously) until the call may run; `release` it when it ends.
+
+        A call the gate does not know (not in the message) may run at once. Cancelled while
         waiting, the call is released, so the calls after it are not held forever.
         """
         try:
             for future in self._blockers(call_id):
                 # Shielded: cancelling this wait must not cancel the earlier call's future.
                 await asyncio.shield(asyncio.wrap_future(future))
+        except BaseException:
+            self.release(call_id)
+            raise
+
+    def wait_sync(self, call_id: str) -> None:
+        """`wait` for a call that runs in a thread: the thread blocks until the call may run."""
+        try:
+            for future in self._blockers(call_id):
+                future.result()
+        except BaseException:
+            self.release(call_id)
+            raise
+
+    @contextlib.asynccontextmanager
+    async def hold(self, call_id: str) -> AsyncIterator[None]:
+        """`wait`, then hold the call's keys inside the block; released when it is left."""
+        await self.wait(call_id)
+        try:
             yield
         finally:
             self.release(call_id)
 
     @contextlib.contextmanager
     def hold_sync(self, call_id: str) -> Iterator[None]:
-        """`hold` for a call that runs in a thread: the thread blocks until the call may run."""
+        """`hold` for a call that runs in a thread."""
+        self.wait_sync(call_id)
         try:
-            for future in self._blockers(call_id):
-                future.result()
             yield
         finally:
             self.release(call_id)
 
-    def release(self, call_id: str) -> None:
-        """The call has ended, or will never run: the calls waiting for it may go on."""
+    def release(self, call_id: str) -> bool:
+        """The call has ended, or will never run: the calls waiting for it may go on.
+
+        Returns whether this released it (`False`: unknown, or released before).
+        """
         number = self._node.get(call_id)
         if number is None:
-            return
+            return False
         with self._lock:
-            future = self._done[number]
-            if future.done():
-                return
-            future.set_result(None)
+            if self._ended[number]:
+                return False
+            self._ended[number] = 1
             self._released += 1
+            wake = self._wake[number]
+        if wake is not None:
+            wake.set_result(None)
+        return True
 
     def _blockers(self, call_id: str) -> list[Future[None]]:
         number = self._node.get(call_id)
         if number is None:
             return []
-        return [self._done[p] for p in self._waits_for[number] if not self._done[p].done()]
+        return [
+            wake
+            for p in self._waits_for[number]
+            if not self._ended[p] and (wake := self._wake[p]) is not None
+        ]
 
 
 class GateRegistry:
@@ -127,6 +168,41 @@ class GateRegistry:
 
     def __len__(self) -> int:
         return len(self._gates)
+
+
+_T = TypeVar("_T")
+
+
+class ListMemo(Generic[_T]):
+    """What `compute` says of a message list, kept while the list is the same (by identity).
+
+    The calls of one message each find their message in the same list (every `Send` of a step
+    carries the one state): reading it once, not once per call, keeps a call's work O(1). A
+    list counts as the same only while it is the same object, as long, with the same last
+    message (LangGraph replaces states rather than changing them); the list is held, so its id
+    is never reused by another while it is remembered.
+    """
+
+    def __init__(self, compute: Callable[[Sequence[Any]], _T], size: int = 64) -> None:
+        self._compute = compute
+        self._size = size
+        self._lock = threading.Lock()
+        self._seen: OrderedDict[int, tuple[Sequence[Any], int, object, _T]] = OrderedDict()
+
+    def of(self, messages: Sequence[Any]) -> _T:
+        """`compute(messages)`, worked out once for this list."""
+        length = len(messages)
+        last = messages[-1] if length else None
+        with self._lock:
+            seen = self._seen.get(id(messages))
+            if seen is not None and seen[0] is messages and seen[1] == length and seen[2] is last:
+                return seen[3]
+        found = self._compute(messages)
+        with self._lock:
+            self._seen[id(messages)] = (messages, length, last, found)
+            while len(self._seen) > self._size:
+                self._seen.popitem(last=False)
+        return found
 
 
 def _never(**_: Any) -> None:  # pragma: no cover - a declaration's body is never run

@@ -41,7 +41,7 @@ from typing import Any
 
 from .._access import NO_ACCESS, Access
 from .._tool import Tool
-from ._gate import GateRegistry, TurnGate, declared_tool
+from ._gate import GateRegistry, ListMemo, TurnGate, declared_tool
 from ._lc_tools import declare, options_of
 
 __all__ = ["VolleyMiddleware", "declare", "options_of"]
@@ -105,6 +105,49 @@ class _Gates:
         self.registry.forget_finished()
 
 
+class _Turn:
+    """An AI message's calls as a message list shows them: ids, those answered, those to run.
+
+    `answered` are the calls with a `ToolMessage` after the message (answered by another
+    middleware, or in an earlier run of the step): they are not sent again, so they are left
+    out of the plan (`pending`).
+    """
+
+    __slots__ = ("answered", "ids", "key", "pending", "plannable")
+
+    def __init__(self, message: AIMessage | None, answered: set[str]) -> None:
+        calls = message.tool_calls if message is not None else []
+        self.key = tuple(c.get("id") or "" for c in calls)
+        self.ids = frozenset(self.key)
+        self.answered = answered
+        self.plannable = "" not in self.ids and len(self.ids) == len(self.key)
+        self.pending = [(i, c) for i, c in zip(self.key, calls, strict=True) if i not in answered]
+
+    @classmethod
+    def last(cls, messages: Sequence[Any]) -> _Turn:
+        """The last AI message's calls (none if the list has no AI message)."""
+        answered: set[str] = set()
+        for message in reversed(messages):
+            if isinstance(message, ToolMessage):
+                answered.add(message.tool_call_id)
+            elif isinstance(message, AIMessage):
+                return cls(message, answered)
+        return cls(None, answered)
+
+    @classmethod
+    def find(cls, messages: Sequence[Any], call_id: str) -> _Turn | None:
+        """The calls of the latest AI message holding `call_id` (`None`: no such message)."""
+        answered: set[str] = set()
+        for message in reversed(messages):
+            if isinstance(message, ToolMessage):
+                answered.add(message.tool_call_id)
+            elif isinstance(message, AIMessage) and any(
+                c.get("id") == call_id for c in message.tool_calls
+            ):
+                return cls(message, answered)
+        return None
+
+
 class VolleyMiddleware(AgentMiddleware):
     """Runs the calls of each model message in the model's order where they conflict.
 
@@ -119,6 +162,7 @@ class VolleyMiddleware(AgentMiddleware):
         self._tools: dict[str, BaseTool] = {t.name: t for t in tools}
         self._declared: dict[str, tuple[BaseTool, Tool[..., Any]]] = {}
         self._gates = _Gates()
+        self._turns = ListMemo(_Turn.last)
 
     @property
     def open_gates(self) -> int:
@@ -152,8 +196,11 @@ class VolleyMiddleware(AgentMiddleware):
         key, gate, call_id = found
         completed = False
         try:
-            with gate.hold_sync(call_id):
+            gate.wait_sync(call_id)  # released if the wait fails
+            try:
                 result = handler(request)
+            finally:
+                gate.release(call_id)
             completed = True
             return result
         finally:
@@ -167,15 +214,23 @@ class VolleyMiddleware(AgentMiddleware):
         key, gate, call_id = found
         completed = False
         try:
-            async with gate.hold(call_id):
+            await gate.wait(call_id)  # released if the wait fails
+            try:
                 result = await handler(request)
+            finally:
+                gate.release(call_id)
             completed = True
             return result
         finally:
             self._gates.ended(key, call_id, completed=completed)
 
     def _gate_of(self, request: Any) -> tuple[tuple[str, ...], TurnGate, str] | None:
-        """The call's message gate, or `None` when volley cannot tell the calls apart."""
+        """The call's message gate, or `None` when volley cannot tell the calls apart.
+
+        The calls of one message share their state's message list (the same object in every
+        `Send`): what it says about its last AI message is worked out once (`_Turn`) and looked
+        up per call, so a call does O(1) work rather than rescanning the conversation.
+        """
         if request.tool is not None:
             self._tools.setdefault(request.tool.name, request.tool)
         call_id = request.tool_call.get("id")
@@ -183,24 +238,14 @@ class VolleyMiddleware(AgentMiddleware):
         messages = state.get("messages") if isinstance(state, Mapping) else state
         if not call_id or not isinstance(messages, Sequence):
             return None
-        answered: set[str] = set()
-        for message in reversed(messages):
-            if isinstance(message, ToolMessage):
-                answered.add(message.tool_call_id)
-            elif isinstance(message, AIMessage) and any(
-                c.get("id") == call_id for c in message.tool_calls
-            ):
-                break
-        else:
+        turn: _Turn | None = self._turns.of(messages)
+        if turn is None or call_id not in turn.ids:  # a call of an earlier message: look for it
+            turn = _Turn.find(messages, call_id)
+        if turn is None:
             return None  # not a call of the conversation: nothing to order it against
-        ids = tuple(c.get("id") or "" for c in message.tool_calls)
-        if "" in ids or len(set(ids)) != len(ids) or call_id in answered:
+        if not turn.plannable or call_id in turn.answered:
             return None  # missing or repeated ids: run as the framework would
-        # Calls already answered (by another middleware, or as structured output) are not sent.
-        pending = [
-            (i, c) for i, c in zip(ids, message.tool_calls, strict=True) if i not in answered
-        ]
-        return ids, self._gates.gate(ids, pending, self._access), call_id
+        return turn.key, self._gates.gate(turn.key, turn.pending, self._access), call_id
 
     def _access(self, call: Mapping[str, Any]) -> Access:
         name = call.get("name")

@@ -33,18 +33,17 @@ pins `langgraph-prebuilt>=1.1,<1.2`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Literal
 
 from .._access import NO_ACCESS, Access
 from .._errors import MissingExtra
 from .._tool import Tool
-from ._gate import GateRegistry, TurnGate, declared_tool
+from ._gate import GateRegistry, ListMemo, TurnGate, declared_tool
 from ._lc_tools import declare, options_of
 
 try:
@@ -98,22 +97,57 @@ class _Plan(TurnGate):
         self._calls = list(calls)
         self._shared = shared
         self._claimed: set[int] = set()
-        self._arrived: list[Future[None]] = [Future() for _ in self._calls]
+        self._claims_ended = 0  # claimed calls released since: the plan is idle when all have ended
+        self._arrived: list[Future[None]] = [Future() for _ in self._calls] if shared else []
         self._claim_lock = threading.Lock()
         self._born = time.monotonic()
+        # Where each call is, by identity and (for `Send` copies) by id and name, in message
+        # order: a claim is O(1) instead of a scan of the message.
+        self._by_identity: dict[int, list[int]] = {}
+        self._by_id: dict[tuple[Any, Any], list[int]] = {}
+        for n, planned in enumerate(self._calls):
+            self._by_identity.setdefault(id(planned), []).append(n)
+            if shared:
+                self._by_id.setdefault(_id_of(planned), []).append(n)
 
     def claim(self, call: ToolCall) -> str | None:
         """The key of this call in the message (`None`: not one of its calls, runs at once)."""
         with self._claim_lock:
-            free = [n for n in range(len(self._calls)) if n not in self._claimed]
-            found = next((n for n in free if self._calls[n] is call), None)
+            found = self._first_free(self._by_identity.get(id(call)), call, _is_same_object)
             if found is None and self._shared:
-                found = next((n for n in free if _same(self._calls[n], call)), None)
+                found = self._first_free(self._by_id.get(_id_of(call)), call, _same)
             if found is None:
                 return None
             self._claimed.add(found)
-            self._arrived[found].set_result(None)
+            if self._shared:
+                self._arrived[found].set_result(None)
+                if self.is_released(str(found)):  # came after it was given up on: it has ended
+                    self._claims_ended += 1
             return str(found)
+
+    def _first_free(
+        self,
+        places: list[int] | None,
+        call: ToolCall,
+        matches: Callable[[Mapping[str, Any], Mapping[str, Any]], bool],
+    ) -> int | None:
+        """The first unclaimed place in `places` whose call `matches` (claimed ones are dropped)."""
+        while places and places[0] in self._claimed:
+            places.pop(0)
+        return next(
+            (n for n in places or () if n not in self._claimed and matches(self._calls[n], call)),
+            None,
+        )
+
+    def release(self, call_id: str) -> bool:
+        """`TurnGate.release`, counting the claimed calls that have ended."""
+        if not self._shared:
+            return super().release(call_id)
+        with self._claim_lock:  # with `claim`'s count: each claimed call's end counts once
+            released = super().release(call_id)
+            if released and int(call_id) in self._claimed:
+                self._claims_ended += 1
+        return released
 
     def settle(self, *, torn_down: bool) -> None:
         """After a call ended: stop waiting for calls that are not coming, so the plan ends.
@@ -124,7 +158,7 @@ class _Plan(TurnGate):
         if not self._shared:
             return
         with self._claim_lock:
-            if any(not self._done[self._node[str(n)]].done() for n in self._claimed):
+            if self._claims_ended < len(self._claimed):
                 return
             if not torn_down and time.monotonic() - self._born < ARRIVAL_GRACE:
                 return
@@ -135,11 +169,11 @@ class _Plan(TurnGate):
     def _late(self, key: str) -> list[tuple[str, Future[None]]]:
         if not self._shared:  # the node runs every call of the message: all arrive
             return []
-        return [(p, self._arrived[int(p)]) for p in self.predecessors(key)]
+        late = ((p, self._arrived[int(p)]) for p in self.predecessors(key))
+        return [(p, arrived) for p, arrived in late if not arrived.done()]
 
-    @contextlib.contextmanager
-    def hold_call(self, key: str) -> Iterator[None]:
-        """`hold_sync`, first giving up on earlier calls that do not arrive (`Send` runs)."""
+    def wait_call(self, key: str) -> None:
+        """`wait_sync`, first giving up on earlier calls that do not arrive (`Send` runs)."""
         try:
             deadline = time.monotonic() + ARRIVAL_GRACE
             for predecessor, arrived in self._late(key):
@@ -150,12 +184,10 @@ class _Plan(TurnGate):
         except BaseException:
             self.release(key)
             raise
-        with self.hold_sync(key):
-            yield
+        self.wait_sync(key)
 
-    @contextlib.asynccontextmanager
-    async def ahold_call(self, key: str) -> AsyncIterator[None]:
-        """`hold`, first giving up on earlier calls that do not arrive (`Send` runs)."""
+    async def await_call(self, key: str) -> None:
+        """`wait`, first giving up on earlier calls that do not arrive (`Send` runs)."""
         try:
             deadline = time.monotonic() + ARRIVAL_GRACE
             for predecessor, arrived in self._late(key):
@@ -166,12 +198,47 @@ class _Plan(TurnGate):
         except BaseException:
             self.release(key)
             raise
-        async with self.hold(key):
-            yield
+        await self.wait(key)
 
 
 def _same(planned: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
     return planned.get("id") == sent.get("id") and planned.get("name") == sent.get("name")
+
+
+def _is_same_object(planned: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
+    return planned is sent
+
+
+def _id_of(call: Mapping[str, Any]) -> tuple[Any, Any]:
+    """A call's id and name, as a key (their text, so that no value is unhashable)."""
+    return str(call.get("id")), str(call.get("name"))
+
+
+class _SentTurn:
+    """The calls a message's `Send`s run: its last AI message's calls not yet answered."""
+
+    __slots__ = ("_by_id", "calls", "key")
+
+    def __init__(self, message: AIMessage, calls: list[ToolCall]) -> None:
+        self.calls = calls
+        self.key = (str(message.id), *(str(c.get("id")) for c in calls))
+        self._by_id: dict[tuple[str, str], list[ToolCall]] = {}
+        for c in calls:
+            self._by_id.setdefault(_id_of(c), []).append(c)
+
+    def calls_like(self, call: Mapping[str, Any]) -> list[ToolCall]:
+        """The calls with the id and name of `call` (at most a few)."""
+        return self._by_id.get(_id_of(call), [])
+
+    @classmethod
+    def last(cls, messages: Sequence[Any]) -> _SentTurn | None:
+        """The turn of a state's messages (`None`: fewer than two calls, nothing to order)."""
+        message = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+        if message is None:
+            return None
+        answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+        calls = [c for c in message.tool_calls if c.get("id") not in answered]
+        return cls(message, calls) if len(calls) >= 2 else None
 
 
 _current: contextvars.ContextVar[tuple[object, _Plan] | None] = contextvars.ContextVar(
@@ -215,6 +282,7 @@ class ToolNode(_LangGraphToolNode):
             name: declared_tool(name, options_of(tool)) for name, tool in self.tools_by_name.items()
         }
         self._shared_plans = GateRegistry()
+        self._sent_turns = ListMemo(_SentTurn.last)
 
     def _func(
         self,
@@ -248,8 +316,11 @@ class ToolNode(_LangGraphToolNode):
             return super()._run_one(call, input_type, tool_runtime)
         torn_down = True
         try:
-            with plan.hold_call(key):
+            plan.wait_call(key)  # released if the wait fails
+            try:
                 result = super()._run_one(call, input_type, tool_runtime)
+            finally:
+                plan.release(key)
             torn_down = False
             return result
         except Exception:
@@ -266,8 +337,11 @@ class ToolNode(_LangGraphToolNode):
             return await super()._arun_one(call, input_type, tool_runtime)
         torn_down = True
         try:
-            async with plan.ahold_call(key):
+            await plan.await_call(key)  # released if the wait fails
+            try:
                 result = await super()._arun_one(call, input_type, tool_runtime)
+            finally:
+                plan.release(key)
             torn_down = False
             return result
         except Exception:
@@ -315,17 +389,15 @@ class ToolNode(_LangGraphToolNode):
         )
         if not isinstance(call, Mapping) or not isinstance(messages, Sequence):
             return None
-        message = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
-        if message is None:
-            return None
-        answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
-        calls = [c for c in message.tool_calls if c.get("id") not in answered]
-        if len(calls) < 2 or not any(_same(c, call) for c in calls):
+        turn = self._sent_turns.of(messages)
+        if turn is None or not any(_same(c, call) for c in turn.calls_like(call)):
             return None
         thread = str((config.get("configurable") or {}).get("thread_id", ""))
-        ids = (thread, str(message.id), *(str(c.get("id")) for c in calls))
-        access = [self._access(c) for c in calls]
-        gate = self._shared_plans.gate(ids, lambda: _Plan(calls, access, shared=True))
+        calls = turn.calls
+        gate = self._shared_plans.gate(
+            (thread, *turn.key),
+            lambda: _Plan(calls, [self._access(c) for c in calls], shared=True),
+        )
         return (self, gate) if isinstance(gate, _Plan) else None
 
     def _access(self, call: ToolCall) -> Access:

@@ -72,6 +72,20 @@ class _Step:
     gated: set[str] = dataclasses.field(default_factory=set)
     done: set[str] = dataclasses.field(default_factory=set)
     gates: GateRegistry = dataclasses.field(default_factory=GateRegistry)
+    order: tuple[object, int, tuple[str, ...], frozenset[str]] | None = None
+    """The last `_message_order` worked out: the response, how many calls were validated, the
+    order. The calls of a message ask with the same response and count, so it is worked out
+    once per batch, not per call."""
+
+    def order_of(self, messages: Sequence[ModelMessage]) -> tuple[tuple[str, ...], frozenset[str]]:
+        """The validated calls of the response being run, in the model's order, and as a set."""
+        response = _last_response(messages)
+        known = self.order
+        if known is not None and known[0] is response and known[1] == len(self.validated):
+            return known[2], known[3]
+        order = _message_order(response, self.validated)
+        self.order = (response, len(self.validated), order, frozenset(order))
+        return order, self.order[3]
 
 
 class _RunState:
@@ -82,8 +96,12 @@ class _RunState:
         self._lock = threading.Lock()
 
     def step(self, ctx: RunContext[Any]) -> _Step:
+        key = (ctx.run_id, ctx.run_step)
         with self._lock:
-            return self._steps.setdefault((ctx.run_id, ctx.run_step), _Step())
+            step = self._steps.get(key)
+            if step is None:
+                step = self._steps[key] = _Step()
+            return step
 
     def new_step(self, ctx: RunContext[Any]) -> None:
         """A new step began: every call of the run's earlier steps has ended or never will."""
@@ -94,7 +112,8 @@ class _RunState:
     def tidy(self, ctx: RunContext[Any], step: _Step) -> None:
         step.gates.forget_finished()
         with self._lock:
-            if not len(step.gates) and step.done >= step.validated.keys():
+            # `done` only holds validated calls: as many means all of them
+            if not len(step.gates) and len(step.done) >= len(step.validated):
                 self._steps.pop((ctx.run_id, ctx.run_step), None)
 
     def __len__(self) -> int:
@@ -158,14 +177,16 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
         """Wait for the earlier calls this one conflicts with, then call the wrapped toolset."""
         call_id = ctx.tool_call_id
         step = self._state.step(ctx)
-        order = _message_order(ctx.messages, step.validated)
-        if call_id is None or call_id not in order:
+        order, ordered = step.order_of(ctx.messages)
+        if call_id is None or call_id not in ordered:
             return await self.wrapped.call_tool(name, tool_args, ctx, tool)
         gate = step.gates.gate(order, lambda: _make_gate(step, order))
-        step.gated.update(order)
         try:
-            async with gate.hold(call_id):
+            await gate.wait(call_id)  # released if the wait fails
+            try:
                 return await self.wrapped.call_tool(name, tool_args, ctx, tool)
+            finally:
+                gate.release(call_id)
         finally:
             step.done.add(call_id)
             self._state.tidy(ctx, step)
@@ -225,18 +246,22 @@ async def _after(
     _noted(state, ctx, declared, arguments)
 
 
+def _last_response(messages: Sequence[ModelMessage]) -> ModelResponse | None:
+    """The model response being run: the last one of the conversation."""
+    return next((m for m in reversed(messages) if isinstance(m, ModelResponse)), None)
+
+
 def _message_order(
-    messages: Sequence[ModelMessage], validated: Mapping[str, Access]
+    response: ModelResponse | None, validated: Mapping[str, Access]
 ) -> tuple[str, ...]:
     """The validated calls of the model response being run, in the order the model wrote them."""
-    for message in reversed(messages):
-        if isinstance(message, ModelResponse):
-            return tuple(
-                part.tool_call_id
-                for part in message.parts
-                if isinstance(part, ToolCallPart) and part.tool_call_id in validated
-            )
-    return ()
+    if response is None:
+        return ()
+    return tuple(
+        part.tool_call_id
+        for part in response.parts
+        if isinstance(part, ToolCallPart) and part.tool_call_id in validated
+    )
 
 
 def _make_gate(step: _Step, order: tuple[str, ...]) -> TurnGate:
@@ -250,6 +275,7 @@ def _make_gate(step: _Step, order: tuple[str, ...]) -> TurnGate:
     for call_id in order:
         if call_id in step.gated or call_id in step.done:
             gate.release(call_id)
+    step.gated.update(order)
     return gate
 
 
