@@ -33,7 +33,7 @@ from .._tool import Tool, Toolbox
 from ..providers import ProviderError
 from ._common import CommandError, check_writable, positive_int
 
-__all__ = ["add_parser", "load_tools", "mcp_servers"]
+__all__ = ["add_agent_arguments", "add_parser", "load_tools", "mcp_servers"]
 
 
 def add_parser(commands: Any) -> None:
@@ -46,10 +46,20 @@ def add_parser(commands: Any) -> None:
         ),
     )
     parser.add_argument("prompt", help="what to ask the model")
+    add_agent_arguments(parser)
+    parser.add_argument("--trace", type=Path, metavar="FILE", help="record the run as JSON Lines")
+    parser.set_defaults(handler=run_command)
+
+
+def add_agent_arguments(
+    parser: argparse.ArgumentParser, *, model_required: bool = True, model_help: str = ""
+) -> None:
+    """The options that make the agent: `volley run`'s, which `volley runs resume` takes too."""
     parser.add_argument(
         "--model",
-        required=True,
-        help="provider:model, e.g. anthropic:claude-sonnet-4-6, openai:gpt-5.4, "
+        required=model_required,
+        help=model_help
+        or "provider:model, e.g. anthropic:claude-sonnet-4-6, openai:gpt-5.4, "
         "gemini:gemini-3.1-pro, openai-compatible:<base_url>:<model> (e.g. "
         "openai-compatible:http://localhost:11434/v1:llama3.1:8b; needs no API key)",
     )
@@ -81,7 +91,6 @@ def add_parser(commands: Any) -> None:
         "http://127.0.0.1:8000/mcp (needs the mcp extra)",
     )
     parser.add_argument("--instructions", help="the system prompt")
-    parser.add_argument("--trace", type=Path, metavar="FILE", help="record the run as JSON Lines")
     parser.add_argument(
         "--max-turns",
         type=positive_int,
@@ -95,7 +104,6 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--no-streaming", action="store_true", help="wait for whole messages before running calls"
     )
-    parser.set_defaults(handler=run_command)
 
 
 def load_tools(specs: list[str]) -> Toolbox:
