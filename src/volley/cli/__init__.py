@@ -1,4 +1,4 @@
-"""The `volley` command: `demo`, `bench`, `run` and `trace`.
+"""The `volley` command: `demo`, `bench`, `run`, `runs` and `trace`.
 
 Each subcommand lives in its own module and imports what it needs only when it runs, so
 `volley --help` works with no extra installed and a missing one is a one-line error.
@@ -53,7 +53,7 @@ def _fail(message: str, status: int) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import _bench, _demo, _run, _trace
+    from . import _bench, _demo, _run, _runs, _trace
 
     parser = argparse.ArgumentParser(
         prog="volley",
@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"volley {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (_demo, _bench, _run, _trace):
+    for module in (_demo, _bench, _run, _runs, _trace):
         module.add_parser(commands)
     return parser
 
