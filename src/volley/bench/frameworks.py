@@ -13,7 +13,10 @@ takes 5 D.
 - Pydantic AI: `VolleyToolset` against the plain toolset, a `FunctionModel`.
 
 Then volley's cost per call inside each framework: N no-op calls (reads of one record, declared,
-so volley checks them) in one message, with and without the integration.
+so volley checks them) in one message, with and without the integration. LangChain is also run
+with a middleware that does nothing but pass each call on: `create_agent` traces every
+`wrap_tool_call` middleware (two thread-pool hops a call, tracing on or off), a cost of the seam
+that any middleware pays; volley's own part is the ratio to that run.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain.agents import create_agent
+from langchain.agents.middleware import AgentMiddleware
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -191,10 +195,25 @@ class Scripted(BaseChatModel):
         return self._reply(messages)
 
 
-def langchain(store: Store, calls: Sequence[tuple[str, dict[str, Any]]], *, volley: bool) -> Run:
-    tools = _lc_tools(store, volley=volley, module=volley_langchain)
+class PassOn(AgentMiddleware):
+    """A middleware that only passes each call on: what LangChain's seam costs by itself."""
+
+    async def awrap_tool_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        return await handler(request)
+
+
+def langchain(
+    store: Store,
+    calls: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    volley: bool,
+    pass_on: bool = False,
+) -> Run:
+    tools = _lc_tools(store, volley=volley or pass_on, module=volley_langchain)
     model = Scripted(calls=list(_lc_message(calls).tool_calls))  # type: ignore[arg-type]
-    middleware = [volley_langchain.VolleyMiddleware()] if volley else []
+    middleware: list[AgentMiddleware] = (
+        [volley_langchain.VolleyMiddleware()] if volley else [PassOn()] if pass_on else []
+    )
     graph = create_agent(model, tools=tools, middleware=middleware)
 
     async def go() -> list[str]:
@@ -240,6 +259,7 @@ def pydantic_ai(store: Store, calls: Sequence[tuple[str, dict[str, Any]]], *, vo
 
 BUILDERS = {"LangGraph": langgraph, "LangChain": langchain, "Pydantic AI": pydantic_ai}
 WITH, WITHOUT = "with volley", "without"
+PASS_ON = "LangChain pass-on middleware"
 
 
 async def run(quick: bool = False) -> Report:
@@ -308,6 +328,20 @@ async def run(quick: bool = False) -> Report:
                 return seconds
 
             noop_variants[name] = noop_sample
+    pass_on = langchain(Store(0.0), noop_calls(n), volley=False, pass_on=True)
+    noop_ok[PASS_ON] = []
+
+    async def pass_on_sample() -> float:
+        texts: list[str] = []
+
+        async def work() -> None:
+            texts.extend(await pass_on())
+
+        seconds = await stopwatch(work)
+        noop_ok[PASS_ON].append(texts == ["ok"] * n)
+        return seconds
+
+    noop_variants[PASS_ON] = pass_on_sample
     cost = await compare(noop_variants, rounds=sizes.overhead_rounds, warmup=1)
 
     for framework in FRAMEWORKS:
@@ -332,6 +366,23 @@ async def run(quick: bool = False) -> Report:
             report.figures[f"{name} right"] = float(right)
             report.figures[f"{name} us_per_call"] = per_call * 1e6
         report.figures[f"{framework} overhead with / without"] = ratio
+        if framework == "LangChain":
+            seam = cost.ratio(with_, PASS_ON)
+            report.rows.append(
+                [
+                    framework,
+                    "pass-on middleware",
+                    "",
+                    "",
+                    "",
+                    us(cost.median(PASS_ON) / n) + f" ({times(cost.ratio(PASS_ON, without))})",
+                ]
+            )
+            report.figures["LangChain pass-on middleware us_per_call"] = (
+                cost.median(PASS_ON) / n * 1e6
+            )
+            report.figures["LangChain overhead pass-on / without"] = cost.ratio(PASS_ON, without)
+            report.figures["LangChain overhead with / pass-on"] = seam
         report.goals.append(Goal(f"{framework}: per call with volley / without", ratio, LIMIT))
         report.check(f"{framework}: the turn ends right with volley", all(outcomes[with_]))
         report.check(
@@ -348,5 +399,8 @@ async def run(quick: bool = False) -> Report:
         "the new one, and results came in call order",
         f"per no-op call: {n} declared reads of one record in one message, the whole framework "
         "run (LangChain and Pydantic AI: two model steps) over the calls; ratio: with / without",
+        "LangChain pass-on middleware: a middleware that only calls its handler, the seam's own "
+        "cost (LangChain traces each middleware's wrap_tool_call); volley / pass-on: "
+        f"{times(cost.ratio(f'LangChain {WITH}', PASS_ON))}",
     ]
     return report
