@@ -171,6 +171,9 @@ class PostgresJournal(Journal):
     async def _commit(
         self, rows: list[Row], ops: list[tuple[Op | None, asyncio.Future[Any]]]
     ) -> None:
+        if self._broken is not None:  # committing records after lost ones would leave gaps
+            _settle((future, None, self._broken) for _, future in ops)
+            return
         outcomes: list[Outcome] = []
         try:
             conn = await self._connect()

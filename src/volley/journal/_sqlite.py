@@ -142,6 +142,10 @@ class SQLiteJournal(Journal):
     def _commit(
         self, conn: sqlite3.Connection, rows: list[tuple[str, int, float, str]], ops: list[Any]
     ) -> None:
+        if self._broken is not None:  # committing records after lost ones would leave gaps
+            for _, future in ops:
+                future.set_exception(self._broken)
+            return
         outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
