@@ -3,10 +3,11 @@
 The same contract as the SQLite store. Each journal object has one connection and one writer
 task on the event loop that uses it: whatever asks for a commit (a durable append, `flush`, a
 run's change, a read) queues an op and wakes the writer, which takes every waiting record and
-op at once and commits them in one transaction (COPY of the records, a savepoint per op), so
-many runs appending together cost one commit. Claiming locks the run's row (`FOR UPDATE`), so
-two processes cannot both take it. A connection belongs to the loop it was made on: used from a
-new loop (`asyncio.run` again), the journal drops it and connects again.
+op at once and commits them in one transaction (one INSERT of the records, a savepoint per op):
+many runs appending together cost one commit, one round trip when only records wait. Claiming
+locks the run's row (`FOR UPDATE`), so two processes cannot both take it. A connection belongs
+to the loop it was made on: used from a new loop (`asyncio.run` again), the journal drops it
+and connects again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ._base import (
     lease_is_free,
     new_owner,
 )
-from ._sqlite import _DONE
+from ._sqlite import _DONE, _RUN_COLUMNS, _info
 
 try:
     import psycopg
@@ -58,7 +59,6 @@ _TABLES = (
     data TEXT NOT NULL, PRIMARY KEY (run_id, seq))""",
 )
 _SCHEMA_LOCK = 0x766F6C6C6579  # "volley": concurrent CREATE TABLE IF NOT EXISTS can collide
-_RUN_COLUMNS = "run_id, status, prompt, created_at, updated_at, owner, lease_until, output, error"
 _INSERT = (  # one statement however many records: arrays of each column
     "INSERT INTO volley_records (run_id, seq, at, data) "
     "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::float8[], %s::text[])"
@@ -66,11 +66,8 @@ _INSERT = (  # one statement however many records: arrays of each column
 _COUNT = "(SELECT COUNT(*) FROM volley_records r WHERE r.run_id = volley_runs.run_id)"
 
 
-def _info(row: tuple[Any, ...], records: int = 0) -> RunInfo:
-    run_id, status, prompt, created, updated, owner, lease_until, output, error = row
-    return RunInfo(
-        run_id, status, prompt, created, updated, owner, lease_until, output, error, records
-    )
+async def _query(conn: Conn, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    return await (await conn.execute(sql, params)).fetchall()
 
 
 def _redacted(url: str) -> str:
@@ -242,13 +239,10 @@ class PostgresJournal(Journal):
                     "INSERT INTO volley_records VALUES (%s, 0, %s, %s)", (run_id, now, header)
                 )
                 return None
-            cur = await conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM volley_runs WHERE run_id = %s", (run_id,)
+            rows = await _query(
+                conn, f"SELECT {_RUN_COLUMNS} FROM volley_runs WHERE run_id = %s", (run_id,)
             )
-            row = await cur.fetchone()
-            if row is None:  # taken and removed meanwhile
-                raise JournalError(f"run {run_id!r} is being written by another process")
-            return _info(row)
+            return _info(rows[0])
 
         existing = await self._do(op)
         if existing is not None:
@@ -260,13 +254,11 @@ class PostgresJournal(Journal):
         owner, now = self.owner, time.time()
 
         async def op(conn: Conn) -> tuple[RunInfo | None, bool, int]:
-            cur = await conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM volley_runs WHERE run_id = %s FOR UPDATE", (run_id,)
-            )
-            row = await cur.fetchone()
-            if row is None:
+            sql = f"SELECT {_RUN_COLUMNS} FROM volley_runs WHERE run_id = %s FOR UPDATE"
+            rows = await _query(conn, sql, (run_id,))
+            if not rows:
                 return None, False, 0
-            info = _info(row)
+            info = _info(rows[0])
             if not lease_is_free(info.owner, info.lease_until, owner, now):
                 return info, False, 0
             await conn.execute(
@@ -274,12 +266,9 @@ class PostgresJournal(Journal):
                 "updated_at = %s WHERE run_id = %s",
                 (owner, now + LEASE_SECONDS, now, run_id),
             )
-            cur = await conn.execute(
-                "SELECT COALESCE(MAX(seq) + 1, 0) FROM volley_records WHERE run_id = %s",
-                (run_id,),
-            )
-            count = await cur.fetchone()
-            return info, True, int(count[0]) if count else 0
+            sql = "SELECT COALESCE(MAX(seq) + 1, 0) FROM volley_records WHERE run_id = %s"
+            ((count,),) = await _query(conn, sql, (run_id,))
+            return info, True, int(count)
 
         info, taken, next_seq = await self._do(op)
         if info is None:
@@ -340,11 +329,9 @@ class PostgresJournal(Journal):
         check_text("the run id", run_id)
 
         async def op(conn: Conn) -> RunInfo | None:
-            cur = await conn.execute(
-                f"SELECT {_RUN_COLUMNS}, {_COUNT} FROM volley_runs WHERE run_id = %s", (run_id,)
-            )
-            row = await cur.fetchone()
-            return None if row is None else _info(row[:-1], int(row[-1]))
+            sql = f"SELECT {_RUN_COLUMNS}, {_COUNT} FROM volley_runs WHERE run_id = %s"
+            rows = await _query(conn, sql, (run_id,))
+            return _info(rows[0][:-1], int(rows[0][-1])) if rows else None
 
         return await self._do(op)
 
@@ -352,11 +339,9 @@ class PostgresJournal(Journal):
         check_text("the run id", run_id)
 
         async def op(conn: Conn) -> list[StoredRecord]:
-            cur = await conn.execute(
-                "SELECT seq, at, data FROM volley_records WHERE run_id = %s ORDER BY seq",
-                (run_id,),
-            )
-            return [StoredRecord(int(seq), at, data) for seq, at, data in await cur.fetchall()]
+            sql = "SELECT seq, at, data FROM volley_records WHERE run_id = %s ORDER BY seq"
+            rows = await _query(conn, sql, (run_id,))
+            return [StoredRecord(int(seq), at, data) for seq, at, data in rows]
 
         return await self._do(op)
 
@@ -365,12 +350,9 @@ class PostgresJournal(Journal):
         params: tuple[Any, ...] = (status, limit) if status is not None else (limit,)
 
         async def op(conn: Conn) -> list[RunInfo]:
-            cur = await conn.execute(
-                f"SELECT {_RUN_COLUMNS}, {_COUNT} FROM volley_runs {where} "
-                "ORDER BY updated_at DESC LIMIT %s",
-                params,
-            )
-            return [_info(row[:-1], int(row[-1])) for row in await cur.fetchall()]
+            sql = f"SELECT {_RUN_COLUMNS}, {_COUNT} FROM volley_runs {where} "
+            rows = await _query(conn, sql + "ORDER BY updated_at DESC LIMIT %s", params)
+            return [_info(row[:-1], int(row[-1])) for row in rows]
 
         return await self._do(op)
 
