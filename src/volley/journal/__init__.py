@@ -67,6 +67,4 @@ def open_journal(url: str) -> Journal:
         from ._postgres import PostgresJournal
 
         return PostgresJournal(url)
-    raise ValueError(
-        f"unknown journal {url!r}: use sqlite:///path.db, memory, or postgresql://..."
-    )
+    raise ValueError(f"unknown journal {url!r}: use sqlite:///path.db, memory, or postgresql://...")

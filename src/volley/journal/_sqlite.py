@@ -64,7 +64,10 @@ Op = Callable[[sqlite3.Connection], Any]
 
 
 def _info(row: tuple[Any, ...], records: int = 0) -> RunInfo:
-    return RunInfo(*row, records=records)
+    run_id, status, prompt, created, updated, owner, lease_until, output, error = row
+    return RunInfo(
+        run_id, status, prompt, created, updated, owner, lease_until, output, error, records
+    )
 
 
 class SQLiteJournal(Journal):
