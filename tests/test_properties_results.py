@@ -373,4 +373,6 @@ def test_the_fault_generator_reaches_every_outcome():
         seen.update(check_one_result_each(specs, cancel, vrun(main)))
 
     collect()
-    assert seen == {None, *ErrorKind}
+    # An unknown outcome and a denial come from resuming a journal, never from an executor.
+    from_runs = {ErrorKind.OUTCOME_UNKNOWN, ErrorKind.DENIED}
+    assert seen == {None, *ErrorKind} - from_runs

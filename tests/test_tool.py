@@ -235,6 +235,7 @@ def test_public_names() -> None:
             "RunEvent",
             "RunFailed",
             "RunFinished",
+            "RunPaused",
             "RunStarted",
             "RunResult",
             "RunStats",
@@ -253,6 +254,7 @@ def test_public_names() -> None:
             "Usage",
             "UserPrompt",
             "VolleyError",
+            "idempotency_key",
             "report_progress",
             "tool",
         ]
