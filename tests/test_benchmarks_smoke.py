@@ -73,3 +73,16 @@ def test_volley_bench_shows_the_seeds_claims_next_to_measured_figures(capsys):
 def test_an_unknown_benchmark_is_refused_with_the_choices(capsys):
     assert volley_main(["bench", "nope"]) == 2
     assert "choose from seeds, fanout" in capsys.readouterr().out
+
+
+def test_journal_reports_commits_per_turn_and_records_per_second(capsys):
+    assert main(["--quick", "--json", "journal"]) == 0
+
+    (bench,) = json.loads(capsys.readouterr().out)["benchmarks"]
+    figures = bench["figures"]
+    for store in ("sqlite_full", "sqlite_normal"):
+        # Every turn ends with one commit at least: its results are on disk before the next request.
+        assert figures[f"demo_commits_per_turn_{store}"] >= 1.0
+        assert figures[f"many_records_per_s_{store}"] > 0
+        assert figures[f"many_commits_per_s_{store}"] > 0
+    assert all(bench["checks"].values())

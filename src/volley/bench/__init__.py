@@ -25,6 +25,7 @@ BENCHMARKS = (
     "streaming",
     "mcp",
     "frameworks",
+    "journal",
 )
 """Every benchmark, in the order a full run shows them."""
 
@@ -47,6 +48,7 @@ NEEDS = {
     "streaming": ("anthropic", "sim"),
     "mcp": ("mcp",),
     "frameworks": ("langgraph", "langchain", "pydantic-ai"),
+    "journal": ("anthropic", "sim"),
 }
 """A benchmark -> the extras it needs (two talk to the simulated provider through the
 Anthropic SDK, one to an MCP server through the MCP SDK, one runs inside LangGraph, LangChain and
