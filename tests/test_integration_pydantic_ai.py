@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -213,6 +216,60 @@ def test_mcp_annotations_make_read_only_tools_overlap_and_others_serialize() -> 
         ("start", "look4"),
         ("end", "look4"),
     ]
+
+
+def notes_server(log: Path) -> Any:
+    """Pydantic AI's own MCP toolset on the tests' notes server, a real process over stdio."""
+    pytest.importorskip("fastmcp", reason="Pydantic AI's MCP toolset needs pydantic-ai-slim[mcp]")
+    from fastmcp.client.transports import StdioTransport
+    from pydantic_ai.mcp import MCPToolset
+
+    transport = StdioTransport(
+        sys.executable,
+        ["-m", "tests.mcp_servers.notes", "stdio"],
+        env={**os.environ, "NOTES_LOG": str(log)},
+        cwd=str(Path(__file__).parents[1]),
+    )
+    return MCPToolset(transport, id="notes")
+
+
+def test_a_real_mcp_server_is_scheduled_by_its_tools_annotations(tmp_path: Path) -> None:
+    # read_note is read-only: the reads share `mcp:notes`; write_note is not: it writes it.
+    calls = [
+        call("read_note", {"key": "a", "delay": 0.2}, "c1"),
+        call("read_note", {"key": "b", "delay": 0.2}, "c2"),
+        call("write_note", {"key": "r", "text": "draft", "delay": 0.2}, "c3"),  # the create
+        call("write_note", {"key": "r", "text": "shipped"}, "c4"),  # the update
+        call("read_note", {"key": "r"}, "c5"),
+    ]
+
+    def through(volley: bool) -> tuple[list[Any], list[dict[str, Any]]]:
+        log = tmp_path / f"{volley}.jsonl"
+        server = notes_server(log)
+        toolset = VolleyToolset(server) if volley else server
+        result = run(Agent(scripted(calls), toolsets=[toolset]))
+        events = [json.loads(line) for line in log.read_text().splitlines()]
+        return [part.content for part in returns(result.all_messages())], events
+
+    answers, events = through(volley=True)
+    assert answers == ["", "", "wrote r", "wrote r", "shipped"]  # the update came last
+    starts = [(e["tool"], e["key"]) for e in events if e["event"] == "start"]
+    assert starts[:2] in (
+        [("read_note", "a"), ("read_note", "b")],
+        [("read_note", "b"), ("read_note", "a")],
+    )  # the two reads overlapped: both started before either ended
+    assert [e["event"] for e in events[:2]] == ["start", "start"]
+    assert [(e["event"], e["tool"], e["key"]) for e in events[4:]] == [
+        ("start", "write_note", "r"),  # after both reads had ended
+        ("end", "write_note", "r"),
+        ("start", "write_note", "r"),
+        ("end", "write_note", "r"),
+        ("start", "read_note", "r"),
+        ("end", "read_note", "r"),
+    ]
+    _, plain = through(volley=False)
+    writes = [e["event"] for e in plain if e["tool"] == "write_note"]
+    assert writes[:2] == ["start", "start"]  # without volley the update ran during the create
 
 
 # --- hostile input: as without volley, and never a hang --------------------------------------
