@@ -13,7 +13,15 @@ from ._deadlines import loop_clock
 from ._dispatch import writes
 from ._durable import ApprovalPolicy, Approvals
 from ._errors import ConfigurationError, IncompleteTurn, MaxTurnsExceeded, RunError
-from ._events import RunEvent, RunFailed, RunFinished, RunPaused, RunStarted, TurnFinished
+from ._events import (
+    RunEvent,
+    RunFailed,
+    RunFinished,
+    RunPaused,
+    RunStarted,
+    TurnFinished,
+    events_of,
+)
 from ._executor import Executor
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
 from ._opening import Opened, finish_open_turn, open_fresh, open_resumed, paused_result
@@ -262,25 +270,9 @@ class Agent:
         `RunPaused` if calls wait for approval); errors are raised as `run` raises them.
         Leaving the iteration early cancels the run and its calls.
         """
-        events: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         opening = self._fresh(prompt, run_id, message_history)
-
-        async def run_and_close() -> None:
-            try:
-                await self._run(opening, self._observe(events.put_nowait))
-            finally:
-                events.put_nowait(None)
-
-        task = asyncio.create_task(run_and_close())
-        try:
-            while (event := await events.get()) is not None:
-                yield event
-            await task  # raises what the run raised
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        async for event in events_of(lambda emit: self._run(opening, self._observe(emit))):
+            yield event
 
     # -- opening a run ------------------------------------------------------------------------
 

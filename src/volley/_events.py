@@ -9,8 +9,11 @@ streamed message breaks, `TurnRetried` says that the text and calls shown for th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._call import ToolCall, ToolResult
 from ._messages import ModelTurn
@@ -31,6 +34,7 @@ __all__ = [
     "TextDelta",
     "TurnFinished",
     "TurnRetried",
+    "events_of",
 ]
 
 
@@ -155,3 +159,30 @@ RunEvent: TypeAlias = (
     | RunFailed
 )
 """Anything `Agent.run_stream` yields."""
+
+
+async def events_of(
+    run: Callable[[Callable[[RunEvent], None]], Awaitable[Any]],
+) -> AsyncIterator[RunEvent]:
+    """The events `run(emit)` emits, as they come; then what it raised, if it raised.
+
+    Leaving the iteration early cancels the run.
+    """
+    events: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+
+    async def run_and_close() -> None:
+        try:
+            await run(events.put_nowait)
+        finally:
+            events.put_nowait(None)
+
+    task = asyncio.create_task(run_and_close())
+    try:
+        while (event := await events.get()) is not None:
+            yield event
+        await task  # raises what the run raised
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
