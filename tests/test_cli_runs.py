@@ -515,3 +515,37 @@ def test_a_journal_with_tables_of_another_shape_is_one_line(
     assert status == 2
     assert "cannot be read" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_volley_run_records_in_a_journal_and_pauses_for_approval(
+    tmp_path: Path,
+    tools_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    scripted_model: Callable[[FunctionProvider], None],
+) -> None:
+    import volley.cli._run as run_module
+
+    turns = [(ToolCall("c1", "lookup", {"id": "7"}), ToolCall("c2", "pay", {"id": "7"}))]
+    real = run_module.Agent
+    monkeypatch.setattr(run_module, "Agent", lambda _m, *a, **k: real(scripted(turns), *a, **k))
+    url = f"sqlite:///{tmp_path}/runs.db"
+    argv = ["run", "Pay 7", "--model", "x:y", "--tools", str(tools_file), "--journal", url]
+    status, out, err = cli(capsys, *argv, "--run-id", "inv-7")
+    assert status == 0, err
+    assert "paused" in out
+    assert "c2 pay" in out
+    assert "volley runs resume inv-7" in out
+    _, module = tools_of(tools_file)
+    scripted_model(scripted(turns))
+    status, out, err = cli(
+        capsys, "runs", "resume", "inv-7", "--journal", url, "--tools", str(tools_file),
+        "--approve", "c2",
+    )  # fmt: skip
+    assert status == 0, err
+    assert module.RAN == ["pay 7"]  # the lookup's recorded result was used
+    again = cli_json(capsys, "runs", "show", "inv-7", "--journal", url)
+    assert again["status"] == "finished"
+    status, out, err = cli(capsys, *argv, "--run-id", "inv-7")  # finished: recorded, not re-run
+    assert status == 0, err
+    assert module.RAN == ["pay 7"]

@@ -48,6 +48,15 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("prompt", help="what to ask the model")
     add_agent_arguments(parser)
     parser.add_argument("--trace", type=Path, metavar="FILE", help="record the run as JSON Lines")
+    parser.add_argument(
+        "--journal",
+        metavar="URL",
+        help="record the run so it can be resumed after a crash or a pause for approval "
+        "(volley runs resume): sqlite:///runs.db or postgresql://...",
+    )
+    parser.add_argument(
+        "--run-id", metavar="ID", help="the run's id in the journal (default: a new one)"
+    )
     parser.set_defaults(handler=run_command)
 
 
@@ -297,6 +306,7 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
             streaming=not args.no_streaming,
             max_turns=args.max_turns,
             observers=observers,
+            journal=args.journal,
         )
     except BaseException as exc:  # a bad model string, a missing extra or key: no run, no trace
         for observer in observers:
@@ -311,7 +321,7 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
             "[yellow]note:[/] no --tools: the model can only answer in text", soft_wrap=True
         )
     try:
-        stats = asyncio.run(_show(agent, args.prompt, console))
+        stats = asyncio.run(_show(agent, args.prompt, console, args.run_id))
     except _Unopened as exc:  # an MCP server that cannot be started or reached: no run
         for observer in observers:
             observer.close()
@@ -338,26 +348,38 @@ class _Unopened(Exception):
     """The agent's tool sources could not all be opened; the cause says why."""
 
 
-async def _show(agent: Agent, prompt: str, console: Console) -> RunStats:
+async def _show(agent: Agent, prompt: str, console: Console, run_id: str | None) -> RunStats:
     """Open the agent (its MCP servers), show one run, close it whatever happens."""
     try:
         try:
             await agent.__aenter__()  # every server started or reached, or none kept open
         except ConnectionError as exc:  # volley.mcp.MCPConnectionError is one
             raise _Unopened from exc
-        return await _events(agent, prompt, console)
+        return await _events(agent, prompt, console, run_id)
     finally:
         await agent.aclose()
 
 
-async def _events(agent: Agent, prompt: str, console: Console) -> RunStats:
-    async for event in agent.run_stream(prompt):
+async def _events(agent: Agent, prompt: str, console: Console, run_id: str | None) -> RunStats:
+    async for event in agent.run_stream(prompt, run_id=run_id):
         line = _line(event)
         if line is not None:
             console.print(line, end="" if isinstance(event, TextDelta) else "\n", soft_wrap=True)
         if isinstance(event, RunFinished):
             console.print()
-            return event.result.stats
+            result = event.result
+            if result.status == "paused":
+                console.print(f"[bold yellow]paused[/] run {escape(result.run_id)}: waiting for")
+                for call in result.pending_approvals:
+                    console.print(f"  {escape(call.id)} {escape(call.name)}", highlight=False)
+                console.print(
+                    f"[dim]decide with: volley runs resume {escape(result.run_id)} --journal "
+                    "URL --approve CALL_ID (or --deny CALL_ID)[/]",
+                    soft_wrap=True,
+                )
+            elif agent.journal is not None:
+                console.print(f"[dim]run {escape(result.run_id)} recorded[/]")
+            return result.stats
     raise AssertionError("a run stream ends with RunFinished")
 
 
