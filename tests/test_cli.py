@@ -238,9 +238,12 @@ def test_demo_against_a_provider_runs_the_prompts_through_its_sdk(
     assert "did not ask to create R-1042 and update it (it called: get_weather, save_note)" in flat
 
 
+SUBCOMMANDS = ("list", "show", "resume")
+
+
 def command_help(capsys: pytest.CaptureFixture[str], command: str) -> str:
     with pytest.raises(SystemExit):
-        main([command, "--help"])
+        main([*command.split(), "--help"])
     return " ".join(capsys.readouterr().out.split())
 
 
@@ -262,9 +265,11 @@ def test_the_readme_names_only_options_the_commands_take(
 ) -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     rows = re.findall(r"^\| `volley (\w+) ([^`]*)` \|", readme, flags=re.MULTILINE)
-    assert {command for command, _ in rows} == {"demo", "bench", "run", "trace"}
+    assert {command for command, _ in rows} == {"demo", "bench", "run", "trace", "runs"}
     for command, usage in rows:
         shown = command_help(capsys, command)
+        if command == "runs":  # the options are the subcommands'
+            shown = " ".join(command_help(capsys, f"runs {sub}") for sub in SUBCOMMANDS)
         for option in re.findall(r"--[a-z-]+", usage):
             assert f"{option} " in shown, (command, option)
 
