@@ -33,3 +33,29 @@ demo: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# The ends of the frameworks' version ranges, each in a throwaway venv under .cache/, running the
+# tests of its integration: the LangGraph node overrides private methods of LangGraph's ToolNode,
+# so the lowest (with the lowest langgraph) and the highest langgraph-prebuilt 1.1.x; and the
+# lowest langchain and pydantic-ai-slim the extras allow. About 4 minutes: not part of `test`.
+RANGE_VENV := .cache/range
+RANGE_ENDS ?= \
+	"langgraph: langgraph==1.2.0 langgraph-prebuilt==1.1.0" \
+	"langgraph: langgraph-prebuilt==1.1.3" \
+	"langchain: langchain==1.5.0" \
+	"pydantic-ai: pydantic-ai-slim==2.60.0"
+
+.PHONY: test-range
+test-range:
+	@for end in $(RANGE_ENDS); do \
+		extra=$${end%%:*}; pins=$${end#*:}; \
+		echo "== $$extra:$$pins"; \
+		rm -rf $(RANGE_VENV) && $(PYTHON) -m venv $(RANGE_VENV) && \
+		$(RANGE_VENV)/bin/pip install --quiet --disable-pip-version-check \
+			-e ".[$$extra,mcp,sim]" $$pins pytest pytest-timeout hypothesis 2>&1 \
+			| grep -v "is ignored"; \
+		$(RANGE_VENV)/bin/pip list --disable-pip-version-check 2>/dev/null \
+			| grep -iE "^(langgraph|langgraph-prebuilt|langchain|langchain-core|pydantic-ai-slim) "; \
+		$(RANGE_VENV)/bin/pytest -q -p no:cacheprovider \
+			tests/test_integration_$$(echo $$extra | tr - _).py || exit 1; \
+	done; rm -rf $(RANGE_VENV)

@@ -531,3 +531,18 @@ def test_volleys_work_per_call_does_not_grow_with_the_message() -> None:
 
     small, large = per_call(10), per_call(160)
     assert large < 1.5 * small, (small, large)
+
+
+def test_the_installed_versions_are_in_the_extras_range() -> None:
+    # Only the range tested (`make test-range` runs its lower end) is known to work.
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path as _Path
+
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((_Path(__file__).parents[1] / "pyproject.toml").read_text())
+    for line in pyproject["project"]["optional-dependencies"]["langchain"]:
+        required = Requirement(line)
+        installed = version(required.name)
+        assert required.specifier.contains(installed), f"{required.name} {installed}: {line}"

@@ -654,3 +654,19 @@ def test_volleys_work_per_call_does_not_grow_with_the_message(sent: bool) -> Non
 
     small, large = per_call(10), per_call(160)
     assert large < 1.5 * small, (small, large)  # O(1) a call, not a scan of the message
+
+
+def test_the_installed_versions_are_in_the_extras_range() -> None:
+    # The node overrides private methods of LangGraph's ToolNode: only the range tested (`make
+    # test-range` runs its ends) is known to work.
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path as _Path
+
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((_Path(__file__).parents[1] / "pyproject.toml").read_text())
+    for line in pyproject["project"]["optional-dependencies"]["langgraph"]:
+        required = Requirement(line)
+        installed = version(required.name)
+        assert required.specifier.contains(installed), f"{required.name} {installed}: {line}"
