@@ -23,6 +23,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 from pydantic_ai import Agent, EndStrategy, ModelRetry, RunContext, Tool, capture_run_messages
+from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.exceptions import SkipToolExecution
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
@@ -363,6 +365,71 @@ def test_hostile_calls_behave_as_without_volley_and_never_hang(case: str) -> Non
     assert len(runs[0]._state) == 0
 
 
+class Refusing(AbstractCapability[None]):
+    """Refuses the calls of `write` with value 1 after validation, the way `how` says."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    def refused(self, call: ToolCallPart) -> bool:
+        return call.tool_name == "write" and call.args_as_dict().get("value") == 1
+
+    async def after_tool_validate(self, ctx: Any, *, call: Any, tool_def: Any, args: Any) -> Any:
+        if self.how == "after_tool_validate" and self.refused(call):
+            raise ModelRetry("not now")
+        return args
+
+    async def before_tool_execute(self, ctx: Any, *, call: Any, tool_def: Any, args: Any) -> Any:
+        if self.refused(call):
+            if self.how == "before_tool_execute":
+                raise SkipToolExecution("skipped")
+            if self.how == "a slow hook that lets it through":
+                await asyncio.sleep(0.05)  # still on its way: the later write must wait for it
+        return args
+
+    async def wrap_tool_execute(
+        self, ctx: Any, *, call: Any, tool_def: Any, args: Any, handler: Any
+    ) -> Any:
+        if self.how == "wrap_tool_execute" and self.refused(call):
+            return "answered by the hook"
+        return await handler(args)
+
+
+HOOKS = [
+    "after_tool_validate",
+    "before_tool_execute",
+    "wrap_tool_execute",
+    "a slow hook that lets it through",
+]
+
+
+@pytest.mark.parametrize("how", HOOKS)
+def test_a_call_a_hook_refuses_after_validation_holds_nothing_back(how: str) -> None:
+    calls = [
+        call("write", {"key": "a", "value": 1}, "c1"),  # refused on its way to the toolset
+        call("write", {"key": "a", "value": 2}, "c2"),  # conflicts with it: must not wait forever
+        call("write", {"key": "b", "value": 3}, "c3"),
+    ]
+
+    def ending(toolset: AbstractToolset[None]) -> Any:
+        agent = Agent(scripted(calls), toolsets=[toolset], capabilities=[Refusing(how)])
+        result = run(agent)  # a hang fails here, at GUARD, not at pytest's timeout
+        return result.output, [(p.tool_call_id, p.content) for p in returns(result.all_messages())]
+
+    ran_plain: list[str] = []
+    plain = ending(hostile_toolset(ran_plain))
+    ran: list[str] = []
+    spy, runs = spying()
+    assert ending(spy(hostile_toolset(ran))) == plain
+    if how == "a slow hook that lets it through":
+        on_a = [r for r in ran if "a=" in r]
+        assert on_a == ["write a=1", "write a=2"]  # in the model's order
+        assert [r for r in ran_plain if "a=" in r] == ["write a=2", "write a=1"]  # overtaken
+    else:
+        assert sorted(ran) == sorted(ran_plain) == ["write a=2", "write b=3"]
+    assert len(runs[0]._state) == 0
+
+
 class Answer(BaseModel):
     n: int
 
@@ -562,3 +629,18 @@ def test_volleys_work_per_call_does_not_grow_with_the_message() -> None:
 
     small, large = per_call(10), per_call(160)
     assert large < 1.5 * small, (small, large)
+
+
+def test_the_installed_versions_are_in_the_extras_range() -> None:
+    # Only the range tested (`make test-range` runs its lower end) is known to work.
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path as _Path
+
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((_Path(__file__).parents[1] / "pyproject.toml").read_text())
+    for line in pyproject["project"]["optional-dependencies"]["pydantic-ai"]:
+        required = Requirement(line)
+        installed = version(required.name)
+        assert required.specifier.contains(installed), f"{required.name} {installed}: {line}"

@@ -16,10 +16,12 @@ Needs the `pydantic-ai` extra: `pip install 'volley-tools[pydantic-ai]'`.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 import logging
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Unpack
 
@@ -69,6 +71,11 @@ class _Step:
     """
 
     validated: dict[str, Access] = dataclasses.field(default_factory=dict)
+    names: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The tool name each validated call was made with, as the model wrote it."""
+    arrived: dict[str, asyncio.Future[None] | None] = dataclasses.field(default_factory=dict)
+    """The calls that reached `call_tool` (`None`), and the futures of those awaited (see
+    `_await_earlier`)."""
     gated: set[str] = dataclasses.field(default_factory=set)
     done: set[str] = dataclasses.field(default_factory=set)
     gates: GateRegistry = dataclasses.field(default_factory=GateRegistry)
@@ -181,13 +188,23 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
         if call_id is None or call_id not in ordered:
             return await self.wrapped.call_tool(name, tool_args, ctx, tool)
         gate = step.gates.gate(order, lambda: _make_gate(step, order))
+        task = asyncio.current_task()
+        if task is not None:
+            _ARRIVED.add(task)
+        waiting = step.arrived.get(call_id)
+        step.arrived[call_id] = None
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
         try:
-            await gate.wait(call_id)  # released if the wait fails
+            await _await_earlier(step, gate, call_id)  # released if the wait fails
+            await gate.wait(call_id)
             try:
                 return await self.wrapped.call_tool(name, tool_args, ctx, tool)
             finally:
                 gate.release(call_id)
         finally:
+            if task is not None:
+                _ARRIVED.discard(task)
             step.done.add(call_id)
             self._state.tidy(ctx, step)
 
@@ -232,7 +249,55 @@ def _noted(
     arguments: Mapping[str, Any],
 ) -> None:
     if ctx.tool_call_id is not None:
-        state.step(ctx).validated[ctx.tool_call_id] = declared.access(arguments)
+        step = state.step(ctx)
+        step.validated[ctx.tool_call_id] = declared.access(arguments)
+        step.names[ctx.tool_call_id] = ctx.tool_name or ""
+
+
+_ARRIVED: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+"""The tasks inside a `VolleyToolset.call_tool`: calls that came, not calls still on their way."""
+
+
+async def _await_earlier(step: _Step, gate: TurnGate, call_id: str) -> None:
+    """Wait until every earlier call this one waits for has reached `call_tool`, or never will.
+
+    A call whose arguments passed validation may still be refused on its way to the toolset:
+    by a capability hook (`after_tool_validate`, `before_tool_execute`, `wrap_tool_execute` not
+    calling on), a deferral, or the end strategy. Pydantic AI starts a message's calls as tasks
+    named after their tools, in the model's order, so an earlier call that has not come is
+    either in a hook (its task is alive) or refused (no such task is left): then it is released,
+    so that nothing waits for it forever.
+    """
+    try:
+        for earlier in gate.predecessors(call_id):
+            while earlier not in step.arrived or step.arrived[earlier] is not None:
+                if gate.is_released(earlier):
+                    break
+                on_its_way = _tasks_named(step.names.get(earlier, ""))
+                if not on_its_way:  # refused before the toolset: it will never come
+                    step.done.add(earlier)
+                    gate.release(earlier)
+                    break
+                coming = step.arrived.get(earlier)
+                if coming is None:
+                    coming = step.arrived[earlier] = asyncio.get_running_loop().create_future()
+                await asyncio.wait([coming, *on_its_way], return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        gate.release(call_id)
+        raise
+
+
+def _tasks_named(name: str) -> list[asyncio.Task[Any]]:
+    """Running tasks that may still bring a call of tool `name` (none that has brought one)."""
+    current = asyncio.current_task()
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_name() == name
+        and task is not current
+        and not task.done()
+        and task not in _ARRIVED
+    ]
 
 
 async def _after(
