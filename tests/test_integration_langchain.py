@@ -546,3 +546,13 @@ def test_the_installed_versions_are_in_the_extras_range() -> None:
         required = Requirement(line)
         installed = version(required.name)
         assert required.specifier.contains(installed), f"{required.name} {installed}: {line}"
+
+
+@pytest.mark.parametrize("option", [{"timeout": 1.0}, {"retries": 2}, {"max_concurrency": 2}])
+def test_options_langchain_runs_itself_are_refused_not_ignored(option: dict[str, Any]) -> None:
+    async def fetch(n: int) -> str:
+        return "ok"
+
+    with pytest.raises(ConfigurationError, match="is not applied here"):
+        declare(fetch_tool := fn_tool(coroutine=fetch, name="fetch"), **option)
+    declare(fetch_tool, retries=0, timeout=None, max_concurrency=None)  # the defaults are fine

@@ -670,3 +670,18 @@ def test_the_installed_versions_are_in_the_extras_range() -> None:
         required = Requirement(line)
         installed = version(required.name)
         assert required.specifier.contains(installed), f"{required.name} {installed}: {line}"
+
+
+@pytest.mark.parametrize("option", [{"timeout": 1.0}, {"retries": 2}, {"max_concurrency": 2}])
+def test_options_langgraph_runs_itself_are_refused_not_ignored(option: dict[str, Any]) -> None:
+    @tool
+    def fetch(n: int) -> str:
+        """Fetch a page."""
+        return "ok"
+
+    with pytest.raises(ConfigurationError, match="is not applied here"):
+        declare(fetch, **option)
+    fetch.metadata = {"volley": option}  # written by hand: refused when the node is built
+    with pytest.raises(ConfigurationError, match="is not applied here"):
+        ToolNode([fetch])
+    declare(fetch, retries=0, timeout=None, max_concurrency=None)  # the defaults are fine

@@ -430,6 +430,49 @@ def test_a_call_a_hook_refuses_after_validation_holds_nothing_back(how: str) -> 
     assert len(runs[0]._state) == 0
 
 
+def test_a_timeout_ends_the_call_as_pydantic_ais_own_tool_timeout_does() -> None:
+    async def slow(id: str) -> str:
+        """Takes too long."""
+        await asyncio.sleep(5)
+        return "late"
+
+    calls = [call("slow", {"id": "1"}, "c1")]
+    own = outcome(FunctionToolset([Tool(slow, timeout=0.05)]), calls)
+    through = outcome(VolleyToolset(FunctionToolset([declare(Tool(slow), timeout=0.05)])), calls)
+    assert through == own
+    assert "Timed out after 0.05 seconds." in str(through[1][2])
+
+
+def test_max_concurrency_limits_a_tools_calls_running_at_once() -> None:
+    running = {"now": 0, "peak": 0}
+
+    async def fetch(n: int) -> str:
+        """Fetch a page."""
+        running["now"] += 1
+        running["peak"] = max(running["peak"], running["now"])
+        await asyncio.sleep(0.01)
+        running["now"] -= 1
+        return "ok"
+
+    calls = [call("fetch", {"n": n}, f"c{n}") for n in range(6)]
+    toolset = FunctionToolset([declare(Tool(fetch), max_concurrency=2)])
+    result = run(Agent(scripted(calls), toolsets=[VolleyToolset(toolset)]))
+    assert running["peak"] == 2
+    assert [part.content for part in returns(result.all_messages())] == ["ok"] * 6
+
+
+def test_retries_are_refused_where_written_and_their_default_accepted() -> None:
+    async def fetch(n: int) -> str:
+        """Fetch a page."""
+        return "ok"
+
+    with pytest.raises(ConfigurationError, match="retries is not applied here"):
+        declare(Tool(fetch), retries=2)
+    with pytest.raises(ConfigurationError, match="retries is not applied here"):
+        VolleyToolset(FunctionToolset([Tool(fetch)]), tools={"fetch": {"retries": 1}})
+    declare(Tool(fetch), retries=0, timeout=None, max_concurrency=None)
+
+
 class Answer(BaseModel):
     n: int
 

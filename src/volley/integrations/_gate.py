@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from .._access import NO_ACCESS, Access
 from .._errors import ConfigurationError
 from .._scheduler import Scheduler
-from .._tool import Tool, ToolOptions
+from .._tool import UNSET, Tool, ToolOptions
 
 __all__ = ["GateRegistry", "ListMemo", "TurnGate", "declared_tool"]
 
@@ -209,15 +209,22 @@ def _never(**_: Any) -> None:  # pragma: no cover - a declaration's body is neve
     raise RuntimeError("a declared tool's body is run by its framework, not by volley")
 
 
-def declared_tool(name: str, options: Mapping[str, Any] | None) -> Tool[..., Any]:
+def declared_tool(
+    name: str, options: Mapping[str, Any] | None, *, not_applied: Mapping[str, str] | None = None
+) -> Tool[..., Any]:
     """A volley tool that only says what a framework's tool touches (for `Tool.access`).
 
     `options` is a `ToolOptions` dict (`effects`, `reads`, `writes`, ...), as a framework tool
-    carries it in its metadata under `"volley"`; `None` declares nothing.
+    carries it in its metadata under `"volley"`; `None` declares nothing. `not_applied` names
+    the options the framework's integration cannot apply, and why: setting one is an error
+    here, rather than a setting quietly ignored (its default, `None` or 0, is accepted).
     """
     given = dict(options or {})
     unknown = sorted(set(given) - set(ToolOptions.__annotations__))
     if unknown:  # a typo must not quietly declare nothing (and so race)
         known = ", ".join(sorted(ToolOptions.__annotations__))
         raise ConfigurationError(f"tool {name!r}: unknown volley options {unknown}; known: {known}")
+    for option, why in (not_applied or {}).items():
+        if given.get(option) not in (None, 0, UNSET):
+            raise ConfigurationError(f"tool {name!r}: {option} is not applied here: {why}")
     return Tool.from_schema(name, "", None, _never, **given)

@@ -17,7 +17,16 @@ from typing_extensions import Unpack
 from .._tool import ToolOptions
 from ._gate import declared_tool
 
-__all__ = ["declare", "options_of"]
+__all__ = ["NOT_APPLIED", "declare", "options_of"]
+
+NOT_APPLIED = {
+    "timeout": "the framework runs the call (a sync tool in a thread, which a timeout cannot "
+    "stop, and its errors through handle_tool_errors); time out inside the tool",
+    "retries": "retries stay the framework's (LangChain's ToolRetryMiddleware, a LangGraph "
+    "node's retry_policy)",
+    "max_concurrency": "the framework starts the calls; limit them inside the tool",
+}
+"""Volley options LangChain-based integrations only hold calls by, and cannot apply."""
 
 _MCP_HINTS = frozenset(
     {
@@ -34,7 +43,7 @@ def declare(tool: BaseTool | Callable[..., Any], **options: Unpack[ToolOptions])
     a misspelled one is an error here rather than a call that quietly races.
     """
     made = tool if isinstance(tool, BaseTool) else _as_tool(tool)
-    declared_tool(made.name, options)
+    declared_tool(made.name, options, not_applied=NOT_APPLIED)
     made.metadata = {**(made.metadata or {}), "volley": dict(options)}
     return made
 

@@ -42,7 +42,7 @@ from typing import Any
 from .._access import NO_ACCESS, Access
 from .._tool import Tool
 from ._gate import GateRegistry, ListMemo, TurnGate, declared_tool
-from ._lc_tools import declare, options_of
+from ._lc_tools import NOT_APPLIED, declare, options_of
 
 __all__ = ["VolleyMiddleware", "declare", "options_of"]
 
@@ -254,6 +254,7 @@ class VolleyMiddleware(AgentMiddleware):
             return NO_ACCESS  # an unknown tool is answered with an error at once
         cached = self._declared.get(tool.name)
         if cached is None or cached[0] is not tool:
-            cached = self._declared[tool.name] = (tool, declared_tool(tool.name, options_of(tool)))
+            declared = declared_tool(tool.name, options_of(tool), not_applied=NOT_APPLIED)
+            cached = self._declared[tool.name] = (tool, declared)
         arguments = call.get("args")
         return cached[1].access(arguments if isinstance(arguments, Mapping) else {})

@@ -22,8 +22,9 @@ a message list, a tool-call list: `create_react_agent(version="v1")`, a hand-bui
 `Send` per call (`create_react_agent`'s default `v2`): the calls of a message, sent to separate
 runs of the node, find one gate through the state's last AI message.
 
-Only what a call touches is used here: `timeout`, `retries` and `max_concurrency` are volley
-executor settings that LangGraph's node does not have, and are accepted but not applied.
+Only what a call touches is used here: LangGraph runs the call (a sync tool in a thread, which no
+timeout can stop; errors through `handle_tool_errors`), so `timeout`, `retries` and
+`max_concurrency` are refused (`ConfigurationError`) rather than quietly ignored.
 
 Private seams: the node overrides `_func`/`_afunc` (the batch entry points) and
 `_run_one`/`_arun_one` (one call each) of `langgraph.prebuilt.ToolNode`, so the `langgraph` extra
@@ -44,7 +45,7 @@ from .._access import NO_ACCESS, Access
 from .._errors import MissingExtra
 from .._tool import Tool
 from ._gate import GateRegistry, ListMemo, TurnGate, declared_tool
-from ._lc_tools import declare, options_of
+from ._lc_tools import NOT_APPLIED, declare, options_of
 
 try:
     from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
@@ -279,7 +280,8 @@ class ToolNode(_LangGraphToolNode):
             awrap_tool_call=awrap_tool_call,
         )
         self._declared: dict[str, Tool[..., Any]] = {
-            name: declared_tool(name, options_of(tool)) for name, tool in self.tools_by_name.items()
+            name: declared_tool(name, options_of(tool), not_applied=NOT_APPLIED)
+            for name, tool in self.tools_by_name.items()
         }
         self._shared_plans = GateRegistry()
         self._sent_turns = ListMemo(_SentTurn.last)

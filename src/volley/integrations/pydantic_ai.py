@@ -17,6 +17,7 @@ Needs the `pydantic-ai` extra: `pip install 'volley-tools[pydantic-ai]'`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import logging
@@ -26,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Unpack
 
 try:
-    from pydantic_ai import RunContext
+    from pydantic_ai import ModelRetry, RunContext
     from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
     from pydantic_ai.tools import AgentDepsT, Tool
     from pydantic_ai.toolsets import AbstractToolset, ToolsetTool, WrapperToolset
@@ -42,12 +43,18 @@ from .._tool import Tool as VolleyTool
 from .._tool import ToolOptions
 from ._gate import GateRegistry, TurnGate, declared_tool
 
-__all__ = ["METADATA_KEY", "VolleyToolset", "declare"]
+__all__ = ["METADATA_KEY", "NOT_APPLIED", "VolleyToolset", "declare"]
 
 logger = logging.getLogger("volley.integrations.pydantic_ai")
 
 METADATA_KEY = "volley"
 """The key of a tool's metadata (`Tool.metadata`, `ToolDefinition.metadata`) holding its options."""
+
+NOT_APPLIED = {
+    "retries": "Pydantic AI retries a call through the model (ModelRetry, the tool's max_retries); "
+    "volley does not run a call again behind its back",
+}
+"""Volley options `VolleyToolset` does not apply (`timeout` and `max_concurrency` it does)."""
 
 
 def declare(tool: Tool[AgentDepsT], **options: Unpack[ToolOptions]) -> Tool[AgentDepsT]:
@@ -56,7 +63,7 @@ def declare(tool: Tool[AgentDepsT], **options: Unpack[ToolOptions]) -> Tool[Agen
     The options go into the tool's metadata under `"volley"`, where `VolleyToolset` reads them.
     They are checked here, so a misspelled option fails where it is written, not at run time.
     """
-    declared_tool(tool.name, options)
+    declared_tool(tool.name, options, not_applied=NOT_APPLIED)
     tool.metadata = {**(tool.metadata or {}), METADATA_KEY: dict(options)}
     return tool
 
@@ -100,6 +107,7 @@ class _RunState:
 
     def __init__(self) -> None:
         self._steps: dict[tuple[str | None, int], _Step] = {}
+        self._limits: dict[str, asyncio.Semaphore] = {}
         self._lock = threading.Lock()
 
     def step(self, ctx: RunContext[Any]) -> _Step:
@@ -122,6 +130,14 @@ class _RunState:
             # `done` only holds validated calls: as many means all of them
             if not len(step.gates) and len(step.done) >= len(step.validated):
                 self._steps.pop((ctx.run_id, ctx.run_step), None)
+
+    def limit(self, name: str, most: int) -> asyncio.Semaphore:
+        """The run's semaphore for tool `name`: at most `most` of its calls at once."""
+        with self._lock:
+            semaphore = self._limits.get(name)
+            if semaphore is None:
+                semaphore = self._limits[name] = asyncio.Semaphore(most)
+            return semaphore
 
     def __len__(self) -> int:
         return len(self._steps)
@@ -148,7 +164,7 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
 
     def __post_init__(self) -> None:
         for name, options in (self.tools or {}).items():
-            declared_tool(name, options)  # a misspelled option fails here, at construction
+            declared_tool(name, options, not_applied=NOT_APPLIED)  # fails here, at construction
 
     async def for_run(self, ctx: RunContext[AgentDepsT]) -> AbstractToolset[AgentDepsT]:
         """A copy for the run, with state of its own: runs never wait on each other's calls."""
@@ -186,7 +202,7 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
         step = self._state.step(ctx)
         order, ordered = step.order_of(ctx.messages)
         if call_id is None or call_id not in ordered:
-            return await self.wrapped.call_tool(name, tool_args, ctx, tool)
+            return await self._call(name, tool_args, ctx, tool)
         gate = step.gates.gate(order, lambda: _make_gate(step, order))
         task = asyncio.current_task()
         if task is not None:
@@ -199,7 +215,7 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
             await _await_earlier(step, gate, call_id)  # released if the wait fails
             await gate.wait(call_id)
             try:
-                return await self.wrapped.call_tool(name, tool_args, ctx, tool)
+                return await self._call(name, tool_args, ctx, tool)
             finally:
                 gate.release(call_id)
         finally:
@@ -207,6 +223,36 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
                 _ARRIVED.discard(task)
             step.done.add(call_id)
             self._state.tidy(ctx, step)
+
+    async def _call(
+        self,
+        name: str,
+        tool_args: dict[str, Any],
+        ctx: RunContext[AgentDepsT],
+        tool: ToolsetTool[AgentDepsT],
+    ) -> Any:
+        """The wrapped toolset's call, under the tool's `max_concurrency` and `timeout`.
+
+        A timeout ends the call as Pydantic AI's own tool timeout does: a `ModelRetry` saying
+        `Timed out after N seconds.`, which the model is sent. Only the call itself is timed,
+        not its wait for earlier calls.
+        """
+        declared = self._declared_for(name, tool)
+        timeout = declared.timeout if isinstance(declared.timeout, int | float) else None
+        limit = declared.max_concurrency
+        async with contextlib.AsyncExitStack() as stack:
+            if limit is not None:
+                await stack.enter_async_context(self._state.limit(name, limit))
+            if timeout is None:
+                return await self.wrapped.call_tool(name, tool_args, ctx, tool)
+            timer = asyncio.timeout(timeout)
+            try:
+                async with timer:
+                    return await self.wrapped.call_tool(name, tool_args, ctx, tool)
+            except TimeoutError:
+                if not timer.expired():
+                    raise  # the tool's own TimeoutError, not volley's timeout
+                raise ModelRetry(f"Timed out after {timeout} seconds.") from None
 
     def _noting(self, name: str, tool: ToolsetTool[AgentDepsT]) -> ToolsetTool[AgentDepsT]:
         if tool.tool_def.kind != "function":
@@ -237,7 +283,7 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
         options: ToolOptions | None = given
         if "annotations" in metadata:  # an MCP tool: its hints, then the user's corrections
             options = _mcp_options(name, tool, metadata.get("annotations"), given)
-        declared = declared_tool(name, options)
+        declared = declared_tool(name, options, not_applied=NOT_APPLIED)
         self._declared[name] = (source, declared)
         return declared
 
