@@ -9,6 +9,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from tenacity.wait import wait_base
+
+from ._backend import Backend
 from ._deadlines import loop_clock
 from ._dispatch import writes
 from ._durable import ApprovalPolicy, Approvals
@@ -95,6 +98,11 @@ class Agent:
             (`sqlite:///runs.db`, `memory`, `postgresql://...`) or a `volley.journal.Journal`.
         requires_approval: a policy deciding which calls wait for a person's approval (besides
             tools made with `requires_approval=True`); approvals need a journal.
+        backend: where tool bodies run (default: this process; `volley.ray.RayBackend` for a
+            cluster).
+        max_threads: threads for sync tools.
+        dedupe: identical calls of a read-only tool in one turn run once and share the result.
+        retry_wait: the tenacity wait strategy between a tool's retries.
     """
 
     def __init__(
@@ -118,6 +126,10 @@ class Agent:
         clock: Callable[[], float] | None = None,
         journal: str | Journal | None = None,
         requires_approval: ApprovalPolicy | None = None,
+        backend: Backend | None = None,
+        max_threads: int = 32,
+        dedupe: bool = True,
+        retry_wait: wait_base | None = None,
     ) -> None:
         if max_turns < 1:
             raise ConfigurationError("max_turns must be >= 1")
@@ -155,6 +167,10 @@ class Agent:
         self.journal = open_journal(journal) if isinstance(journal, str) else journal
         self._owns_journal = isinstance(journal, str)
         self.requires_approval = requires_approval
+        self.backend = backend
+        self.max_threads = max_threads
+        self.dedupe = dedupe
+        self.retry_wait = retry_wait
         self._approvals = Approvals(requires_approval)
         approving = requires_approval is not None or any(t.requires_approval for t in self.toolbox)
         if approving and self.journal is None:
@@ -358,6 +374,10 @@ class Agent:
             max_concurrency=self.max_concurrency,
             timeout=self.tool_timeout,
             clock=clock,
+            backend=self.backend,
+            max_threads=self.max_threads,
+            dedupe=self.dedupe,
+            retry_wait=self.retry_wait,
         ) as executor:
             for index in range(opened.index, self.max_turns + 1):
                 try:

@@ -22,6 +22,7 @@ __all__ = [
     "IncompleteTurn",
     "MaxTurnsExceeded",
     "MissingExtra",
+    "OutcomeUnknown",
     "ProviderError",
     "RunError",
     "StreamError",
@@ -50,6 +51,16 @@ class ConfigurationError(VolleyError, ValueError):
 
 class MissingExtra(VolleyError, ImportError):
     """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+class OutcomeUnknown(VolleyError):
+    """Raised by a backend that lost a call body while it ran (its worker process died).
+
+    Whether the call took effect is not known: the call's result says so
+    (`error_kind="outcome_unknown"`) and it is never retried, since running a write again could
+    do it twice. A backend raises `ConnectionError` instead for a call it knows is safe to run
+    again (one that only reads, or is idempotent), so the tool's retries apply.
+    """
 
 
 class StreamError(VolleyError):

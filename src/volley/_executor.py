@@ -40,7 +40,8 @@ class Executor:
         dedupe: identical calls of a read-only tool in one batch run once and share the result.
         retry_wait: the tenacity wait strategy between retries (default: exponential with jitter).
         clock: where timestamps come from (default: the event loop's monotonic clock).
-        backend: where call bodies run (default: in this process).
+        backend: where call bodies run (default: in this process); one given is not closed
+            with the executor (it may serve others): close it yourself.
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class Executor:
         self._retry_wait = retry_wait
         self._clock = clock
         self._backend: Backend = backend or InProcessBackend(max_threads=max_threads)
+        self._owns_backend = backend is None  # one given is shared (by an agent's runs): kept
         self._runner: CallRunner | None = None
         self._open_batches: set[Batch] = set()
 
@@ -99,7 +101,8 @@ class Executor:
         finally:
             if self._runner is not None:
                 self._runner.close()
-            self._backend.close()
+            if self._owns_backend:
+                self._backend.close()
             self._runner = None
 
     def batch(

@@ -15,6 +15,7 @@ from ._backend import Backend, ThreadCall
 from ._call import ErrorKind, ToolCall, ToolResult
 from ._content import UnserializableResult, cap, cap_parts, render, render_parts, wire_safe
 from ._deadlines import Deadlines
+from ._errors import OutcomeUnknown
 from ._parts import Output, Part, ToolError, media_parts
 from ._slots import Slots
 from ._tool import UNSET, Tool
@@ -163,6 +164,17 @@ class CallRunner:
                 f"{tool.name} did not start within {exc.seconds:g} s: every worker thread was "
                 "busy, so it never ran. Try it again later.",
                 attempts=attempts - 1,
+                exception=exc,
+            )
+        except OutcomeUnknown as exc:  # the backend lost the body mid-run
+            return error_result(
+                call,
+                ErrorKind.OUTCOME_UNKNOWN,
+                f"{tool.name} may or may not have taken effect: {exc}. It was not run again: "
+                "check whether it did before calling it again.",
+                started_at=started,
+                ended_at=self.clock(),
+                attempts=attempts,
                 exception=exc,
             )
         except ToolError as exc:  # the tool's own words for the model
