@@ -304,8 +304,9 @@ class Committed:
 
     info: RunInfo | None
     records: list[StoredRecord] = field(default_factory=list)
-    finished: set[str] = field(default_factory=set)
-    """Idempotency keys of calls whose result was recorded (and not as cancelled)."""
+    finished: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    """Idempotency keys of calls whose result was recorded (not as cancelled): its content and
+    error kind (an unknown outcome recorded by an earlier resume is final too)."""
     started_writes: set[str] = field(default_factory=set)
     """Keys of calls recorded as started that may write and are not idempotent."""
 
@@ -320,7 +321,8 @@ async def committed(journal: Journal, run_id: str) -> Committed:
         if isinstance(record, FinishedRecord):
             result = to_result(record.result)
             if result.error_kind != "cancelled":
-                found.finished.add(f"{run_id}/{record.turn}/{result.call_id}")
+                key = f"{run_id}/{record.turn}/{result.call_id}"
+                found.finished[key] = (result.content, result.error_kind)
         elif isinstance(record, StartedRecord) and record.writes and not record.idempotent:
             found.started_writes.add(f"{run_id}/{record.turn}/{record.call_id}")
     return found
@@ -344,6 +346,9 @@ class Outcome:
     """`agent.run(PROMPT, run_id=...)` once more, after the run finished."""
     requests_again: int
     """Model requests that second run sent."""
+    first: tuple[int, Committed, list[Effect]] | None = None
+    """For a run killed twice (the second time while resuming): the first process's exit
+    code, and the journal and effects it left; `killed` and `before` are then the second's."""
 
 
 EXPECTED_CALLS = [
@@ -405,6 +410,8 @@ def check_resumed(
             assert given.items() >= arguments.items(), (where, call)
         for call, answer in zip(calls, returns.results, strict=True):
             key = f"{run_id}/{number}/{call.id}"
+            if key in before.finished:  # the recorded result, as it was recorded
+                assert (answer.content, answer.error_kind) == before.finished[key], (where, key)
             if answer.error_kind == "outcome_unknown":
                 unknown.add(key)
                 assert call.name in MAY_NOT_REPEAT, (where, call)
@@ -412,8 +419,10 @@ def check_resumed(
             else:
                 assert not answer.is_error, (where, answer)
                 assert ran[key] >= 1, f"{where}: {key} answered but never ran"
-    # Exactly the interrupted writes were answered "outcome unknown", and none of them reran.
-    assert unknown == before.started_writes - before.finished, where
+    # Exactly the interrupted writes were answered "outcome unknown" (now, or by a resume before
+    # this one, which recorded it), and none of them ran again.
+    assert unknown <= before.started_writes, where
+    assert before.started_writes - before.finished.keys() <= unknown, where
     assert len([m for m in result.messages if isinstance(m, ToolReturns)]) == 2, where
     assert sum(CALLS_PER_TOOL.values()) == sum(len(t.calls) for t in turns), (
         where
@@ -426,6 +435,14 @@ def wait_for(path: Path, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{path} never appeared")
         time.sleep(0.02)
+
+
+def twice(mode: str, firsts: Iterable[str], writes: int) -> list[str]:
+    """Kill points of runs killed twice: at each of `firsts`, then while resuming, before and
+    after each of its first `writes` journal writes, and inside the first lookup it runs."""
+    seconds = [f"{when}:{n}" for n in range(writes) for when in ("before", "after")]
+    seconds.append("in:lookup:1")
+    return [f"{mode}.{first}+{second}" for first in firsts for second in seconds]
 
 
 def points(mode: str, ops: Iterable[str]) -> list[str]:

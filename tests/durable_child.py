@@ -35,21 +35,29 @@ from volley.journal import RunHeld, RunNotFound, open_journal
 
 
 def _point(text: str) -> dict[str, Any]:
-    """A kill point as options: `<mode>.<where>`, the mode `streaming` or `whole` (not
-    streaming), where `before:3`, `after:3` (journal writes), `in:save_note:1`, `request:2`."""
-    mode, _, where = text.partition(".")
-    options: dict[str, Any] = {"streaming": mode == "streaming"}
-    kind, _, rest = where.partition(":")
-    if kind in ("before", "after"):
-        options["kill"] = (kind, int(rest))
-    elif kind == "in":
-        name, _, n = rest.partition(":")
-        options["kill_in"] = (name, int(n))
-    elif kind == "request":
-        options["kill_on_request"] = int(rest)
-    elif kind:
-        raise ValueError(f"unknown kill point {text!r}")
+    """A kill point as options: `<mode>.<where>[+<where>]`, the mode `streaming` or `whole`
+    (not streaming), where `before:3`, `after:3` (journal writes), `in:save_note:1` (inside a
+    call), `request:2`; after a `+`, where the process that resumes the run dies in turn."""
+    mode, _, wheres = text.partition(".")
+    first, _, second = wheres.partition("+")
+    options = {"streaming": mode == "streaming", **_where(first)}
+    if second:
+        options["again"] = _where(second)
     return options
+
+
+def _where(text: str) -> dict[str, Any]:
+    kind, _, rest = text.partition(":")
+    if kind in ("before", "after"):
+        return {"kill": (kind, int(rest))}
+    if kind == "in":
+        name, _, n = rest.partition(":")
+        return {"kill_in": (name, int(n))}
+    if kind == "request":
+        return {"kill_on_request": int(rest)}
+    if kind:
+        raise ValueError(f"unknown kill point {text!r}")
+    return {}
 
 
 async def run_to(job: dict[str, Any], point: str, run_id: str) -> None:
@@ -71,7 +79,37 @@ async def run_to(job: dict[str, Any], point: str, run_id: str) -> None:
         await journal.aclose()
 
 
-async def resume_killed(job: dict[str, Any], point: str, killed: int) -> _crash.Outcome:
+async def resume_to(job: dict[str, Any], point: str, run_id: str) -> None:
+    """Resume the killed run `run_id`, dying at the second place `point` names."""
+    options = _point(point)
+    _crash.KILL_IN = options["again"].get("kill_in")
+    _crash.reset_counts()
+    journal = _crash.KillingJournal(open_journal(job["journal"]), options["again"].get("kill"))
+    agent = _crash.make_agent(
+        job["sim"],
+        journal,
+        streaming=options["streaming"],
+        kill_on_request=options["again"].get("kill_on_request"),
+    )
+    try:
+        await agent.resume(run_id)
+    finally:
+        await _crash.close(agent)
+        await journal.aclose()
+
+
+async def look(job: dict[str, Any], run_id: str) -> tuple[_crash.Committed, list[_crash.Effect]]:
+    """What the journal and the effect log hold of a run now."""
+    journal = open_journal(job["journal"])
+    try:
+        return await _crash.committed(journal, run_id), _crash.effects(run_id)
+    finally:
+        await journal.aclose()
+
+
+async def resume_killed(
+    job: dict[str, Any], point: str, killed: int, first: Any = None
+) -> _crash.Outcome:
     """Resume the run killed at `point` in this process; what was there before, and after."""
     run_id = job["prefix"] + point
     journal = open_journal(job["journal"])
@@ -98,7 +136,7 @@ async def resume_killed(job: dict[str, Any], point: str, killed: int) -> _crash.
             answer.exception = None
     return _crash.Outcome(
         point, killed, before, effects_before, not_found, result, effects_after,
-        info.status if info else None, again, requests_again,
+        info.status if info else None, again, requests_again, first,
     )  # fmt: skip
 
 
@@ -127,7 +165,13 @@ def _kill_and_resume(job: dict[str, Any], point: str) -> None:
     killed = _wait(_forked(lambda: asyncio.run(run_to(job, point, run_id))))
     if not job.get("resume", True):
         return
-    outcome = asyncio.run(resume_killed(job, point, killed))
+    first = None
+    if "again" in _point(point):  # a resume that dies too, before the one that finishes
+        first = asyncio.run(look(job, run_id))
+        killed_again = _wait(_forked(lambda: asyncio.run(resume_to(job, point, run_id))))
+        first = (killed, *first)
+        killed = killed_again
+    outcome = asyncio.run(resume_killed(job, point, killed, first))
     path = _crash.effects_path(run_id).with_suffix(".outcome")
     path.write_bytes(pickle.dumps(outcome))
 
