@@ -108,7 +108,10 @@ async def look(job: dict[str, Any], run_id: str) -> tuple[_crash.Committed, list
 
 
 async def resume_killed(
-    job: dict[str, Any], point: str, killed: int, first: Any = None
+    job: dict[str, Any],
+    point: str,
+    killed: int,
+    first: tuple[int, _crash.Committed, list[_crash.Effect]] | None = None,
 ) -> _crash.Outcome:
     """Resume the run killed at `point` in this process; what was there before, and after."""
     run_id = job["prefix"] + point
@@ -167,10 +170,9 @@ def _kill_and_resume(job: dict[str, Any], point: str) -> None:
         return
     first = None
     if "again" in _point(point):  # a resume that dies too, before the one that finishes
-        first = asyncio.run(look(job, run_id))
-        killed_again = _wait(_forked(lambda: asyncio.run(resume_to(job, point, run_id))))
-        first = (killed, *first)
-        killed = killed_again
+        left, effects = asyncio.run(look(job, run_id))
+        first = (killed, left, effects)
+        killed = _wait(_forked(lambda: asyncio.run(resume_to(job, point, run_id))))
     outcome = asyncio.run(resume_killed(job, point, killed, first))
     path = _crash.effects_path(run_id).with_suffix(".outcome")
     path.write_bytes(pickle.dumps(outcome))
