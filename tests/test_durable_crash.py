@@ -4,8 +4,16 @@
 write, an idempotent write and an undeclared tool, several calls a turn) against the simulator,
 which runs here in a thread, with a journal; it dies by SIGKILL before and after every journal
 write of a clean run, inside every call's body, and while every model request is in flight.
-This process then resumes each run and checks, from the tools' effect logs (what really ran)
-and the final conversation, the rules of resuming (`_crash.check_resumed`).
+Another process (forked from the same child, fresh) then resumes each run, and this one checks,
+from the tools' effect logs (what really ran) and the final conversation, the rules of resuming
+(`_crash.check_resumed`).
+
+The journal writes of a clean run are the crash points between things: before and after each
+call's "started" record (a write's is durable before its body), each "finished" record (between
+two calls), each "turn" record (the model's response) and each "turn_ended" record (between
+turns, durable before the next request), the run's first record and its end. Some runs are
+killed again while being resumed. SQLite is swept with streamed and whole responses, and twice
+killed runs; PostgreSQL with streamed responses.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import _crash
 import pytest
 from _sim import sim_in_thread
 
-from volley.journal import RunHeld, open_journal
+from volley.journal import RunExists, RunHeld, open_journal
 from volley.sim import SimServer, parse_scenario
 
 try:
@@ -222,6 +230,16 @@ def test_two_processes_resuming_one_run_one_is_refused(
     assert before.info is not None
     assert before.info.status == "running"
     assert [e.tool for e in ran_before].count("save_note") == 1
+
+    async def run_again() -> None:  # a run that has not finished is resumed, not run again
+        agent = _crash.make_agent(sim.base_url, journal)
+        try:
+            with pytest.raises(RunExists, match="resume"):
+                await agent.run(_crash.PROMPT, run_id=run_id)
+        finally:
+            await _crash.close(agent)
+
+    asyncio.run(run_again())
     # Two processes resume it at once: one holds it (and waits inside a lookup it runs again),
     # the other is refused; so is this process, while the first holds it.
     resume = {**job, "run_id": run_id, "block": ["lookup", 1]}
