@@ -70,6 +70,10 @@ class TurnGate:
         number = self._node.get(call_id)
         return number is not None and bool(self._ended[number])
 
+    def must_wait(self, call_id: str) -> bool:
+        """Whether an earlier call this one waits for is still running (else `wait` is a no-op)."""
+        return bool(self._blockers(call_id))
+
     async def wait(self, call_id: str) -> None:
         """Wait (asynchronously) until the call may run; `release` it when it ends.
 

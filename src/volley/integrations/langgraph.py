@@ -96,7 +96,7 @@ class _Plan(TurnGate):
     def __init__(self, calls: Sequence[ToolCall], access: Sequence[Access], shared: bool) -> None:
         super().__init__([(str(n), a) for n, a in enumerate(access)])
         self._calls = list(calls)
-        self._shared = shared
+        self._shared = self.shared = shared
         self._claimed: set[int] = set()
         self._claims_ended = 0  # claimed calls released since: the plan is idle when all have ended
         self._arrived: list[Future[None]] = [Future() for _ in self._calls] if shared else []
@@ -339,7 +339,8 @@ class ToolNode(_LangGraphToolNode):
             return await super()._arun_one(call, input_type, tool_runtime)
         torn_down = True
         try:
-            await plan.await_call(key)  # released if the wait fails
+            if plan.shared or plan.must_wait(key):  # most calls wait for nothing
+                await plan.await_call(key)  # released if the wait fails
             try:
                 result = await super()._arun_one(call, input_type, tool_runtime)
             finally:
@@ -354,8 +355,9 @@ class ToolNode(_LangGraphToolNode):
 
     def _settle(self, plan: _Plan, *, torn_down: bool) -> None:
         """A call ended (`torn_down`: cancelled): drop the plans that have nothing left to run."""
-        plan.settle(torn_down=torn_down)
-        self._shared_plans.forget_finished()
+        if plan.shared:  # a plan of the whole message lives only as long as the node's run
+            plan.settle(torn_down=torn_down)
+            self._shared_plans.forget_finished()
 
     def _claim(self, call: ToolCall) -> tuple[_Plan | None, str | None]:
         current = _current.get()

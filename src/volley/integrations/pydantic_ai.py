@@ -212,8 +212,9 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
         if waiting is not None and not waiting.done():
             waiting.set_result(None)
         try:
-            await _await_earlier(step, gate, call_id)  # released if the wait fails
-            await gate.wait(call_id)
+            if gate.must_wait(call_id):  # most calls wait for nothing
+                await _await_earlier(step, gate, call_id)  # released if the wait fails
+                await gate.wait(call_id)
             try:
                 return await self._call(name, tool_args, ctx, tool)
             finally:
@@ -240,6 +241,8 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
         declared = self._declared_for(name, tool)
         timeout = declared.timeout if isinstance(declared.timeout, int | float) else None
         limit = declared.max_concurrency
+        if timeout is None and limit is None:  # most tools: nothing around the call
+            return await self.wrapped.call_tool(name, tool_args, ctx, tool)
         async with contextlib.AsyncExitStack() as stack:
             if limit is not None:
                 await stack.enter_async_context(self._state.limit(name, limit))
