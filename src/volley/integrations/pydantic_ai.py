@@ -181,7 +181,8 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
 
         Pydantic AI validates every call of a message before it runs any; a call that fails
         never reaches `call_tool`. Wrapping each tool's `args_validator_func` (run last, with the
-        call's id in its context) tells the gate exactly which calls will come.
+        call's id in its context) tells the gate which calls may come (a capability's hook may
+        still refuse one after it: see `_await_earlier`).
         """
         tools = await self.wrapped.get_tools(ctx)
         for name in sorted(set(self.tools or {}) - set(tools)):
