@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from volley import ConfigurationError
-from volley.integrations._gate import GateRegistry, TurnGate, declared_tool
+from volley.integrations._gate import CallLimit, GateRegistry, TurnGate, declared_tool
 
 CALLS = st.lists(
     st.tuples(st.sampled_from(["read", "write", "none"]), st.sampled_from(["a", "b"])),
@@ -155,3 +155,46 @@ def test_unknown_calls_run_at_once_and_skipped_calls_release() -> None:
 def test_a_misspelled_option_is_an_error_not_a_silent_race() -> None:
     with pytest.raises(ConfigurationError, match="unknown volley options \\['write'\\]"):
         declared_tool("save", {"write": ["a"]})
+
+
+def test_a_call_limit_lets_at_most_n_run_from_threads_and_tasks_and_survives_cancels() -> None:
+    limit = CallLimit(2)
+    lock = threading.Lock()
+    running = {"now": 0, "most": 0}
+
+    def step(delta: int) -> None:
+        with lock:
+            running["now"] += delta
+            running["most"] = max(running["most"], running["now"])
+
+    def in_thread() -> None:
+        limit.acquire_sync()
+        step(1)
+        time.sleep(0.01)
+        step(-1)
+        limit.release()
+
+    async def in_task() -> None:
+        await limit.acquire()
+        step(1)
+        await asyncio.sleep(0.01)
+        step(-1)
+        limit.release()
+
+    async def main() -> None:
+        threads = [threading.Thread(target=in_thread) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        cancelled = [asyncio.ensure_future(limit.acquire()) for _ in range(3)]
+        await asyncio.sleep(0)
+        for waiting in cancelled:
+            waiting.cancel()  # waiting, or just handed a slot: either way the slot goes on
+        await asyncio.gather(*cancelled, return_exceptions=True)
+        await asyncio.wait_for(asyncio.gather(*(in_task() for _ in range(4))), 10)
+        for thread in threads:
+            thread.join(10)
+
+    asyncio.run(main())
+    assert running["most"] == 2
+    assert limit._free == 2  # every slot came back
+    assert not limit._queue

@@ -548,7 +548,7 @@ def test_the_installed_versions_are_in_the_extras_range() -> None:
         assert required.specifier.contains(installed), f"{required.name} {installed}: {line}"
 
 
-@pytest.mark.parametrize("option", [{"timeout": 1.0}, {"retries": 2}, {"max_concurrency": 2}])
+@pytest.mark.parametrize("option", [{"timeout": 1.0}, {"retries": 2}])
 def test_options_langchain_runs_itself_are_refused_not_ignored(option: dict[str, Any]) -> None:
     async def fetch(n: int) -> str:
         return "ok"
@@ -556,3 +556,36 @@ def test_options_langchain_runs_itself_are_refused_not_ignored(option: dict[str,
     with pytest.raises(ConfigurationError, match="is not applied here"):
         declare(fetch_tool := fn_tool(coroutine=fetch, name="fetch"), **option)
     declare(fetch_tool, retries=0, timeout=None, max_concurrency=None)  # the defaults are fine
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["invoke", "ainvoke"])
+def test_max_concurrency_limits_a_tools_calls_running_at_once(sync: bool) -> None:
+    lock = threading.Lock()
+    running = {"now": 0, "most": 0}
+
+    def enter() -> None:
+        with lock:
+            running["now"] += 1
+            running["most"] = max(running["most"], running["now"])
+
+    def leave() -> None:
+        with lock:
+            running["now"] -= 1
+
+    def fetch(n: int) -> str:
+        enter()
+        time.sleep(0.02)
+        leave()
+        return "ok"
+
+    async def afetch(n: int) -> str:
+        enter()
+        await asyncio.sleep(0.02)
+        leave()
+        return "ok"
+
+    tool_ = fn_tool(func=fetch, coroutine=None if sync else afetch, name="fetch")
+    calls = [call(f"c{n}", "fetch", n=n) for n in range(6)]
+    result = ask(agent([declare(tool_, max_concurrency=2)], calls), sync=sync)
+    assert [a[2] for a in answers(result).values()] == ["ok"] * 6
+    assert running["most"] == 2

@@ -672,7 +672,7 @@ def test_the_installed_versions_are_in_the_extras_range() -> None:
         assert required.specifier.contains(installed), f"{required.name} {installed}: {line}"
 
 
-@pytest.mark.parametrize("option", [{"timeout": 1.0}, {"retries": 2}, {"max_concurrency": 2}])
+@pytest.mark.parametrize("option", [{"timeout": 1.0}, {"retries": 2}])
 def test_options_langgraph_runs_itself_are_refused_not_ignored(option: dict[str, Any]) -> None:
     @tool
     def fetch(n: int) -> str:
@@ -685,3 +685,43 @@ def test_options_langgraph_runs_itself_are_refused_not_ignored(option: dict[str,
     with pytest.raises(ConfigurationError, match="is not applied here"):
         ToolNode([fetch])
     declare(fetch, retries=0, timeout=None, max_concurrency=None)  # the defaults are fine
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["invoke", "ainvoke"])
+@pytest.mark.parametrize("sent", [False, True], ids=["message", "one Send per call"])
+def test_max_concurrency_limits_a_tools_calls_running_at_once(sync: bool, sent: bool) -> None:
+    records = Records()
+
+    def body(n: int) -> str:
+        records.enter("fetch")
+        time.sleep(0.02)
+        records.leave("fetch")
+        return "ok"
+
+    async def abody(n: int) -> str:
+        records.enter("fetch")
+        await asyncio.sleep(0.02)
+        records.leave("fetch")
+        return "ok"
+
+    made = tool("fetch", description="Fetch a page.")(body if sync else abody)
+    node = ToolNode([declare(made, max_concurrency=2)])
+    ai = message([call("fetch", {"n": n}, f"c{n}") for n in range(6)])
+
+    def go() -> list[str]:
+        if not sent:
+            return [m.content for m in run(node, {"messages": [ai]}, sync=sync)["messages"]]
+        payloads = [
+            ToolCallWithContext(
+                __type="tool_call_with_context", tool_call=c, state={"messages": [ai]}
+            )
+            for c in ai.tool_calls
+        ]
+
+        async def every() -> list[Any]:
+            return await asyncio.gather(*(node.ainvoke(p, config()) for p in payloads))
+
+        return [out["messages"][0].content for out in asyncio.run(every())]
+
+    assert within(10, go) == ["ok"] * 6
+    assert records.most == 2

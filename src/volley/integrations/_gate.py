@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
@@ -22,7 +22,7 @@ from .._errors import ConfigurationError
 from .._scheduler import Scheduler
 from .._tool import UNSET, Tool, ToolOptions
 
-__all__ = ["GateRegistry", "ListMemo", "TurnGate", "declared_tool"]
+__all__ = ["CallLimit", "GateRegistry", "ListMemo", "TurnGate", "declared_tool"]
 
 
 class TurnGate:
@@ -142,6 +142,60 @@ class TurnGate:
             for p in self._waits_for[number]
             if not self._ended[p] and (wake := self._wake[p]) is not None
         ]
+
+
+class CallLimit:
+    """At most `most` calls of a tool at once, waited for from threads and tasks alike, in turn.
+
+    A framework's calls run in its threads or its tasks: the slot a call ends is handed to the
+    next waiting call directly (first come, first served). A task cancelled while it waits
+    leaves the queue, or passes on the slot it was just handed.
+    """
+
+    def __init__(self, most: int) -> None:
+        self._free = most
+        self._queue: deque[Future[None]] = deque()
+        self._lock = threading.Lock()
+
+    def _ticket(self) -> Future[None] | None:
+        with self._lock:
+            if self._free > 0 and not self._queue:
+                self._free -= 1
+                return None  # a slot now
+            ticket: Future[None] = Future()
+            self._queue.append(ticket)
+            return ticket
+
+    def acquire_sync(self) -> None:
+        """Block the thread until the call has a slot."""
+        ticket = self._ticket()
+        if ticket is not None:
+            ticket.result()
+
+    async def acquire(self) -> None:
+        """Wait (asynchronously) until the call has a slot."""
+        ticket = self._ticket()
+        if ticket is None:
+            return
+        try:
+            await asyncio.shield(asyncio.wrap_future(ticket))
+        except BaseException:
+            with self._lock:
+                waiting = ticket in self._queue
+                if waiting:
+                    self._queue.remove(ticket)
+            if not waiting:  # the slot came as it was cancelled: pass it on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        """The call has ended: its slot goes to the next waiting call, if any."""
+        with self._lock:
+            ticket = self._queue.popleft() if self._queue else None
+            if ticket is None:
+                self._free += 1
+        if ticket is not None:
+            ticket.set_result(None)
 
 
 class GateRegistry:

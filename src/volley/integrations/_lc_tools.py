@@ -24,9 +24,8 @@ NOT_APPLIED = {
     "stop, and its errors through handle_tool_errors); time out inside the tool",
     "retries": "retries stay the framework's (LangChain's ToolRetryMiddleware, a LangGraph "
     "node's retry_policy)",
-    "max_concurrency": "the framework starts the calls; limit them inside the tool",
 }
-"""Volley options LangChain-based integrations only hold calls by, and cannot apply."""
+"""Volley options LangChain-based integrations cannot apply (`max_concurrency` they do)."""
 
 _MCP_HINTS = frozenset(
     {

@@ -41,7 +41,7 @@ from typing import Any
 
 from .._access import NO_ACCESS, Access
 from .._tool import Tool
-from ._gate import GateRegistry, ListMemo, TurnGate, declared_tool
+from ._gate import CallLimit, GateRegistry, ListMemo, TurnGate, declared_tool
 from ._lc_tools import NOT_APPLIED, declare, options_of
 
 __all__ = ["VolleyMiddleware", "declare", "options_of"]
@@ -162,6 +162,8 @@ class VolleyMiddleware(AgentMiddleware):
         self._tools: dict[str, BaseTool] = {t.name: t for t in tools}
         self._declared: dict[str, tuple[BaseTool, Tool[..., Any]]] = {}
         self._gates = _Gates()
+        self._limits: dict[str, CallLimit] = {}
+        self._lock = threading.Lock()
         self._turns = ListMemo(_Turn.last)
 
     @property
@@ -192,13 +194,13 @@ class VolleyMiddleware(AgentMiddleware):
         """Run the call once the earlier calls of its message it conflicts with are done."""
         found = self._gate_of(request)
         if found is None:
-            return handler(request)
+            return self._limited(request, handler)
         key, gate, call_id = found
         completed = False
         try:
             gate.wait_sync(call_id)  # released if the wait fails
             try:
-                result = handler(request)
+                result = self._limited(request, handler)
             finally:
                 gate.release(call_id)
             completed = True
@@ -210,19 +212,41 @@ class VolleyMiddleware(AgentMiddleware):
         """Run the call once the earlier calls of its message it conflicts with are done."""
         found = self._gate_of(request)
         if found is None:
-            return await handler(request)
+            return await self._alimited(request, handler)
         key, gate, call_id = found
         completed = False
         try:
             await gate.wait(call_id)  # released if the wait fails
             try:
-                result = await handler(request)
+                result = await self._alimited(request, handler)
             finally:
                 gate.release(call_id)
             completed = True
             return result
         finally:
             self._gates.ended(key, call_id, completed=completed)
+
+    def _limited(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        """The handler's run of the call, within its tool's `max_concurrency` (after its turn)."""
+        limit = self._limit_of(request)
+        if limit is None:
+            return handler(request)
+        limit.acquire_sync()
+        try:
+            return handler(request)
+        finally:
+            limit.release()
+
+    async def _alimited(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        """`_limited` for a call run as a task."""
+        limit = self._limit_of(request)
+        if limit is None:
+            return await handler(request)
+        await limit.acquire()
+        try:
+            return await handler(request)
+        finally:
+            limit.release()
 
     def _gate_of(self, request: Any) -> tuple[tuple[str, ...], TurnGate, str] | None:
         """The call's message gate, or `None` when volley cannot tell the calls apart.
@@ -252,9 +276,24 @@ class VolleyMiddleware(AgentMiddleware):
         tool = self._tools.get(name) if isinstance(name, str) else None
         if tool is None:
             return NO_ACCESS  # an unknown tool is answered with an error at once
+        arguments = call.get("args")
+        return self._declared_of(tool).access(arguments if isinstance(arguments, Mapping) else {})
+
+    def _declared_of(self, tool: BaseTool) -> Tool[..., Any]:
         cached = self._declared.get(tool.name)
         if cached is None or cached[0] is not tool:
             declared = declared_tool(tool.name, options_of(tool), not_applied=NOT_APPLIED)
             cached = self._declared[tool.name] = (tool, declared)
-        arguments = call.get("args")
-        return cached[1].access(arguments if isinstance(arguments, Mapping) else {})
+        return cached[1]
+
+    def _limit_of(self, request: Any) -> CallLimit | None:
+        """The call's tool's `max_concurrency`, over every call this middleware sees."""
+        tool = request.tool
+        most = self._declared_of(tool).max_concurrency if tool is not None else None
+        if most is None:
+            return None
+        with self._lock:
+            limit = self._limits.get(tool.name)
+            if limit is None:
+                limit = self._limits[tool.name] = CallLimit(most)
+            return limit

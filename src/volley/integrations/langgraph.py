@@ -22,9 +22,10 @@ a message list, a tool-call list: `create_react_agent(version="v1")`, a hand-bui
 `Send` per call (`create_react_agent`'s default `v2`): the calls of a message, sent to separate
 runs of the node, find one gate through the state's last AI message.
 
-Only what a call touches is used here: LangGraph runs the call (a sync tool in a thread, which no
-timeout can stop; errors through `handle_tool_errors`), so `timeout`, `retries` and
-`max_concurrency` are refused (`ConfigurationError`) rather than quietly ignored.
+A tool's `max_concurrency` limits its calls running at once (over all runs of the node). LangGraph
+runs the call (a sync tool in a thread, which no timeout can stop; errors through
+`handle_tool_errors`), so `timeout` and `retries` are refused (`ConfigurationError`) rather than
+quietly ignored.
 
 Private seams: the node overrides `_func`/`_afunc` (the batch entry points) and
 `_run_one`/`_arun_one` (one call each) of `langgraph.prebuilt.ToolNode`, so the `langgraph` extra
@@ -44,7 +45,7 @@ from typing import Any, Literal
 from .._access import NO_ACCESS, Access
 from .._errors import MissingExtra
 from .._tool import Tool
-from ._gate import GateRegistry, ListMemo, TurnGate, declared_tool
+from ._gate import CallLimit, GateRegistry, ListMemo, TurnGate, declared_tool
 from ._lc_tools import NOT_APPLIED, declare, options_of
 
 try:
@@ -283,6 +284,11 @@ class ToolNode(_LangGraphToolNode):
             name: declared_tool(name, options_of(tool), not_applied=NOT_APPLIED)
             for name, tool in self.tools_by_name.items()
         }
+        self._limits = {  # `max_concurrency`: a tool's calls at once, over all runs of the node
+            name: CallLimit(most)
+            for name, declared in self._declared.items()
+            if (most := declared.max_concurrency) is not None
+        }
         self._shared_plans = GateRegistry()
         self._sent_turns = ListMemo(_SentTurn.last)
 
@@ -315,12 +321,12 @@ class ToolNode(_LangGraphToolNode):
     ) -> _Output:
         plan, key = self._claim(call)
         if plan is None or key is None:
-            return super()._run_one(call, input_type, tool_runtime)
+            return self._limited(call, input_type, tool_runtime)
         torn_down = True
         try:
             plan.wait_call(key)  # released if the wait fails
             try:
-                result = super()._run_one(call, input_type, tool_runtime)
+                result = self._limited(call, input_type, tool_runtime)
             finally:
                 plan.release(key)
             torn_down = False
@@ -336,13 +342,13 @@ class ToolNode(_LangGraphToolNode):
     ) -> _Output:
         plan, key = self._claim(call)
         if plan is None or key is None:
-            return await super()._arun_one(call, input_type, tool_runtime)
+            return await self._alimited(call, input_type, tool_runtime)
         torn_down = True
         try:
             if plan.shared or plan.must_wait(key):  # most calls wait for nothing
                 await plan.await_call(key)  # released if the wait fails
             try:
-                result = await super()._arun_one(call, input_type, tool_runtime)
+                result = await self._alimited(call, input_type, tool_runtime)
             finally:
                 plan.release(key)
             torn_down = False
@@ -352,6 +358,32 @@ class ToolNode(_LangGraphToolNode):
             raise
         finally:
             self._settle(plan, torn_down=torn_down)
+
+    def _limited(
+        self, call: ToolCall, input_type: _InputType, tool_runtime: ToolRuntime[Any, Any]
+    ) -> _Output:
+        """LangGraph's run of the call, within its tool's `max_concurrency` (after its turn)."""
+        limit = self._limits.get(call.get("name")) if self._limits else None
+        if limit is None:
+            return super()._run_one(call, input_type, tool_runtime)
+        limit.acquire_sync()
+        try:
+            return super()._run_one(call, input_type, tool_runtime)
+        finally:
+            limit.release()
+
+    async def _alimited(
+        self, call: ToolCall, input_type: _InputType, tool_runtime: ToolRuntime[Any, Any]
+    ) -> _Output:
+        """`_limited` for a call run as a task."""
+        limit = self._limits.get(call.get("name")) if self._limits else None
+        if limit is None:
+            return await super()._arun_one(call, input_type, tool_runtime)
+        await limit.acquire()
+        try:
+            return await super()._arun_one(call, input_type, tool_runtime)
+        finally:
+            limit.release()
 
     def _settle(self, plan: _Plan, *, torn_down: bool) -> None:
         """A call ended (`torn_down`: cancelled): drop the plans that have nothing left to run."""
