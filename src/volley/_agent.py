@@ -287,8 +287,11 @@ class Agent:
         Leaving the iteration early cancels the run and its calls.
         """
         opening = self._fresh(prompt, run_id, message_history)
-        async for event in events_of(lambda emit: self._run(opening, self._observe(emit))):
-            yield event
+        # Closed with this generator, so leaving early cancels the run at once.
+        events = events_of(lambda emit: self._run(opening, self._observe(emit)))
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
 
     # -- opening a run ------------------------------------------------------------------------
 
