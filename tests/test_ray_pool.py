@@ -271,14 +271,15 @@ def test_without_a_journal_the_dead_workers_runs_fail_in_their_slots(
     cluster: RayCluster, sim: SimServer, folder: Path
 ) -> None:
     """No journal: the runs the dead worker held get `RunLost`; the others, and the runs sent
-    to its replacement, finish."""
+    to its replacement, finish (with the terminal progress bar on)."""
     marker = folder / "killed"
     make_agent = functools.partial(pool_agent, sim.base_url, None, str(folder), (str(marker), 1))
     events: list[PoolEvent] = []
 
     async def main() -> list[RunResult | Exception]:
         async with AgentPool(make_agent, num_workers=2, max_runs_per_worker=3) as pool:
-            return await pool.run_many([_crash.PROMPT] * 10, on_progress=events.append)
+            prompts = [_crash.PROMPT] * 10
+            return await pool.run_many(prompts, on_progress=events.append, progress=True)
 
     results = asyncio.run(main())
     died = [e for e in events if e.kind == "worker_died"]
