@@ -323,14 +323,21 @@ def hang(folder: str, name: str, seconds: float = 30) -> str:
 
 @tool
 async def hang_async(folder: str, name: str, seconds: float = 30) -> str:
-    """Note that it started, then wait; note a cancellation if it comes."""
+    """Note that it started, then wait; note a cancellation (after a cleanup) if it comes."""
     Path(folder, name + ".started").write_text("")
     try:
         await asyncio.sleep(seconds)
     except asyncio.CancelledError:
+        await asyncio.sleep(0.3)  # cleanup that takes a while
         Path(folder, name + ".cancelled").write_text("")
         raise
     return "finished"
+
+
+@tool(effects="write")
+async def after_hang(folder: str, name: str) -> bool:
+    """A write after everything before it: whether the cancelled body had ended when it began."""
+    return Path(folder, name + ".cancelled").exists()
 
 
 def _gone(pid: int) -> bool:
@@ -357,8 +364,13 @@ def _warm(cluster: RayCluster, backend: Any) -> None:
     creation at the tool's first call, would take from it.
     """
     args = {"folder": str(cluster.folder), "name": "warm", "seconds": 0}
-    calls = [ToolCall("s", "hang", args), ToolCall("a", "hang_async", args)]
-    assert [r.content for r in run([hang, hang_async], calls, backend)] == ["finished"] * 2
+    calls = [
+        ToolCall("s", "hang", args),
+        ToolCall("a", "hang_async", args),
+        ToolCall("b", "after_hang", {"folder": str(cluster.folder), "name": "warm"}),
+    ]
+    results = run([hang, hang_async, after_hang], calls, backend)
+    assert [r.error_kind for r in results] == [None] * 3, results
 
 
 def test_a_timeout_stops_the_ray_call(cluster: RayCluster, backend: Any) -> None:
@@ -367,18 +379,20 @@ def test_a_timeout_stops_the_ray_call(cluster: RayCluster, backend: Any) -> None
     calls = [
         ToolCall("s", "hang", {"folder": folder, "name": "timeout-sync"}),
         ToolCall("a", "hang_async", {"folder": folder, "name": "timeout-async"}),
+        ToolCall("b", "after_hang", {"folder": folder, "name": "timeout-async"}),
     ]
     started = time.monotonic()
-    results = run([hang, hang_async], calls, backend, timeout=1.0)
+    *results, after = run([hang, hang_async, after_hang], calls, backend, timeout=1.0)
     assert time.monotonic() - started < 5
     for result in results:
         assert result.error_kind is ErrorKind.TIMEOUT, result
         assert "was stopped" in result.content
+    assert after.value is True, after  # the next write began once the cancelled body had ended
     pid = int((cluster.folder / "timeout-sync").read_text())
     assert _wait_for(lambda: _gone(pid)), "the sync body's worker was not killed"
     assert not (cluster.folder / "timeout-sync.finished").exists()
     assert (cluster.folder / "timeout-async.started").exists()
-    assert _wait_for((cluster.folder / "timeout-async.cancelled").exists)
+    assert (cluster.folder / "timeout-async.cancelled").exists()  # ended before its result
 
 
 def test_cancelling_the_run_cancels_the_ray_calls(cluster: RayCluster, backend: Any) -> None:
@@ -404,7 +418,7 @@ def test_cancelling_the_run_cancels_the_ray_calls(cluster: RayCluster, backend: 
     assert asyncio.run(asyncio.wait_for(main(), 20)) < 1
     pid = int(marks[0].read_text())
     assert _wait_for(lambda: _gone(pid)), "the sync body's worker was not killed"
-    assert _wait_for((cluster.folder / "cancel-async.cancelled").exists)
+    assert (cluster.folder / "cancel-async.cancelled").exists()  # ended before the run did
 
 
 # -- what cannot be pickled --------------------------------------------------------------------

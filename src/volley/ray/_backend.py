@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from types import TracebackType
 from typing import Any
@@ -22,6 +21,9 @@ from ._remote import RemoteToolHost, sync_body
 __all__ = ["RayBackend"]
 
 _Key = tuple[str, Callable[..., Any]]
+
+STOP_GRACE = 2.0
+"""Seconds a cancelled call is given to end (its worker killed, its coroutine cancelled)."""
 
 
 class RayBackend:
@@ -93,7 +95,7 @@ class RayBackend:
         try:
             return await ref
         except asyncio.CancelledError:
-            _cancel(ref, force=host is None)  # a task's worker is killed; an actor's call stopped
+            await _stop(ref, force=host is None)
             raise
         except RayError as exc:
             if host is not None and isinstance(exc, RayActorError):
@@ -173,13 +175,26 @@ def _connect(address: str | None, init: Mapping[str, Any] | None) -> bool:
     return True
 
 
-def _cancel(ref: Any, *, force: bool) -> None:
-    """`ray.cancel`, in a thread: never on the loop, which must not wait for an RPC."""
-    cancel = functools.partial(_cancel_now, ref, force)
+async def _stop(ref: Any, *, force: bool) -> None:
+    """Cancel a Ray call and wait (up to `STOP_GRACE`) until it has ended, without blocking.
+
+    A task's worker is killed (`force`); an actor's call is cancelled in its coroutine. Waiting
+    for the end means a conflicting call that starts next does not overlap a body still running.
+    `ray.cancel` is an RPC: it runs in a thread, never on the loop.
+    """
+    loop = asyncio.get_running_loop()
     try:
-        asyncio.get_running_loop().run_in_executor(None, cancel)
+        loop.run_in_executor(None, _cancel_now, ref, force)
     except RuntimeError:  # the loop's executor is shut down: cancel from here
-        cancel()
+        _cancel_now(ref, force)
+    ended = asyncio.wrap_future(ref.future())
+    try:
+        await asyncio.wait([ended], timeout=STOP_GRACE)
+    finally:
+        if not ended.done():
+            ended.cancel()
+        elif not ended.cancelled():
+            ended.exception()  # retrieved: how it ended is known already
 
 
 def _cancel_now(ref: Any, force: bool) -> None:
