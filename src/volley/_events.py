@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -163,7 +163,7 @@ RunEvent: TypeAlias = (
 
 async def events_of(
     run: Callable[[Callable[[RunEvent], None]], Awaitable[Any]],
-) -> AsyncIterator[RunEvent]:
+) -> AsyncGenerator[RunEvent, None]:
     """The events `run(emit)` emits, as they come; then what it raised, if it raised.
 
     Leaving the iteration early cancels the run.
