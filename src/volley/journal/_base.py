@@ -171,6 +171,30 @@ class Journal(abc.ABC):
     owner: str
     commits: int
     """Commits (syncs to disk) so far: what a turn costs, for benchmarks."""
+    _seq: dict[str, int]
+    """The next record number of each run this journal holds."""
+    _broken: BaseException | None
+    """Why commits stopped (records were lost): every later append fails with it."""
+
+    def _next_record(self, run_id: str, data: str) -> int:
+        """The number of a record about to be appended (the checks every store makes first)."""
+        if self._broken is not None:
+            raise self._broken
+        seq = self._seq.get(run_id)
+        if seq is None:
+            raise JournalError(f"run {run_id!r} is not held by this process")
+        check_text(f"record {seq} of run {run_id!r}", data)
+        self._seq[run_id] = seq + 1
+        return seq
+
+    def _claimed(self, run_id: str, info: RunInfo | None, taken: bool, next_seq: int) -> RunInfo:
+        """What a store's claim found, as `claim` returns or raises it."""
+        if info is None:
+            raise RunNotFound(f"no run {run_id!r} in the journal {self.url}")
+        if not taken:
+            raise RunHeld(info)
+        self._seq[run_id] = next_seq
+        return info
 
     @abc.abstractmethod
     async def open(self) -> None:

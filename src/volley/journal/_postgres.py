@@ -24,9 +24,7 @@ from ._base import (
     Journal,
     JournalError,
     RunExists,
-    RunHeld,
     RunInfo,
-    RunNotFound,
     RunStatus,
     StoredRecord,
     check_text,
@@ -270,22 +268,10 @@ class PostgresJournal(Journal):
             ((count,),) = await _query(conn, sql, (run_id,))
             return info, True, int(count)
 
-        info, taken, next_seq = await self._do(op)
-        if info is None:
-            raise RunNotFound(f"no run {run_id!r} in the journal {self.url}")
-        if not taken:
-            raise RunHeld(info)
-        self._seq[run_id] = next_seq
-        return info
+        return self._claimed(run_id, *await self._do(op))
 
     def append(self, run_id: str, data: str, *, durable: bool) -> Awaitable[None]:
-        if self._broken is not None:
-            raise self._broken
-        seq = self._seq.get(run_id)
-        if seq is None:
-            raise JournalError(f"run {run_id!r} is not held by this process")
-        check_text(f"record {seq} of run {run_id!r}", data)
-        self._seq[run_id] = seq + 1
+        seq = self._next_record(run_id, data)
         self._rows.append((run_id, seq, time.time(), data))
         return self._submit(None) if durable else _DONE
 
