@@ -459,6 +459,32 @@ def raise_unpicklable() -> str:
     raise Unpicklable("kept as text")
 
 
+def _refuse_to_load() -> None:
+    raise ValueError("this result cannot be loaded")
+
+
+class Unloadable:
+    def __reduce__(self) -> Any:
+        return (_refuse_to_load, ())
+
+
+@tool
+def give_unloadable() -> Any:
+    """Return what pickles but cannot be unpickled."""
+    return Unloadable()
+
+
+class TwoArguments(Exception):
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(f"{a} and {b}")  # pickled with one argument: cannot be unpickled
+
+
+@tool
+async def raise_two_arguments() -> str:
+    """Raise what pickles but cannot be unpickled."""
+    raise TwoArguments("this", "that")
+
+
 def test_what_cannot_be_pickled_is_a_clear_error_result(backend: Any) -> None:
     lock = threading.Lock()
 
@@ -476,9 +502,20 @@ def test_what_cannot_be_pickled_is_a_clear_error_result(backend: Any) -> None:
         ToolCall("e", "closes_over_lock", {}),
         ToolCall("f", "raise_unpicklable", {}),
         ToolCall("g", "take", {"x": [1, "two"]}),
+        ToolCall("h", "raise_two_arguments", {}),
+        ToolCall("i", "give_unloadable", {}),
     ]
-    tools = [take, take_async, give_lock, give_lock_async, closes_over_lock, raise_unpicklable]
-    a, b, c, d, e, f, g = run(tools, calls, backend)
+    tools = [
+        take,
+        take_async,
+        give_lock,
+        give_lock_async,
+        closes_over_lock,
+        raise_unpicklable,
+        raise_two_arguments,
+        give_unloadable,
+    ]
+    a, b, c, d, e, f, g, h, i = run(tools, calls, backend)
     for result in (a, b):
         assert result.error_kind is ErrorKind.EXCEPTION, result
         assert "could not be sent to a Ray worker: its argument 'x' cannot be pickled" in (
@@ -494,6 +531,38 @@ def test_what_cannot_be_pickled_is_a_clear_error_result(backend: Any) -> None:
     assert f.is_error, f
     assert "Unpicklable: kept as text" in f.content
     assert g.content == "taken", g
+    assert h.is_error, h
+    assert "TwoArguments: this and that" in h.content
+    assert i.error_kind is ErrorKind.EXCEPTION, i
+    assert "ran, but its result could not be loaded in this process" in i.content
+    assert "ValueError: this result cannot be loaded" in i.content
+
+
+def test_a_tool_whose_module_the_workers_cannot_import_is_an_error_result(
+    cluster: RayCluster, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = cluster.folder / "only_here"
+    package.mkdir()
+    (package / "only_here_tools.py").write_text("def helper():\n    return 'here'\n")
+    monkeypatch.syspath_prepend(str(package))  # this process only, not the workers
+    import only_here_tools  # type: ignore[import-not-found]
+
+    @tool
+    def uses_helper() -> str:
+        """Call a function from a module only this process has."""
+        return only_here_tools.helper()  # type: ignore[no-any-return]
+
+    @tool
+    async def uses_helper_async() -> str:
+        """The same, from an actor."""
+        return only_here_tools.helper()  # type: ignore[no-any-return]
+
+    calls = [ToolCall("u", "uses_helper", {}), ToolCall("a", "uses_helper_async", {})]
+    for result in run([uses_helper, uses_helper_async], calls, backend):
+        assert result.error_kind is ErrorKind.EXCEPTION, result
+        assert "could not be loaded in its Ray worker" in result.content
+        assert "No module named 'only_here_tools'" in result.content
+        assert "It never ran." in result.content
 
 
 # -- the backend's life ------------------------------------------------------------------------

@@ -57,6 +57,9 @@ _LOST = (
 )
 """The worker, its node or the result went away: the body may or may not have run."""
 
+_IMPORT_FAILED = "failed to import on the worker"
+"""What Ray's stand-in for a remote function that its worker could not unpickle raises."""
+
 _NEVER_RAN = (
     RuntimeEnvSetupError,
     TaskUnschedulableError,
@@ -81,11 +84,20 @@ def from_ray(tool: Tool[..., Any], exc: RayError) -> BaseException:
         cause = exc.cause
         if isinstance(cause, Raised):  # the tool's own
             return cause.error
-        if isinstance(cause, RaySystemError):
+        if isinstance(cause, RaySystemError):  # its arguments or function, unpickled there
             return _not_loaded(name, str(cause))
+        if isinstance(cause, RuntimeError) and _IMPORT_FAILED in str(cause):
+            return _not_loaded(name, str(cause))  # Ray's stand-in for a function it could not load
         return ToolError(
             f"{name} ran, but its result could not be sent back from its Ray worker "
             f"({type(cause).__name__}: {_last_line(str(cause))}); its effects, if any, have "
+            "happened."
+        )
+    if isinstance(exc, RaySystemError) and isinstance(exc.client_exc, BaseException):
+        failure = exc.client_exc  # this process could not unpickle the result
+        return ToolError(
+            f"{name} ran, but its result could not be loaded in this process "
+            f"({type(failure).__name__}: {_last_line(str(failure))}); its effects, if any, have "
             "happened."
         )
     if isinstance(exc, RayActorError) and exc.actor_init_failed:

@@ -25,9 +25,9 @@ class Raised(Exception):
 
     @classmethod
     def of(cls, error: BaseException) -> Raised:
-        """Wrap `error`; one that cannot be pickled is sent as its type's name and message."""
+        """Wrap `error`; one that does not survive pickling goes as its type's name and message."""
         try:
-            cloudpickle.dumps(error)  # type: ignore[no-untyped-call]
+            cloudpickle.loads(cloudpickle.dumps(error))  # type: ignore[no-untyped-call]
         except Exception:  # whatever pickling raises, the message still goes
             error = RuntimeError(
                 f"{type(error).__name__}: {error} (the exception itself could not be sent "
