@@ -580,6 +580,22 @@ def test_close_kills_its_actors_and_keeps_a_ray_it_did_not_start(cluster: RayClu
     assert "closed" in after.content
 
 
+def test_a_backend_that_connected_disconnects_when_closed(cluster: RayCluster) -> None:
+    ray.shutdown()  # this process is not connected: the backend connects it
+    try:
+        with RayBackend(cluster.address, init={"log_to_driver": False}) as backend:
+            assert ray.is_initialized()
+            (result,) = run([where], [ToolCall("w", "where", {})], backend)
+            assert result.value["node"] in (cluster.head, cluster.second), result
+        assert not ray.is_initialized()  # disconnected; the cluster itself runs on
+        ray.init(address=cluster.address, log_to_driver=False)
+        with pytest.raises(ConfigurationError, match="already connected to the Ray cluster"):
+            RayBackend("127.0.0.1:1")
+    finally:
+        if not ray.is_initialized():
+            ray.init(address=cluster.address, log_to_driver=False)
+
+
 def test_a_missing_ray_says_which_extra_brings_it(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [m for m in sys.modules if m == "volley.ray" or m.startswith("volley.ray.")]:
         monkeypatch.delitem(sys.modules, name)
