@@ -33,7 +33,9 @@ class RayBackend:
     call where its resources are free, and a call cancelled or timed out is stopped: its
     worker process is killed (`ray.cancel(force=True)`). An async tool gets one async actor
     (made at its first call, holding no CPU by default) that runs all its calls at once on its
-    event loop; a cancelled call is cancelled in the actor (`CancelledError` in the tool).
+    event loop; a cancelled call is cancelled in the actor (`CancelledError` in the tool). The
+    cancelled call's awaitable ends once the body has (at most `STOP_GRACE` seconds later), so a
+    conflicting call the executor starts next never overlaps it.
 
     Ray never retries: volley does, for read-only and idempotent tools. A call whose worker
     dies fails with `volley.ray.WorkerDied` (a `ConnectionError`, so the tool's retries apply)
