@@ -33,7 +33,7 @@ from .._tool import Tool, Toolbox
 from ..providers import ProviderError
 from ._common import CommandError, check_writable, positive_int
 
-__all__ = ["add_agent_arguments", "add_parser", "load_tools", "mcp_servers"]
+__all__ = ["add_agent_arguments", "add_parser", "load_tools", "mcp_servers", "ray_backend"]
 
 
 def add_parser(commands: Any) -> None:
@@ -113,6 +113,14 @@ def add_agent_arguments(
     parser.add_argument(
         "--no-streaming", action="store_true", help="wait for whole messages before running calls"
     )
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the tool bodies on a Ray cluster (volley.ray.RayBackend): host:port, auto (the "
+        "cluster running on this machine), or local (a Ray started for this run); the workers "
+        "must be able to import the tools' modules (a --tools file is sent with its functions). "
+        "Needs the ray extra",
+    )
 
 
 def load_tools(specs: list[str]) -> Toolbox:
@@ -151,6 +159,47 @@ def load_tools(specs: list[str]) -> Toolbox:
         return Toolbox(tools.values())
     except ValueError as exc:  # two different tools of one name
         raise CommandError(f"--tools: {exc}") from exc
+
+
+def ray_backend(address: str | None, toolbox: Toolbox) -> Any:
+    """The `RayBackend` that `--ray ADDRESS` asks for (connected), or `None` without it.
+
+    `local` starts a Ray for this process (a process already connected to Ray uses that
+    connection). The modules of `--tools` files are sent to the workers by value, since the
+    workers cannot import a file by its path; a module named by `--tools` must be importable
+    there.
+
+    Raises:
+        CommandError: Ray cannot be reached at `address` (the message says why, in one line).
+        MissingExtra: the ray extra is not installed (an ImportError naming what to install).
+    """
+    if address is None:
+        return None
+    from ..ray import RayBackend  # only now: the ray extra may be absent
+
+    target = _send_files(toolbox, address)
+    try:
+        return RayBackend(target)
+    except (ConnectionError, ValueError, RuntimeError) as exc:  # ConfigurationError is one
+        raise CommandError(f"--ray {address}: {_why(exc)}") from exc
+
+
+def _send_files(toolbox: Toolbox, address: str) -> str | None:
+    """Have Ray send the `--tools` files' modules by value; the address to give `RayBackend`."""
+    import ray
+    from ray import cloudpickle
+
+    for name in sorted({t.fn.__module__ for t in toolbox} & _FROM_FILES):
+        module = sys.modules.get(name)
+        if module is not None:
+            cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
+    if address == "local" and ray.is_initialized():
+        return None  # the connection this process has
+    return address
+
+
+_FROM_FILES: set[str] = set()
+"""The names of the modules `load_tools` made of files (not importable elsewhere by name)."""
 
 
 def mcp_servers(commands: list[str], urls: list[str]) -> list[Any]:
@@ -244,6 +293,7 @@ def _load_file(source: str, loaded: dict[Path, types.ModuleType]) -> types.Modul
         del sys.modules[name]
         raise CommandError(f"cannot load tools file {source}: {_why(exc)}") from exc
     loaded[where] = module
+    _FROM_FILES.add(name)
     return module
 
 
@@ -281,6 +331,17 @@ def _tools_of(holder: Any) -> list[Tool[..., Any]]:
 def run_command(args: argparse.Namespace, console: Console) -> int:
     servers = mcp_servers(args.mcp, args.mcp_http)
     toolbox = load_tools(args.tools)
+    backend = ray_backend(args.ray, toolbox)
+    try:
+        return _run(args, console, servers, toolbox, backend)
+    finally:
+        if backend is not None:
+            backend.close()
+
+
+def _run(
+    args: argparse.Namespace, console: Console, servers: list[Any], toolbox: Toolbox, backend: Any
+) -> int:
     observers: list[Any] = []
     if args.trace is not None:
         from ..trace import TraceRecorder
@@ -307,6 +368,7 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
             max_turns=args.max_turns,
             observers=observers,
             journal=args.journal,
+            backend=backend,
         )
     except BaseException as exc:  # a bad model string, a missing extra or key: no run, no trace
         for observer in observers:

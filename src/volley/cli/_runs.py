@@ -43,7 +43,7 @@ from ..journal import (
 from ..journal._base import lease_is_free
 from ..providers import ProviderError
 from ._common import CommandError, check_writable, positive_int
-from ._run import _line, add_agent_arguments, figures, load_tools, mcp_servers
+from ._run import _line, add_agent_arguments, figures, load_tools, mcp_servers, ray_backend
 
 if TYPE_CHECKING:
     from ..trace import Trace
@@ -646,6 +646,9 @@ async def _resume(
             return 0
         servers = mcp_servers(args.mcp, args.mcp_http)
         toolbox = load_tools(args.tools)
+        backend = ray_backend(args.ray, toolbox)
+        if backend is not None:
+            stack.callback(backend.close)
         model = args.model or header.model
         own_instructions = args.instructions is not None
         try:
@@ -659,6 +662,7 @@ async def _resume(
                 max_turns=args.max_turns,
                 observers=[_Printer(console)],
                 journal=journal,
+                backend=backend,
             )
         except ConfigurationError as exc:
             if args.model is None:
