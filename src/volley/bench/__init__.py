@@ -26,6 +26,7 @@ BENCHMARKS = (
     "mcp",
     "frameworks",
     "journal",
+    "ray",
 )
 """Every benchmark, in the order a full run shows them."""
 
@@ -39,6 +40,7 @@ EXTRAS = {
     "langgraph": ("langgraph",),
     "langchain": ("langchain",),
     "pydantic-ai": ("pydantic_ai",),
+    "ray": ("ray",),
 }
 """An extra of volley-tools -> the modules it installs that a benchmark imports (the `sim`
 extra's httpx2 is the demo's)."""
@@ -49,10 +51,11 @@ NEEDS = {
     "mcp": ("mcp",),
     "frameworks": ("langgraph", "langchain", "pydantic-ai"),
     "journal": ("anthropic", "sim"),
+    "ray": ("ray", "anthropic", "sim"),
 }
 """A benchmark -> the extras it needs (two talk to the simulated provider through the
 Anthropic SDK, one to an MCP server through the MCP SDK, one runs inside LangGraph, LangChain and
-Pydantic AI); the others need none."""
+Pydantic AI, one starts a Ray cluster); the others need none."""
 
 
 def unavailable(names: Iterable[str]) -> str | None:

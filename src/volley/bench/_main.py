@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, default: Sequence[str]) ->
         help="real seconds per second of the seeds' table (default 0.02: 3 x 2 s runs in 0.12 s)",
     )
     parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="the ray benchmark measures against this running Ray cluster (host:port, or auto: "
+        "the one on this machine) instead of starting two nodes here",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the results as JSON on stdout (tables: stderr)"
     )
     parser.add_argument(
@@ -69,6 +75,8 @@ def run_benchmarks(args: argparse.Namespace, console: Console) -> int:
         run = load(name)
         if name == "seeds" and args.scale is not None:
             run = functools.partial(run, scale=args.scale)
+        if name == "ray" and args.ray is not None:
+            run = functools.partial(run, address=args.ray)
         report = asyncio.run(run(args.quick))
         show(console, report)
         reports.append(report)
