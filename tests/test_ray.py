@@ -41,8 +41,9 @@ def cluster():
         yield running
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def backend(cluster: RayCluster):
+    """One backend for the module: its actors (one per async tool) are made once."""
     with RayBackend(cluster.address) as made:
         yield made
 
@@ -580,22 +581,6 @@ def test_close_kills_its_actors_and_keeps_a_ray_it_did_not_start(cluster: RayClu
     assert "closed" in after.content
 
 
-def test_a_backend_that_connected_disconnects_when_closed(cluster: RayCluster) -> None:
-    ray.shutdown()  # this process is not connected: the backend connects it
-    try:
-        with RayBackend(cluster.address, init={"log_to_driver": False}) as backend:
-            assert ray.is_initialized()
-            (result,) = run([where], [ToolCall("w", "where", {})], backend)
-            assert result.value["node"] in (cluster.head, cluster.second), result
-        assert not ray.is_initialized()  # disconnected; the cluster itself runs on
-        ray.init(address=cluster.address, log_to_driver=False)
-        with pytest.raises(ConfigurationError, match="already connected to the Ray cluster"):
-            RayBackend("127.0.0.1:1")
-    finally:
-        if not ray.is_initialized():
-            ray.init(address=cluster.address, log_to_driver=False)
-
-
 def test_a_missing_ray_says_which_extra_brings_it(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [m for m in sys.modules if m == "volley.ray" or m.startswith("volley.ray.")]:
         monkeypatch.delitem(sys.modules, name)
@@ -644,18 +629,12 @@ def _conflict(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return bool(set(a["w"]) & set(b["r"] + b["w"]) or set(b["w"]) & set(a["r"] + a["w"]))
 
 
-@pytest.fixture(scope="module")
-def shared_backend(cluster: RayCluster):
-    with RayBackend(cluster.address) as made:
-        yield made
-
-
 @given(keyed_batches())
 @examples(10)
 def test_every_call_one_result_in_order_and_conflicts_never_overlap(
-    shared_backend: Any, calls: list[ToolCall]
+    backend: Any, calls: list[ToolCall]
 ) -> None:
-    results = run([keyed, keyed_sync], calls, shared_backend)
+    results = run([keyed, keyed_sync], calls, backend)
     assert [r.call_id for r in results] == [c.id for c in calls]
     assert [r.error_kind for r in results] == [None] * len(calls), results
     spans = [r.value for r in results]
@@ -663,3 +642,24 @@ def test_every_call_one_result_in_order_and_conflicts_never_overlap(
         for i in range(j):
             if _conflict(calls[i].arguments, later.arguments):  # type: ignore[arg-type]
                 assert spans[j][0] >= spans[i][1], (calls[i], later, spans[i], spans[j])
+
+
+# -- last: this disconnects the process from the cluster, and connects it again -----------
+
+
+def test_a_backend_that_connected_disconnects_when_closed(cluster: RayCluster) -> None:
+    # Last in the module: disconnecting ends what this process's job owns (the module
+    # backend's actors among them).
+    ray.shutdown()  # this process is not connected: the backend connects it
+    try:
+        with RayBackend(cluster.address, init={"log_to_driver": False}) as backend:
+            assert ray.is_initialized()
+            (result,) = run([where], [ToolCall("w", "where", {})], backend)
+            assert result.value["node"] in (cluster.head, cluster.second), result
+        assert not ray.is_initialized()  # disconnected; the cluster itself runs on
+        ray.init(address=cluster.address, log_to_driver=False)
+        with pytest.raises(ConfigurationError, match="already connected to the Ray cluster"):
+            RayBackend("127.0.0.1:1")
+    finally:
+        if not ray.is_initialized():
+            ray.init(address=cluster.address, log_to_driver=False)
