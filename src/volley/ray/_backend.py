@@ -14,6 +14,7 @@ from ray.exceptions import RayActorError, RayError
 from .._backend import InProcessBackend
 from .._errors import ConfigurationError
 from .._tool import Tool
+from ._connect import connect
 from ._faults import from_ray, unsendable
 from ._options import actor_options, check_options, task_options
 from ._remote import RemoteToolHost, sync_body
@@ -71,7 +72,7 @@ class RayBackend:
         self.local = frozenset(local)
         self.options = check_options(options, self.local)
         self._in_process = InProcessBackend(max_threads=max_threads)
-        self._owns_connection = _connect(address, init)
+        self._owns_connection = connect(address, init)
         self._tasks: dict[_Key, Any] = {}
         self._actors: dict[_Key, Any] = {}
         self._closed = False
@@ -156,25 +157,6 @@ class RayBackend:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _connect(address: str | None, init: Mapping[str, Any] | None) -> bool:
-    """Connect this process to Ray unless it is already; whether this call connected it."""
-    if ray.is_initialized():
-        if init:
-            raise ConfigurationError(
-                "this process is already connected to Ray: init options cannot apply"
-            )
-        if address not in (None, "auto"):
-            current = ray.get_runtime_context().gcs_address
-            if address.rsplit(":", 1)[-1] != current.rsplit(":", 1)[-1]:
-                raise ConfigurationError(
-                    f"this process is already connected to the Ray cluster at {current}, "
-                    f"not {address}"
-                )
-        return False
-    ray.init(address=address, **(init or {}))
-    return True
 
 
 async def _stop(ref: Any, *, force: bool) -> None:

@@ -12,179 +12,25 @@ can read, those runs fail with `RunLost` instead.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 import ray
 from ray import cloudpickle
 from ray.exceptions import RayActorError, RayError
 
 from .._agent import Agent
-from .._errors import ConfigurationError, VolleyError
+from .._errors import ConfigurationError
 from .._result import RunResult
+from ._connect import connect
+from ._pool_jobs import Job, PoolEvent, PoolProgress, Prompt, Queue, RunLost, Slot, Tally, jobs_of
 from ._pool_worker import PoolWorker, WorkerInfo, loads
 
 __all__ = ["AgentPool", "PoolEvent", "PoolProgress", "RunLost", "WorkerInfo"]
 
 logger = logging.getLogger("volley")
-
-Prompt: TypeAlias = str | tuple[str, str]
-"""A prompt, or `(run id, prompt)`."""
-
-
-class RunLost(VolleyError):
-    """A run's worker died and the run could not be resumed elsewhere.
-
-    Either the agent has no journal other processes can read (none, or `memory`), or the run
-    was on `max_worker_deaths` workers that died. With a journal, what it recorded is still
-    there: `agent.resume(run_id)` goes on with it.
-    """
-
-    def __init__(self, message: str, run_id: str) -> None:
-        super().__init__(message)
-        self.run_id = run_id
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (RunLost, (str(self), self.run_id))
-
-
-@dataclass(frozen=True, slots=True)
-class PoolProgress:
-    """How far a `run_many` is."""
-
-    total: int
-    finished: int = 0
-    """Runs that returned a `RunResult`."""
-    failed: int = 0
-    """Runs whose slot holds an exception."""
-    running: int = 0
-    resumed: int = 0
-    """Runs sent again after their worker died."""
-    worker_deaths: int = 0
-
-    @property
-    def done(self) -> int:
-        return self.finished + self.failed
-
-
-EventKind: TypeAlias = Literal[
-    "started", "finished", "failed", "worker_died", "requeued", "resumed"
-]
-
-
-@dataclass(frozen=True, slots=True)
-class PoolEvent:
-    """Something that happened in a `run_many`, with the progress after it.
-
-    - `started`: a run was sent to worker `worker`;
-    - `finished` / `failed`: its `RunResult` / its exception (`error`) is in its slot;
-    - `worker_died`: worker `worker` died (`error`: Ray's error) holding the runs `lost`; a
-      replacement is starting, and each of those runs is `requeued` (or `failed`, without a
-      journal) right after this event;
-    - `requeued`: a run of a dead worker waits to be sent again;
-    - `resumed`: it was sent again, to be resumed from the journal.
-    """
-
-    kind: EventKind
-    progress: PoolProgress
-    index: int | None = None
-    """The run's position in the prompts."""
-    run_id: str | None = None
-    worker: int | None = None
-    """The worker's number (0 to `num_workers - 1`; a replacement takes its number)."""
-    error: BaseException | None = None
-    lost: tuple[str, ...] = ()
-
-
-@dataclass(eq=False)
-class _Job:
-    index: int
-    run_id: str
-    prompt: str
-    resume: bool = False
-    deaths: int = 0
-
-
-@dataclass(eq=False)
-class _Slot:
-    """One worker's place: its current actor, replaced when it dies."""
-
-    number: int
-    handle: Any = None
-    info: WorkerInfo | None = None
-    generation: int = 0
-    """Counts the actors this place has had: a death is handled once per actor."""
-    broken: BaseException | None = None
-    """Why no worker can run here any more (a replacement that would not start)."""
-    running: dict[str, tuple[_Job, int]] = field(default_factory=dict)
-    """The runs in flight, and the generation of the actor each was sent to."""
-    replacing: asyncio.Future[None] | None = None
-    room: asyncio.Semaphore | None = None
-
-
-class _Queue:
-    """The runs not yet sent; a run sent again goes first."""
-
-    def __init__(self, jobs: Iterable[_Job]) -> None:
-        self.pending = collections.deque(jobs)
-        self.left = len(self.pending)
-        self.changed = asyncio.Event()
-
-    async def next(self) -> _Job | None:
-        while not self.pending:
-            if self.left == 0:
-                return None
-            self.changed.clear()
-            await self.changed.wait()
-        return self.pending.popleft()
-
-    def again(self, job: _Job) -> None:
-        self.pending.appendleft(job)
-        self.changed.set()
-
-    def done(self) -> None:
-        self.left -= 1
-        self.changed.set()
-
-
-class _Tally:
-    """The results so far, and the progress events they make."""
-
-    def __init__(self, total: int, listeners: list[Callable[[PoolEvent], None]]) -> None:
-        self.results: list[RunResult | Exception | None] = [None] * total
-        self.progress = PoolProgress(total)
-        self.listeners = listeners
-
-    def emit(self, kind: EventKind, job: _Job | None = None, **more: Any) -> None:
-        counts = {
-            "started": {"running": 1},
-            "resumed": {"running": 1, "resumed": 1},
-            "finished": {"running": -1, "finished": 1},
-            "failed": {"running": -1, "failed": 1},
-            "worker_died": {"worker_deaths": 1},
-            "requeued": {"running": -1},
-        }[kind]
-        progress = self.progress
-        self.progress = progress = PoolProgress(
-            total=progress.total,
-            **{
-                name: getattr(progress, name) + counts.get(name, 0)
-                for name in ("finished", "failed", "running", "resumed", "worker_deaths")
-            },
-        )
-        if job is not None:
-            more.update(index=job.index, run_id=job.run_id)
-        event = PoolEvent(kind, progress, **more)
-        for listen in self.listeners:
-            try:
-                listen(event)
-            except Exception:  # a display that fails must not lose the runs
-                logger.exception("an AgentPool progress listener raised")
 
 
 class AgentPool:
@@ -270,8 +116,8 @@ class AgentPool:
             "max_task_retries": 0,
         }
         self._actor_class: Any = ray.remote(PoolWorker)
-        self._owns_connection = _connect(address, init)
-        self._slots = [_Slot(number) for number in range(num_workers)]
+        self._owns_connection = connect(address, init)
+        self._slots = [Slot(number) for number in range(num_workers)]
         self._started = False
         self._closed = False
 
@@ -299,7 +145,7 @@ class AgentPool:
             raise
         self._started = True
 
-    async def _launch(self, slot: _Slot) -> None:
+    async def _launch(self, slot: Slot) -> None:
         handle = self._actor_class.options(**self._options).remote(self.make_agent)
         slot.handle, slot.info = handle, None
         slot.generation += 1
@@ -335,7 +181,7 @@ class AgentPool:
         A paused run (calls waiting for approval) is a `RunResult` with `status="paused"`.
         Cancelling `run_many` cancels the runs in flight.
         """
-        jobs = _jobs(prompts)
+        jobs = jobs_of(prompts)
         await self.start()
         listeners = [on_progress] if on_progress is not None else []
         bar = None
@@ -344,8 +190,8 @@ class AgentPool:
 
             bar = ProgressBar(len(jobs))
             listeners.append(bar)
-        tally = _Tally(len(jobs), listeners)
-        queue = _Queue(jobs)
+        tally = Tally(len(jobs), listeners)
+        queue = Queue(jobs)
         lanes = [
             asyncio.ensure_future(self._lane(slot, queue, tally))
             for slot in self._slots
@@ -367,7 +213,7 @@ class AgentPool:
                 )
         return [r for r in tally.results if r is not None]
 
-    async def _lane(self, slot: _Slot, queue: _Queue, tally: _Tally) -> None:
+    async def _lane(self, slot: Slot, queue: Queue, tally: Tally) -> None:
         """Send runs to one worker, one at a time, until none is left (or the worker breaks)."""
         assert slot.room is not None
         while True:
@@ -383,7 +229,7 @@ class AgentPool:
                     return
                 await self._send(slot, job, queue, tally)
 
-    async def _send(self, slot: _Slot, job: _Job, queue: _Queue, tally: _Tally) -> None:
+    async def _send(self, slot: Slot, job: Job, queue: Queue, tally: Tally) -> None:
         handle, generation, info = slot.handle, slot.generation, slot.info
         slot.running[job.run_id] = (job, generation)
         tally.emit("resumed" if job.resume else "started", job, worker=slot.number)
@@ -419,7 +265,7 @@ class AgentPool:
         self._end(job, slot, value, queue, tally)
 
     def _end(
-        self, job: _Job, slot: _Slot, value: RunResult | Exception, queue: _Queue, tally: _Tally
+        self, job: Job, slot: Slot, value: RunResult | Exception, queue: Queue, tally: Tally
     ) -> None:
         tally.results[job.index] = value
         if isinstance(value, RunResult):
@@ -428,7 +274,7 @@ class AgentPool:
             tally.emit("failed", job, worker=slot.number, error=value)
         queue.done()
 
-    def _worker_died(self, slot: _Slot, generation: int, exc: BaseException, tally: _Tally) -> None:
+    def _worker_died(self, slot: Slot, generation: int, exc: BaseException, tally: Tally) -> None:
         """The first word of a worker's death: tell, and start its replacement."""
         if slot.generation != generation or slot.replacing is not None or self._closed:
             return  # told already (another of its runs), or being closed
@@ -439,7 +285,7 @@ class AgentPool:
             ray.kill(dead, no_restart=True)
         slot.replacing = asyncio.ensure_future(self._replace(slot))
 
-    async def _replace(self, slot: _Slot) -> None:
+    async def _replace(self, slot: Slot) -> None:
         try:
             await self._launch(slot)
         except Exception as exc:  # the place is given up; the others go on
@@ -450,12 +296,12 @@ class AgentPool:
 
     def _lost(
         self,
-        job: _Job,
-        slot: _Slot,
+        job: Job,
+        slot: Slot,
         info: WorkerInfo | None,
         exc: BaseException,
-        queue: _Queue,
-        tally: _Tally,
+        queue: Queue,
+        tally: Tally,
     ) -> None:
         """A run whose worker died: send it again, to be resumed; or fail it."""
         job.deaths += 1
@@ -526,54 +372,6 @@ CLOSE_TIMEOUT = 10.0
 
 async def _await(ref: Any) -> Any:
     return await ref
-
-
-def _jobs(prompts: Iterable[Prompt]) -> list[_Job]:
-    if isinstance(prompts, str):
-        raise TypeError("run_many takes a list of prompts, not one prompt")
-    jobs: list[_Job] = []
-    seen: set[str] = set()
-    for index, item in enumerate(prompts):
-        if isinstance(item, str):
-            run_id, prompt = uuid.uuid4().hex, item
-        elif (
-            isinstance(item, tuple)
-            and len(item) == 2
-            and isinstance(item[0], str)
-            and isinstance(item[1], str)
-        ):
-            run_id, prompt = item
-        else:
-            raise TypeError(
-                f"prompt {index} is a {type(item).__name__}: give a str or a (run_id, prompt) "
-                "tuple of str"
-            )
-        if not run_id:
-            raise ValueError(f"prompt {index} has an empty run id")
-        if run_id in seen:
-            raise ValueError(f"run id {run_id!r} is given twice")
-        seen.add(run_id)
-        jobs.append(_Job(index, run_id, prompt))
-    return jobs
-
-
-def _connect(address: str | None, init: Mapping[str, Any] | None) -> bool:
-    """Connect this process to Ray unless it is already; whether this call connected it."""
-    if ray.is_initialized():
-        if init:
-            raise ConfigurationError(
-                "this process is already connected to Ray: init options cannot apply"
-            )
-        if address not in (None, "auto"):
-            current = ray.get_runtime_context().gcs_address
-            if address.rsplit(":", 1)[-1] != current.rsplit(":", 1)[-1]:
-                raise ConfigurationError(
-                    f"this process is already connected to the Ray cluster at {current}, "
-                    f"not {address}"
-                )
-        return False
-    ray.init(address=address, **(init or {}))
-    return True
 
 
 def _cause(exc: BaseException) -> str:
