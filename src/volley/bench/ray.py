@@ -7,11 +7,12 @@ Three parts, each timing its variants side by side, interleaved round by round (
   node (`NodeAffinitySchedulingStrategy`), and through `RayBackend` over the whole cluster
   (`"SPREAD"`: Ray's default packs calls of tens of milliseconds onto the local node). The
   wall time against the ideal, ceil(N / CPUs) x t: N x t in process, N x t / nodes on the
-  local cluster.
+  local cluster, t being one call alone in process, timed in every round beside the batches.
 - Agent runs per second against the simulator (`SimServer` in a process of its own, answering
   at once: three turns, six calls of no-op tools a run): one process (`asyncio.gather` over one
-  agent's runs) against `AgentPool` with one worker (pinned to one node) and with two (spread
-  over the nodes), the same number of runs at a time in all three.
+  agent's runs) against `AgentPool` with one worker (pinned to one node) and with two (one per
+  node, by a custom resource each node has one of), the same number of runs at a time in all
+  three.
 - What a call costs: a no-op tool, sync (a Ray task) and async (its actor), one call alone and
   calls in a batch, through `RayBackend` against in process.
 
@@ -35,7 +36,6 @@ import json
 import math
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -96,6 +96,10 @@ QUICK = Sizes(
 IN_PROCESS = "in process"
 ONE_NODE = "1 node"
 CLUSTER = "cluster"
+ONE_CALL = "one call"
+
+PER_NODE = "volley_bench_node"
+"""The custom resource each node of the cluster started here has one of."""
 
 WORTH_IT_MS = 10.0
 """Above this much CPU per call, Ray's cost per call is a tenth of the body or less."""
@@ -213,9 +217,14 @@ class Where:
     """Every node is on this host (the simulator, on loopback, can be reached)."""
     start_seconds: float | None
     """How long starting the cluster took, when it was started here."""
+    per_node: str | None = None
+    """A custom resource each node has one of, when the cluster was started here: asking for it
+    puts the workers of a pool on different nodes (Ray's SPREAD, the pool's default, may not)."""
 
 
-def _where(label: str, start_seconds: float | None, pin: str | None = None) -> Where:
+def _where(
+    label: str, start_seconds: float | None, pin: str | None = None, per_node: str | None = None
+) -> Where:
     import ray
     import ray.util
 
@@ -236,6 +245,7 @@ def _where(label: str, start_seconds: float | None, pin: str | None = None) -> W
         pin_cpus=cpus[pin],
         local=all(n["NodeManagerAddress"] in (host, "127.0.0.1") for n in nodes),
         start_seconds=start_seconds,
+        per_node=per_node,
     )
 
 
@@ -267,15 +277,17 @@ def _cluster(address: str | None) -> Iterator[Where]:
     cluster: Any = None
     started = time.perf_counter()
     try:
+        one = {PER_NODE: 1}
         cluster = Cluster(
-            initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+            initialize_head=True,
+            head_node_args={"num_cpus": 1, "resources": one, "include_dashboard": False},
         )
-        cluster.add_node(num_cpus=1)
+        cluster.add_node(num_cpus=1, resources=one)
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, log_to_driver=False)
         seconds = time.perf_counter() - started
         label = "2 nodes of 1 CPU each, started on this machine"
-        yield _where(label, seconds, pin=cluster.head_node.node_id)
+        yield _where(label, seconds, pin=cluster.head_node.node_id, per_node=PER_NODE)
     finally:
         ray.shutdown()
         if cluster is not None:
@@ -297,23 +309,20 @@ def _pinned(where: Where) -> Any:
 # -- CPU-bound tools --------------------------------------------------------------------------
 
 
-def _steps_for(seconds: float) -> tuple[int, float]:
-    """Loop steps for a call of about `seconds` here, and what such a call took (median of 3)."""
+def _steps_for(seconds: float) -> int:
+    """Loop steps for a call of about `seconds` here (from the fastest of three timings)."""
     n = 20_000
     while True:
-        started = time.perf_counter()
-        _spin(n)
-        took = time.perf_counter() - started
+        took = min(_timed(n) for _ in range(3))
         if took >= 0.02:
-            break
+            return max(1, int(n * seconds / took))
         n *= 2
-    steps = max(1, int(n * seconds / took))
-    samples = []
-    for _ in range(3):
-        started = time.perf_counter()
-        _spin(steps)
-        samples.append(time.perf_counter() - started)
-    return steps, statistics.median(samples)
+
+
+def _timed(n: int) -> float:
+    started = time.perf_counter()
+    _spin(n)
+    return time.perf_counter() - started
 
 
 def _batch(
@@ -342,7 +351,7 @@ def _batch(
 async def _cpu_rows(report: Report, sizes: Sizes, where: Where) -> None:
     from volley.ray import RayBackend
 
-    steps, t = _steps_for(sizes.cpu_seconds)
+    steps = _steps_for(sizes.cpu_seconds)
     n = sizes.cpu_calls
     calls = [ToolCall(f"c{i}", "crunch", {"n": steps}) for i in range(n)]
     slots = {IN_PROCESS: 1, ONE_NODE: where.pin_cpus, CLUSTER: where.cpus}
@@ -370,7 +379,9 @@ async def _cpu_rows(report: Report, sizes: Sizes, where: Where) -> None:
             ),
         }
         variants = {name: _batch(ex, calls, pids[name]) for name, ex in executors.items()}
+        variants[ONE_CALL] = _batch(executors[IN_PROCESS], calls[:1], None)
         timings = await compare(variants, rounds=sizes.cpu_rounds, warmup=1)
+    t = timings.median(ONE_CALL)
     me = os.getpid()
     report.check("in process, every CPU call ran in this process", pids[IN_PROCESS] == {me})
     report.check(
@@ -384,9 +395,10 @@ async def _cpu_rows(report: Report, sizes: Sizes, where: Where) -> None:
     what = f"{n} CPU calls of {ms(t)}"
     report.figures["cpu_call_s"] = t
     for key, name in names.items():
-        ideal = math.ceil(n / slots[key]) * t
+        stages = math.ceil(n / slots[key])
+        ideal = stages * t
         wall = timings.median(key)
-        vs_ideal = wall / ideal
+        vs_ideal = timings.ratio(key, ONE_CALL) / stages
         vs_in_process = timings.ratio(key, IN_PROCESS)
         report.rows.append(
             [
@@ -511,10 +523,14 @@ async def _run_rows(report: Report, sizes: Sizes, where: Where) -> None:
         make = functools.partial(run_agent, url)
         async with contextlib.AsyncExitStack() as stack:
             started = time.perf_counter()
-            # the spread pool first, on an idle cluster: SPREAD then puts its workers apart
-            pool2 = AgentPool(make, num_workers=2, max_runs_per_worker=max(1, sizes.at_once // 2))
+            apart = {} if where.per_node is None else {"resources": {where.per_node: 1}}
+            pool2 = AgentPool(
+                make,
+                num_workers=2,
+                max_runs_per_worker=max(1, sizes.at_once // 2),
+                worker_options=apart,
+            )
             stack.push_async_callback(pool2.close)
-            await pool2.start()
             pool1 = AgentPool(
                 make,
                 num_workers=1,
@@ -522,7 +538,7 @@ async def _run_rows(report: Report, sizes: Sizes, where: Where) -> None:
                 worker_options={"scheduling_strategy": _pinned(where)},
             )
             stack.push_async_callback(pool1.close)
-            await pool1.start()
+            await asyncio.gather(pool1.start(), pool2.start())
             pools_start = time.perf_counter() - started
             variants = {
                 "one": await stack.enter_async_context(_one_process(url, sizes)),
