@@ -45,7 +45,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ray
+import ray.util
+from anthropic import AsyncAnthropic
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
 from volley import Agent, Executor, RunResult, Tool, ToolCall, ToolResult, tool
+from volley.providers.anthropic import AnthropicProvider
+from volley.ray import AgentPool, RayBackend
+from volley.sim import parse_scenario
 
 from ._harness import Goal, Report, compare, ms, stopwatch, times
 
@@ -190,11 +198,7 @@ def run_agent(base_url: str) -> Agent:
     return _agent_and_client(base_url)[0]
 
 
-def _agent_and_client(base_url: str) -> tuple[Agent, Any]:
-    from anthropic import AsyncAnthropic
-
-    from volley.providers.anthropic import AnthropicProvider
-
+def _agent_and_client(base_url: str) -> tuple[Agent, AsyncAnthropic]:
     client = AsyncAnthropic(base_url=base_url, api_key="sim", max_retries=0)
     return Agent(AnthropicProvider("claude-sim", client=client), [lookup, save]), client
 
@@ -225,9 +229,6 @@ class Where:
 def _where(
     label: str, start_seconds: float | None, pin: str | None = None, per_node: str | None = None
 ) -> Where:
-    import ray
-    import ray.util
-
     every: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
     nodes = [n for n in every if n["Alive"] and n["Resources"].get("CPU", 0) >= 1]
     if not nodes:
@@ -255,8 +256,6 @@ def _cluster(address: str | None) -> Iterator[Where]:
 
     A process already connected to Ray measures against that connection (and keeps it).
     """
-    import ray
-
     if ray.is_initialized():
         yield _where("the Ray cluster this process is connected to", None)
         return
@@ -301,8 +300,6 @@ def _cluster(address: str | None) -> Iterator[Where]:
 
 
 def _pinned(where: Where) -> Any:
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
     return NodeAffinitySchedulingStrategy(node_id=where.pin, soft=False)
 
 
@@ -349,8 +346,6 @@ def _batch(
 
 
 async def _cpu_rows(report: Report, sizes: Sizes, where: Where) -> None:
-    from volley.ray import RayBackend
-
     steps = _steps_for(sizes.cpu_seconds)
     n = sizes.cpu_calls
     calls = [ToolCall(f"c{i}", "crunch", {"n": steps}) for i in range(n)]
@@ -437,6 +432,7 @@ async def _cpu_rows(report: Report, sizes: Sizes, where: Where) -> None:
 @contextlib.contextmanager
 def _simulator() -> Iterator[str]:
     """The simulator in a process of its own; its base URL."""
+    parse_scenario(SCENARIO)  # a mistake in it shows here, not as a process that never starts
     with subprocess.Popen(
         [sys.executable, "-c", _SIM, SCENARIO],
         stdin=subprocess.PIPE,
@@ -509,8 +505,6 @@ def _pool_sample(pool: Any, sizes: Sizes) -> Callable[[], Awaitable[float]]:
 
 
 async def _run_rows(report: Report, sizes: Sizes, where: Where) -> None:
-    from volley.ray import AgentPool
-
     what = f"{sizes.runs} agent runs, {sizes.at_once} at a time"
     if not where.local:
         report.rows.append([what, "skipped", "", "", "", ""])
@@ -590,8 +584,6 @@ def _alone(executor: Executor, call: ToolCall, count: int) -> Callable[[], Await
 
 async def _cost_rows(report: Report, sizes: Sizes) -> float:
     """The no-op rows; returns what Ray adds to a sync call in a batch, in seconds."""
-    from volley.ray import RayBackend
-
     tools: list[Tool[..., Any]] = [noop_sync, noop_async]
     variants: dict[str, Callable[[], Awaitable[float]]] = {}
     per_call: dict[str, int] = {}
