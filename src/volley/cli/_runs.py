@@ -411,7 +411,7 @@ def show_command(args: argparse.Namespace, console: Console) -> int:
     else:
         _print_view(console, view, args.journal)
     if args.html is not None:
-        console.print(f"wrote {args.html}", highlight=False)
+        console.print(f"wrote {args.html}", highlight=False, soft_wrap=True)
     return 0
 
 
