@@ -21,7 +21,7 @@ typecheck: install
 	$(BIN)/mypy src
 
 pytest: install
-	$(BIN)/pytest -q -n 2 --dist loadfile  # two workers, each module on one of them
+	$(BIN)/pytest -q -n 3 --dist loadfile  # three workers (many tests wait on I/O), each module on one
 
 test: lint typecheck pytest
 

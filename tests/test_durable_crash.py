@@ -98,8 +98,11 @@ def child(mode: str, job: dict[str, Any]) -> subprocess.Popen[str]:
     )
 
 
-def finish(process: subprocess.Popen[str], timeout: float = 60.0) -> tuple[int, Any]:
-    """Wait for a child; its exit code and what it printed last (JSON)."""
+def finish(process: subprocess.Popen[str], timeout: float = 150.0) -> tuple[int, Any]:
+    """Wait for a child; its exit code and what it printed last (JSON).
+
+    The timeout only stops a hang: a loaded CI machine can take a minute for a sweep's child.
+    """
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
