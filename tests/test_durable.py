@@ -22,7 +22,14 @@ from volley import (
     tool,
 )
 from volley._events import RunPaused
-from volley.journal import JournalCorrupt, RunExists, RunNotFound, SQLiteJournal, open_journal
+from volley.journal import (
+    JournalCorrupt,
+    RunExists,
+    RunHeld,
+    RunNotFound,
+    SQLiteJournal,
+    open_journal,
+)
 from volley.providers import FunctionProvider, ModelRequest
 
 Turns = list[tuple[ToolCall, ...]]
@@ -320,3 +327,38 @@ def test_journal_urls() -> None:
     for bad in ("mysql://x", "sqlite://host/x.db", "sqlite:///r.db?fast=1", "runs.db"):
         with pytest.raises(ValueError, match="journal"):
             open_journal(bad)
+
+
+def test_a_running_run_keeps_its_lease_past_the_lease_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder renews while it runs: another process cannot take over a live run."""
+    import volley._durable
+    import volley.journal._sqlite
+
+    lease = 0.3
+    monkeypatch.setattr(volley._durable, "LEASE_SECONDS", lease)
+    monkeypatch.setattr(volley.journal._sqlite, "LEASE_SECONDS", lease)
+    started = asyncio.Event()
+
+    @tool(effects="read")
+    async def slow(id: str) -> str:
+        """Take a while."""
+        started.set()
+        await asyncio.sleep(4 * lease)
+        return "done"
+
+    model = scripted([(call("c1", "slow", id="1"),)])
+    url = f"sqlite:///{tmp_path}/r.db"
+
+    async def main() -> None:
+        async with Agent(model, [slow], journal=url) as agent:
+            running = asyncio.ensure_future(agent.run("go", run_id="live"))
+            await started.wait()
+            await asyncio.sleep(2 * lease)  # past the first lease: only a renewal holds it
+            async with SQLiteJournal(str(tmp_path / "r.db")) as other:
+                with pytest.raises(RunHeld):
+                    await other.claim("live")
+            assert (await running).output == "done"
+
+    run(main)
