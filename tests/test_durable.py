@@ -362,3 +362,34 @@ def test_a_running_run_keeps_its_lease_past_the_lease_time(
             assert (await running).output == "done"
 
     run(main)
+
+
+def test_what_a_model_writes_that_json_cannot_carry_is_recorded_made_safe(tmp_path: Path) -> None:
+    """Lone surrogates in a response's text and raw arguments: the run goes on, recorded."""
+    ledger = Ledger()
+    bad = "\ud800"
+    turns = [(ToolCall("c1", "get", f'{{"id": "{bad}"}}'), call("c2", "create", id="1"))]
+
+    def respond(request: ModelRequest) -> ModelTurn:
+        if len(request.messages) == 1:
+            return ModelTurn(text=f"odd {bad} text", calls=turns[0], stop="tool_calls")
+        return ModelTurn(text="done")
+
+    model = FunctionProvider(respond)
+    url = f"sqlite:///{tmp_path}/r.db"
+
+    async def main() -> tuple[Any, Any]:
+        async with Agent(model, ledger.tools(), journal=url) as agent:
+            first = await agent.run("go", run_id="s")
+            again = await agent.run("go", run_id="s")
+            return first, again
+
+    first, again = run(main)
+    assert first.output == again.output == "done"
+    returns = again.messages[2]
+    assert isinstance(returns, ToolReturns)
+    assert returns.results[0].error_kind == "invalid_arguments"
+    assert ledger.ran == ["create 1"]
+    recorded = again.messages[1]
+    assert isinstance(recorded, ModelTurn)
+    assert recorded.text == "odd \ufffd text"

@@ -18,6 +18,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .._call import ErrorKind, ToolCall, ToolResult
+from .._content import json_safe
 from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
 from .._parts import Audio, Image, Part
 from ._base import JournalCorrupt
@@ -201,8 +202,16 @@ _RECORD: TypeAdapter[Record] = TypeAdapter(Record)
 
 
 def encode(record: Record) -> str:
-    """The record as JSON text."""
-    return record.model_dump_json()
+    """The record as JSON text.
+
+    What a model wrote may hold lone surrogates (an SDK's lenient parser lets them through),
+    which no JSON encoder writes: they are replaced (U+FFFD), as they are in the next request.
+    """
+    try:
+        return record.model_dump_json()
+    except pydantic_core.PydanticSerializationError:
+        safe = json_safe(record.model_dump())
+        return type(record).model_validate(safe).model_dump_json()
 
 
 def decode(text: str | bytes, *, run_id: str, seq: int) -> Record:
