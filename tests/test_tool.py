@@ -285,3 +285,14 @@ def test_objects_without_properties_keep_required_keys_and_closed_shapes() -> No
         t.validate({"counts": {}})
     with pytest.raises(ArgumentError, match=r"`counts.total`: Input should be a valid integer"):
         t.validate({"counts": {"total": "many"}})
+
+
+def test_every_public_class_s_annotations_resolve_at_run_time() -> None:
+    """No public name hides a type behind an import cycle (`typing.get_type_hints` works)."""
+    import inspect
+    import typing
+
+    for name in volley.__all__:
+        value = getattr(volley, name)
+        if inspect.isclass(value):
+            typing.get_type_hints(value)

@@ -13,14 +13,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 from ._call import ToolCall, ToolResult
 from ._messages import ModelTurn
+from ._result import RunResult
 from ._stats import TurnStats
-
-if TYPE_CHECKING:
-    from ._result import RunResult
 
 __all__ = [
     "CallFinished",
