@@ -278,11 +278,10 @@ def test_a_worker_killed_mid_write_is_an_unknown_outcome_and_its_siblings_are_an
         ToolCall("t", "where_async", {}),
         ToolCall("after", "write_and_die", {"key": "a"}),  # waits for the first: conflicts
     ]
-    started = time.monotonic()
+    # A hang would end in `run`'s 30 s guard, or in timeouts instead of unknown outcomes.
     results = run(
         [write_and_die, write_and_die_async, read_dying, where, where_async], calls, backend
     )
-    assert time.monotonic() - started < 20
     w, x, r, s, t, after = results
     for lost in (w, x, after):
         assert lost.error_kind is ErrorKind.OUTCOME_UNKNOWN, lost
@@ -382,9 +381,8 @@ def test_a_timeout_stops_the_ray_call(cluster: RayCluster, backend: Any) -> None
         ToolCall("a", "hang_async", {"folder": folder, "name": "timeout-async"}),
         ToolCall("b", "after_hang", {"folder": folder, "name": "timeout-async"}),
     ]
-    started = time.monotonic()
+    # Bodies left to run would reach their 30 s end (and `run`'s guard): the checks below.
     *results, after = run([hang, hang_async, after_hang], calls, backend, timeout=1.0)
-    assert time.monotonic() - started < 5
     for result in results:
         assert result.error_kind is ErrorKind.TIMEOUT, result
         assert "was stopped" in result.content
