@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pydantic_core
+from jsonpointer import JsonPointer, JsonPointerException
 from pydantic import ValidationError
 
 from ._errors import ArgumentError
@@ -26,6 +27,8 @@ __all__ = [
     "find_refs",
     "may_not_be_json",
     "parse_arguments",
+    "ref_of",
+    "resolve_pointer",
     "substitute_refs",
 ]
 
@@ -33,6 +36,8 @@ MAX_DEPTH = 200
 """How many containers may nest inside a call's arguments (pydantic's JSON parser stops there)."""
 
 REF_KEY = "$ref"
+POINTER_KEY = "pointer"
+_INDEX = re.compile(r"0|[1-9][0-9]*")
 _SNIPPET = 200
 
 # A literal first character lets the regex engine skip ahead: twice as fast as `[eE]...`.
@@ -139,15 +144,29 @@ def check_value(value: Any) -> str | None:
     return None
 
 
+def ref_of(node: Mapping[str, Any]) -> str | None:
+    """The call id `node` stands for, if it is a reference, else `None`.
+
+    A reference is `{"$ref": "<id>"}` (the call's whole value) or `{"$ref": "<id>", "pointer":
+    "/a/0"}` (a part of it, by an RFC 6901 JSON pointer); a mapping with any other key is data.
+    """
+    ref = node.get(REF_KEY)
+    if not isinstance(ref, str):
+        return None
+    if len(node) == 1 or (len(node) == 2 and isinstance(node.get(POINTER_KEY), str)):
+        return ref
+    return None
+
+
 def find_refs(value: Any) -> tuple[str, ...]:
-    """The call ids named by `{"$ref": "<id>"}` anywhere in `value`, in order of appearance."""
+    """The call ids referenced anywhere in `value` (see `ref_of`), in order of appearance."""
     found: list[str] = []
     stack: list[Any] = [value]
     while stack:
         node = stack.pop()
         if isinstance(node, Mapping):
-            ref = node.get(REF_KEY)
-            if len(node) == 1 and isinstance(ref, str):
+            ref = ref_of(node)
+            if ref is not None:
                 found.append(ref)
                 continue
             stack.extend(reversed(list(node.values())))
@@ -157,19 +176,71 @@ def find_refs(value: Any) -> tuple[str, ...]:
 
 
 def substitute_refs(value: Any, values: Mapping[str, Any]) -> Any:
-    """Return `value` with each `{"$ref": id}` replaced by `values[id]`.
+    """Return `value` with each reference replaced by `values[id]`, or the part it points at.
 
     Recursive, but only ever over arguments `check_value` accepted, so never deeper than
-    `MAX_DEPTH`; the values put in are not walked.
+    `MAX_DEPTH`; the values put in are not walked (but for a pointer's path).
+
+    Raises:
+        ArgumentError: a pointer that is not one, or that does not lead anywhere in the value.
     """
     if isinstance(value, Mapping):
-        ref = value.get(REF_KEY)
-        if len(value) == 1 and isinstance(ref, str) and ref in values:
-            return values[ref]
+        ref = ref_of(value)
+        if ref is not None and ref in values:
+            pointer = value.get(POINTER_KEY)
+            if pointer is None:
+                return values[ref]
+            return resolve_pointer(values[ref], pointer, ref)
         return {key: substitute_refs(item, values) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [substitute_refs(item, values) for item in value]
     return value
+
+
+def resolve_pointer(value: Any, pointer: str, ref: str) -> Any:
+    """The part of `value` (as JSON, as a model saw it) that an RFC 6901 `pointer` names.
+
+    Raises:
+        ArgumentError: saying where the path stops leading anywhere, and what is there instead.
+    """
+    where = f"pointer {_snippet(repr(pointer), 80)} into the result of {ref!r}"
+    try:
+        parts = JsonPointer(pointer).parts
+    except JsonPointerException as exc:
+        raise ArgumentError(
+            f"The {where} is not a JSON pointer ({exc}): write it as '/key/0/key', or '' for "
+            "the whole result."
+        ) from None
+    try:
+        node = pydantic_core.to_jsonable_python(value)
+    except (TypeError, ValueError, pydantic_core.PydanticSerializationError) as exc:
+        raise ArgumentError(f"The {where}: that result is not JSON ({exc}).") from None
+    walked = ""
+    for part in parts:
+        here = f"the value at {walked!r}" if walked else "the result"
+        if isinstance(node, dict):
+            if part not in node:
+                keys = ", ".join(repr(k) for k in list(node)[:20]) or "none"
+                raise ArgumentError(
+                    f"The {where} does not resolve: {here} has no key "
+                    f"{_snippet(repr(part), 80)} (its keys: {keys})."
+                )
+            node = node[part]
+        elif isinstance(node, list):
+            if not _INDEX.fullmatch(part) or int(part) >= len(node):
+                raise ArgumentError(
+                    f"The {where} does not resolve: {here} is a list of "
+                    f"{len(node)} items, with no item {_snippet(repr(part), 80)} (indexes "
+                    "count from 0)."
+                )
+            node = node[int(part)]
+        else:
+            raise ArgumentError(
+                f"The {where} does not resolve: {here} is "
+                f"{_snippet(repr(node), 80)}, not an object or a list."
+            )
+        walked += "/" + part.replace("~", "~0").replace("/", "~1")
+    return node
 
 
 def describe_validation_error(tool: str, error: ValidationError, accepted: list[str]) -> str:

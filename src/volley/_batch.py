@@ -139,6 +139,33 @@ class Batch:
         self._unpark()
         self._dispatch()
 
+    def answer(self, call: ToolCall, result: ToolResult, *, tell: bool = True) -> None:
+        """Give a call its result without running it; calls that need it see it as any other.
+
+        For a call answered before it could run (a step of a plan that may not run), or before
+        this batch (a result recorded in a journal, which a call resumed now refers to). An error
+        result fails the calls that depend on it. `tell=False` keeps it from `on_result`.
+        """
+        if self._closed:
+            raise RuntimeError("this batch is closed; start a new one with executor.batch()")
+        entry = Entry(len(self._entries), call)
+        self._entries.append(entry)
+        self._unfinished += 1
+        if call.id in self._by_id:
+            self._enter(entry)  # answered as any call whose id is taken
+            return
+        self._by_id[call.id] = entry
+        self._add_node(entry, after=[])
+        on_result = self._on_result
+        if not tell:
+            self._on_result = None
+        try:
+            self._finish(entry, replace(result, call_id=call.id))
+        finally:
+            self._on_result = on_result
+        self._unpark()
+        self._dispatch()
+
     def submit_many(self, calls: Iterable[ToolCall]) -> None:
         """Submit calls known together; a dependency cycle among them is found as a whole.
 

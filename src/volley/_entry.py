@@ -119,7 +119,11 @@ def resolve_refs(entry: Entry, values: Mapping[str, Any]) -> dict[str, Any] | To
     """The call's arguments with each `$ref` replaced by that call's value, validated now."""
     assert entry.tool is not None
     try:
-        return entry.tool.validate(substitute_refs(entry.arguments, values))
+        arguments = substitute_refs(entry.arguments, values)
+    except ArgumentError as exc:  # a pointer that leads nowhere: it says so itself
+        return error_result(entry.call, ErrorKind.INVALID_ARGUMENTS, str(exc))
+    try:
+        return entry.tool.validate(arguments)
     except ArgumentError as exc:
         used = ", ".join(entry.refs)
         return error_result(
