@@ -28,6 +28,7 @@ from ._events import (
 from ._executor import Executor
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
 from ._opening import Opened, finish_open_turn, open_fresh, open_resumed, paused_result
+from ._plan import PLAN_TOOL, Plans
 from ._result import RunResult
 from ._sources import SourcedTools, ToolSource
 from ._stats import RunStats, TurnStats
@@ -103,6 +104,8 @@ class Agent:
         max_threads: threads for sync tools.
         dedupe: identical calls of a read-only tool in one turn run once and share the result.
         retry_wait: the tenacity wait strategy between a tool's retries.
+        plan: offer the model `run_plan`, to write a chain of dependent calls in one turn: its
+            steps run as one batch, a step waiting for the steps whose results it takes.
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class Agent:
         max_threads: int = 32,
         dedupe: bool = True,
         retry_wait: wait_base | None = None,
+        plan: bool = False,
     ) -> None:
         if max_turns < 1:
             raise ConfigurationError("max_turns must be >= 1")
@@ -171,6 +175,8 @@ class Agent:
         self.max_threads = max_threads
         self.dedupe = dedupe
         self.retry_wait = retry_wait
+        self.plan = plan
+        self._plans: Plans | None = None
         self._approvals = Approvals(requires_approval)
         approving = requires_approval is not None or any(t.requires_approval for t in self.toolbox)
         if approving and self.journal is None:
@@ -386,7 +392,12 @@ class Agent:
                 try:
                     if opened.open is not None and index == opened.index:
                         played = await finish_open_turn(
-                            opened, executor, self._approvals.needed, clock, emit
+                            opened,
+                            executor,
+                            self._approvals.needed,
+                            clock,
+                            emit,
+                            self._plans_of(executor.toolbox),
                         )
                     else:
                         if index > 1 and any(source.tools_changed for source in self.sources):
@@ -405,6 +416,7 @@ class Agent:
                             holds=self._approvals.holds(executor.toolbox)
                             if self.journal is not None
                             else None,
+                            plans=self._plans_of(executor.toolbox),
                         )
                     if played.pending:
                         await log.pause(played.pending, played.waiting)
@@ -465,12 +477,22 @@ class Agent:
 
     def _could_have_batched(self, turn: ModelTurn, toolbox: Toolbox) -> bool:
         """A single call of a tool that writes nothing: it need not have come alone."""
-        return len(turn.calls) == 1 and not writes(toolbox.get(turn.calls[0].name))
+        call = turn.calls[0] if len(turn.calls) == 1 else None
+        return call is not None and call.name != PLAN_TOOL and not writes(toolbox.get(call.name))
+
+    def _plans_of(self, toolbox: Toolbox) -> Plans | None:
+        """Plan mode over these tools (made again when the tools change), if it is on."""
+        if not self.plan or len(toolbox) == 0:
+            return None
+        if self._plans is None or self._plans.toolbox is not toolbox:
+            self._plans = Plans(toolbox, self._approvals.needed)
+        return self._plans
 
     def _request(self, messages: list[Message], toolbox: Toolbox) -> ModelRequest:
+        plans = self._plans_of(toolbox)
         return ModelRequest(
             messages=tuple(messages),
-            tools=tuple(toolbox),
+            tools=(*toolbox, plans.tool()) if plans is not None else tuple(toolbox),
             instructions=self.instructions,
             parallel=self.parallel,
             max_tokens=self.max_tokens,

@@ -8,6 +8,9 @@ ended. Every call after the first write waits with it: a later read started earl
 the write it conflicts with, against the order the model wrote them in. A tool that declares
 nothing may write too: it waits for the message's end as well, though calls after it need not (it
 conflicts with no declared read), and the message asked again would run it a second time.
+
+A plan (`run_plan`) is the calls of its steps: it starts early only if every step only reads, and
+a step that may write holds back everything after it, as a call would.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from ._batch import Batch
 from ._call import ToolCall, ToolResult
+from ._plan import PLAN_TOOL, Expansion, Plans
 from ._tool import Tool, Toolbox
 
 __all__ = ["EarlyDispatch", "writes"]
@@ -31,7 +35,8 @@ class EarlyDispatch:
     """Hands one turn's calls to a batch as the model completes them, holding back writes.
 
     The batch is made on the first call, so its figures start with the first call, not the
-    request. `arrived` records when each call's arguments were complete, for the timeline.
+    request. `arrived` records when each call's arguments were complete, for the timeline. With
+    `plans`, a `run_plan` call is run as its steps (see `_plan`).
     """
 
     def __init__(
@@ -41,8 +46,10 @@ class EarlyDispatch:
         clock: Callable[[], float],
         *,
         on_start: Callable[[ToolCall, bool], None] | None = None,
+        plans: Plans | None = None,
     ) -> None:
         self._new_batch = new_batch
+        self._plans = plans
         self._toolbox = toolbox
         self._clock = clock
         self._on_start = on_start
@@ -50,10 +57,16 @@ class EarlyDispatch:
         self.arrived: dict[str, float] = {}
         self._submitted: Counter[str] = Counter()
         self._holding = False
+        self.ran: list[ToolResult] = []
+        """After `results`: what the batch ran, in the message's order, a plan's steps in place."""
+        self.plan_results: list[ToolResult] = []
+        """After `results`: the result of each plan, gathered from its steps' results."""
 
     def call_complete(self, call: ToolCall) -> bool:
         """A call's arguments are complete, the message goes on: start it if that is safe."""
         self.arrived.setdefault(call.id, self._clock())
+        if self._plans is not None and call.name == PLAN_TOOL:
+            return self._plan_complete(self._plans.expand(call))
         tool = self._toolbox.get(call.name)
         if self._holding or writes(tool):
             self._holding = True
@@ -61,6 +74,17 @@ class EarlyDispatch:
         if tool is None or not tool.is_read_only or tool.requires_approval:
             return False  # it may write, or wait for a person: not before the message ends
         self._submit([call], early=True)
+        return True
+
+    def _plan_complete(self, plan: Expansion) -> bool:
+        """A plan starts early if every step of it would; a step that may write holds the rest."""
+        tools = [self._toolbox.get(step.name) for step in plan.calls]
+        if self._holding or any(writes(tool) for tool in tools):
+            self._holding = True
+            return False
+        if not all(tool is not None and tool.is_read_only for tool in tools):
+            return False
+        self._submit([plan.call], early=True)
         return True
 
     def release(self, calls: Sequence[ToolCall]) -> None:
@@ -82,16 +106,32 @@ class EarlyDispatch:
             self._submit(pending, early=False)
 
     async def results(self, calls: Sequence[ToolCall]) -> list[ToolResult]:
-        """Every call's result, in the order of `calls` (the message's order)."""
+        """Every call's result, in the order of `calls` (the message's order).
+
+        A plan's result gathers its steps'; `ran` holds the steps' own.
+        """
         if self.batch is None:
             return []
         results = await self.batch.close()
         if [r.call_id for r in results] == [c.id for c in calls]:
+            self.ran = results
             return results
         by_id: defaultdict[str, deque[ToolResult]] = defaultdict(deque)
         for result in results:
             by_id[result.call_id].append(result)
-        return [by_id[call.id].popleft() for call in calls]
+        answers: list[ToolResult] = []
+        for call in calls:
+            if self._plans is None or call.name != PLAN_TOOL:
+                answers.append(by_id[call.id].popleft())
+                self.ran.append(answers[-1])
+                continue
+            plan = self._plans.expand(call)
+            mine = {call_id: by_id[call_id].popleft() for call_id in plan.ids}
+            self.ran.extend(mine.values())
+            answers.append(self._plans.fold(plan, mine))
+            if plan.is_plan:
+                self.plan_results.append(answers[-1])
+        return answers
 
     async def abandon(self) -> None:
         """The message is void: cancel what started early and wait until nothing runs."""
@@ -103,6 +143,9 @@ class EarlyDispatch:
     def _submit(self, calls: list[ToolCall], *, early: bool) -> None:
         if self.batch is None:
             self.batch = self._new_batch()
+        if self._plans is not None and any(call.name == PLAN_TOOL for call in calls):
+            self._submit_plans(self.batch, calls, early=early)
+            return
         if self._on_start is not None:  # before the batch can answer any of them
             for call in calls:
                 self._on_start(call, early)
@@ -111,3 +154,24 @@ class EarlyDispatch:
             self.batch.submit(calls[0])
         else:
             self.batch.submit_many(calls)
+
+    def _submit_plans(self, batch: Batch, calls: list[ToolCall], *, early: bool) -> None:
+        """Submit calls some of which are plans: their steps, the answered ones first."""
+        assert self._plans is not None
+        expansions = [self._plans.expand(call) for call in calls]
+        for expansion in expansions:  # a step's arguments were done when its plan's were
+            arrived = self.arrived.get(expansion.call.id, self._clock())
+            for step_id in expansion.ids:
+                self.arrived.setdefault(step_id, arrived)
+        if self._on_start is not None:
+            for expansion in expansions:
+                for step, _ in expansion.answered:
+                    self._on_start(step, early)
+                for step in expansion.calls:
+                    self._on_start(step, early)
+        if early:
+            self._submitted[calls[0].id] += 1
+        for expansion in expansions:
+            for step, result in expansion.answered:
+                batch.answer(step, result)
+        batch.submit_many([step for expansion in expansions for step in expansion.calls])

@@ -24,6 +24,7 @@ from ._arguments import parse_arguments
 from ._call import ToolCall, ToolResult
 from ._errors import ArgumentError
 from ._messages import Message, ModelTurn
+from ._plan import PLAN_TOOL
 from ._scheduler import Scheduler
 from ._stats import TurnStats
 from ._tool import Tool, Toolbox
@@ -87,8 +88,9 @@ def held_calls(
     """Of `pending` calls (waiting for a person), and those that must wait with them.
 
     A call that comes after a pending call and conflicts with it (or with a call that waits
-    for one) waits too: running it first would break the model's order. Returns the pending
-    ids in call order, and the ids that wait for them.
+    for one) waits too: running it first would break the model's order. So does a plan after a
+    pending call, whatever its steps touch. Returns the pending ids in call order, and the ids
+    that wait for them.
     """
     if not pending:
         return [], []
@@ -100,7 +102,9 @@ def held_calls(
     for number, call in enumerate(calls):
         if call.id in pending:
             held.add(number)
-        elif any(p in held for p in scheduler.predecessors(number)):
+        elif (call.name == PLAN_TOOL and held) or any(
+            p in held for p in scheduler.predecessors(number)
+        ):
             held.add(number)
             waiting.append(call.id)
     return [c.id for c in calls if c.id in pending], waiting

@@ -18,6 +18,7 @@ from ._durable import RunLog, held_calls
 from ._events import CallFinished
 from ._executor import Executor
 from ._messages import Message, ModelTurn, UserPrompt
+from ._plan import Expansion, Plans
 from ._replay import OpenTurn, decide, replay
 from ._result import RunResult
 from ._stats import RunStats, TurnStats, call_timeline
@@ -138,17 +139,26 @@ async def finish_open_turn(
     needs_approval: Callable[[ToolCall, Tool[..., Any]], bool],
     clock: Callable[[], float],
     emit: Emit | None,
+    plans: Plans | None = None,
 ) -> PlayedTurn:
-    """Answer every call of the interrupted turn: recorded, unknown, denied, or run now."""
+    """Answer every call of the interrupted turn: recorded, unknown, denied, or run now.
+
+    A plan is answered step by step, by the same rules: steps that finished are not run again,
+    and a step resumed now takes the recorded results of the steps it refers to.
+    """
     open_turn = opened.open
     assert open_turn is not None
     log = opened.log
     calls = open_turn.message.calls
-    decisions = decide(open_turn, executor.toolbox, opened.approvals, needs_approval)
+    expansions = [plans.expand(c) if plans is not None else Expansion(c, (c,)) for c in calls]
+    ran = [step for expansion in expansions for step in expansion.calls]
+    decisions = decide(open_turn, executor.toolbox, opened.approvals, needs_approval, ran)
     pending, waiting = held_calls(calls, executor.toolbox, set(decisions.pending))
     to_run = {c.id for c in decisions.run}
-    waiting = [w for w in waiting if w in to_run]
-    runnable = [c for c in decisions.run if c.id not in waiting]
+    of = {e.call.id: e for e in expansions}
+    waiting = [w for w in waiting if any(i in to_run for i in of[w].ids)]
+    held = {*pending, *waiting}
+    skipped = {i for e in expansions if e.call.id in held for i in e.ids}
     log.start_attempt(open_turn.index, open_turn.attempt)
     started = clock()
 
@@ -157,27 +167,40 @@ async def finish_open_turn(
         if emit is not None:
             emit(CallFinished(open_turn.index, result))
 
-    for call_id, result in decisions.answered.items():
-        if call_id not in open_turn.results:  # an unknown outcome or a denial: recorded now
-            on_result(result)
     batch = executor.batch(on_result=on_result, before_start=log.before_start)
-    batch.submit_many(runnable)
-    ran = await batch.close()
-    answers = {**decisions.answered, **{r.call_id: r for r in ran}}
-    held = {*pending, *waiting}
-    results = tuple(answers[c.id] for c in calls if c.id not in held)
+    by_id = {call.id: call for call in ran}
+    for expansion in expansions:
+        for step, refused in expansion.answered:
+            if step.id not in skipped:
+                batch.answer(step, refused, tell=step.id not in open_turn.results)
+    for call_id, result in decisions.answered.items():
+        if call_id not in skipped:
+            batch.answer(by_id[call_id], result, tell=call_id not in open_turn.results)
+    batch.submit_many([c for c in decisions.run if c.id not in skipped])
+    answers = {r.call_id: r for r in await batch.close()}
+    results: list[ToolResult] = []
+    for expansion in expansions:
+        if expansion.call.id in held:
+            continue
+        results.append(plans.fold(expansion, answers) if plans else answers[expansion.call.id])
+        if expansion.is_plan:
+            log.finished(results[-1])
     stats = TurnStats(
         index=open_turn.index,
-        calls=len(calls),
+        calls=sum(len(e.ids) for e in expansions),  # a plan: its steps
         started_at=started,
         message_ended_at=started,
         ended_at=clock(),
         input_tokens=open_turn.message.usage.input_tokens,
         output_tokens=open_turn.message.usage.output_tokens,
         batch=batch.stats,
-        timeline=call_timeline(results, {}, default=started),
+        timeline=call_timeline(
+            [answers[i] for e in expansions if e.call.id not in held for i in e.ids],
+            {},
+            default=started,
+        ),
     )
-    return PlayedTurn(open_turn.message, results, stats, tuple(pending), tuple(waiting))
+    return PlayedTurn(open_turn.message, tuple(results), stats, tuple(pending), tuple(waiting))
 
 
 def paused_result(

@@ -16,7 +16,7 @@ A response that was never recorded is simply asked for again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,12 +199,16 @@ def decide(
     toolbox: Toolbox,
     approvals: Mapping[str, bool],
     needs_approval: Callable[[ToolCall, Tool[..., Any]], bool],
+    calls: Sequence[ToolCall] | None = None,
 ) -> Decisions:
-    """Apply the rules of resuming (see the module's docstring) to each call of the turn."""
+    """Apply the rules of resuming (see the module's docstring) to each call of the turn.
+
+    `calls` are the calls the batch runs, if not the message's own (a plan's steps).
+    """
     answered: dict[str, ToolResult] = {}
     run: list[ToolCall] = []
     pending: list[str] = []
-    for call in open_turn.message.calls:
+    for call in open_turn.message.calls if calls is None else calls:
         if call.id in answered:
             continue  # a repeated id: answered once, as the batch answers it
         recorded = open_turn.results.get(call.id)

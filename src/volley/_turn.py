@@ -20,6 +20,7 @@ from ._errors import ProviderError
 from ._events import CallFinished, CallProgress, CallStarted, RunEvent, TextDelta, TurnRetried
 from ._executor import Executor
 from ._messages import ModelTurn
+from ._plan import Plans
 from ._progress import Progress, ProgressListener
 from ._stats import TurnStats, call_timeline
 from ._tool import Tool
@@ -104,8 +105,12 @@ async def play_turn(
     patience: Patience = Patience(None, None),
     recorder: TurnRecorder | None = None,
     holds: Holds | None = None,
+    plans: Plans | None = None,
 ) -> PlayedTurn:
     """Ask the model once (more if its stream breaks), run the calls, return all results.
+
+    With `plans`, a `run_plan` call runs as its steps, each a call of the batch; its result
+    gathers theirs (and is recorded, so the turn replays as the model saw it).
 
     Raises:
         TurnAbandoned: the message was cut or refused, or kept breaking; nothing of it counts.
@@ -126,6 +131,7 @@ async def play_turn(
             executor.toolbox,
             clock,
             on_start=on_start,
+            plans=plans,
         )
         try:
             async with asyncio.timeout(patience.request) as whole:
@@ -166,10 +172,13 @@ async def play_turn(
         running = [c for c in message.calls if c.id not in held] if held else message.calls
         dispatch.release(running)
         results = await dispatch.results(running)
+        if recorder is not None:
+            for gathered in dispatch.plan_results:
+                recorder.finished(gathered)
         batch = dispatch.batch
         stats = TurnStats(
             index=index,
-            calls=len(message.calls),
+            calls=len(message.calls) + len(dispatch.ran) - len(results),  # a plan: its steps
             started_at=started,
             message_ended_at=message_ended,
             ended_at=clock() if results else message_ended,
@@ -177,7 +186,7 @@ async def play_turn(
             output_tokens=message.usage.output_tokens,
             batch=batch.stats if batch is not None else None,
             streamed=stream,
-            timeline=call_timeline(results, dispatch.arrived, default=message_ended),
+            timeline=call_timeline(dispatch.ran, dispatch.arrived, default=message_ended),
             retries=attempt,
         )
         return PlayedTurn(message, tuple(results), stats, tuple(pending), tuple(waiting))

@@ -1,0 +1,288 @@
+"""Plan mode: the model writes a chain of dependent calls at once, as steps of one `run_plan` call.
+
+Without it, a chain (search, then fetch the top results, then summarize) costs a round trip to
+the model per link, each sending the whole context again. With it, the model names the links in
+one call: `{"steps": [{"id": "s1", "tool": "search", "arguments": {...}}, {"id": "s2", "tool":
+"fetch", "arguments": {"url": {"$ref": "s1", "pointer": "/results/0/url"}}}]}`. The steps become
+calls of the turn's batch, so they run under the usual rules (a step waits for the steps it
+references and for earlier conflicting calls; everything else at once), beside any calls the
+model made directly; the plan's one result gives each step's result, or error, by id.
+
+A step's call id is `<plan call id>/<step id>`, so two plans in one turn cannot collide; results
+name steps by their own ids. A bad plan is answered, never run blind and never hung: a step that
+names an unknown tool, refers to a step the plan lacks, or points where its reference's value
+leads nowhere gets an error naming the problem, and only the steps that need it fail with it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic_core
+
+from ._arguments import ArgumentError, find_refs, parse_arguments, ref_of
+from ._call import ErrorKind, ToolCall, ToolResult
+from ._invoke import error_result
+from ._tool import Tool, Toolbox
+
+__all__ = ["PLAN_TOOL", "Expansion", "Plans"]
+
+PLAN_TOOL = "run_plan"
+"""The name of the tool a model calls to run a plan."""
+
+MAX_STEPS = 100
+"""Steps one plan may hold: past that, it is refused as a whole (a model looping, not planning)."""
+
+NeedsApproval = Callable[[ToolCall, Tool[..., Any]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """One call of a message as the batch runs it: itself, or, for a plan, its steps."""
+
+    call: ToolCall
+    """The call the model wrote."""
+    calls: tuple[ToolCall, ...]
+    """What the batch runs for it, in the model's order."""
+    answered: tuple[tuple[ToolCall, ToolResult], ...] = ()
+    """Steps (or the plan itself) answered before running: they can never run."""
+    steps: tuple[tuple[str, str], ...] = ()
+    """For a plan: each step's own id and its call id, in the plan's order."""
+
+    @property
+    def is_plan(self) -> bool:
+        """Whether the batch answers this call through steps of its own."""
+        return bool(self.steps)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every call id the batch answers for this call."""
+        return (*(c.id for c, _ in self.answered), *(c.id for c in self.calls))
+
+
+class Plans:
+    """Turns `run_plan` calls into steps, and the steps' results back into the plan's result."""
+
+    def __init__(self, toolbox: Toolbox, needs_approval: NeedsApproval | None = None) -> None:
+        self.toolbox = toolbox
+        self._needs_approval = needs_approval
+        self._tool: Tool[..., Any] | None = None
+
+    def tool(self) -> Tool[..., Any]:
+        """The `run_plan` tool as the model is offered it: its schema names the tools."""
+        if self._tool is None:
+            self._tool = plan_tool(self.toolbox)
+        return self._tool
+
+    def expand(self, call: ToolCall) -> Expansion:
+        """The calls the batch runs for `call` (the same for the same call, every time)."""
+        if call.name != PLAN_TOOL:
+            return Expansion(call, (call,))
+        try:
+            steps = _steps(parse_arguments(call.arguments, tool=PLAN_TOOL))
+        except ArgumentError as exc:
+            refused = error_result(call, ErrorKind.INVALID_ARGUMENTS, str(exc))
+            return Expansion(call, (), ((call, refused),))
+        prefix = f"{call.id}/"
+        own = _step_ids(steps)
+        known = set(own)
+        calls: list[ToolCall] = []
+        answered: list[tuple[ToolCall, ToolResult]] = []
+        for number, (step, step_id) in enumerate(zip(steps, own, strict=True)):
+            name = step.get("tool") if isinstance(step, Mapping) else None
+            arguments = step.get("arguments", {}) if isinstance(step, Mapping) else {}
+            refs = find_refs(arguments) if isinstance(arguments, Mapping) else ()
+            made = ToolCall(
+                prefix + step_id,
+                name if isinstance(name, str) else str(name),
+                _namespaced(arguments, prefix),
+                depends_on=tuple(prefix + ref for ref in dict.fromkeys(refs) if ref in known),
+                refs=True,
+            )
+            problem = self._problem(step, number, made, refs, own)
+            if problem is not None:
+                answered.append((made, error_result(made, *problem)))
+            else:
+                calls.append(made)
+        pairs = tuple((step_id, prefix + step_id) for step_id in own)
+        return Expansion(call, tuple(calls), tuple(answered), pairs)
+
+    def fold(self, expansion: Expansion, results: Mapping[str, ToolResult]) -> ToolResult:
+        """The result of the call the model wrote: a plan's gathers its steps' results."""
+        call = expansion.call
+        if not expansion.is_plan:
+            return results[call.id]
+        prefix = f"{call.id}/"
+        report: dict[str, Any] = {}
+        values: dict[str, Any] = {}
+        mine: list[ToolResult] = []
+        for step_id, call_id in expansion.steps:
+            result = results[call_id]
+            mine.append(result)
+            if result.is_error:
+                why = result.content.replace(prefix, "")
+                report[step_id] = {"error": f"{result.error_kind}: {why}"}
+            else:
+                report[step_id] = {"result": _as_json(result.content)}
+                values[step_id] = result.value
+        starts = [r.started_at for r in mine if r.started_at is not None]
+        ends = [r.ended_at for r in mine if r.ended_at is not None]
+        failed = all(r.is_error for r in mine)  # else the model reads which steps failed
+        return ToolResult(
+            call_id=call.id,
+            name=call.name,
+            content=json.dumps(report, ensure_ascii=False),
+            value=values,
+            is_error=failed,
+            error_kind=mine[0].error_kind if failed else None,
+            started_at=min(starts) if starts else None,
+            ended_at=max(ends) if ends else None,
+            attempts=sum(r.attempts for r in mine),
+        )
+
+    def _problem(
+        self,
+        step: object,
+        number: int,
+        made: ToolCall,
+        refs: Sequence[str],
+        own: list[str],
+    ) -> tuple[ErrorKind, str] | None:
+        """Why a step can never run, in words the model can act on, or `None`."""
+        if not isinstance(step, Mapping):
+            return (
+                ErrorKind.INVALID_ARGUMENTS,
+                f"Step #{number + 1} is not an object: write each step as "
+                '{"id": "s1", "tool": "<name>", "arguments": {...}}.',
+            )
+        step_id = step.get("id")
+        if not isinstance(step_id, str) or not step_id:
+            return (
+                ErrorKind.INVALID_ARGUMENTS,
+                f"Step #{number + 1} has no id: give every step a short id, unique in the plan.",
+            )
+        if own[number] != step_id:
+            return (
+                ErrorKind.DUPLICATE_ID,
+                f"Not run: step #{number + 1} reuses the id {step_id!r} of an earlier step; "
+                "give every step its own id.",
+            )
+        if not isinstance(step.get("tool"), str):
+            return (
+                ErrorKind.INVALID_ARGUMENTS,
+                f'Step {step_id!r} names no tool: give it a "tool" (one of: '
+                f"{', '.join(self.toolbox.names)}).",
+            )
+        if made.name == PLAN_TOOL:
+            return ErrorKind.INVALID_ARGUMENTS, "A plan cannot hold a plan: list its steps here."
+        missing = [ref for ref in refs if ref not in own]
+        if missing:
+            names = ", ".join(repr(ref) for ref in missing)
+            return (
+                ErrorKind.DEPENDENCY_FAILED,
+                f"Not run: it refers to {names}, which is not a step of this plan (its steps: "
+                f"{', '.join(own)}).",
+            )
+        tool = self.toolbox.get(made.name)
+        approving = self._needs_approval
+        if tool is not None and approving is not None and approving(made, tool):
+            return (
+                ErrorKind.DENIED,
+                f"Not run: {made.name} waits for a person's approval, which a step of a plan "
+                "cannot do; call it directly, not in a plan.",
+            )
+        return None
+
+
+def plan_tool(toolbox: Toolbox) -> Tool[..., Any]:
+    """The `run_plan` tool offered to the model; a batch never runs it (its steps run instead).
+
+    Its schema lists the tools a step may call (not those that wait for a person's approval),
+    and leaves their arguments to each tool's own schema: the plan costs the context of one short
+    description, not a second copy of every tool.
+    """
+    names = [t.name for t in toolbox if not t.requires_approval and t.name != PLAN_TOOL]
+    description = (
+        "Run several calls of the other tools at once, when later calls need earlier calls' "
+        "results: one round trip instead of one per call. In a step's arguments, "
+        '{"$ref": "s1"} stands for step s1\'s whole result and {"$ref": "s1", "pointer": '
+        '"/results/0/url"} for a part of it (a JSON pointer). A step waits for the steps it '
+        "refers to; the others run at the same time. Returns each step's result (or error) by "
+        "id. Arguments follow each tool's own schema."
+    )
+    schema = {
+        "type": "object",
+        "properties": {
+            "steps": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_STEPS,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string", "description": "Short and unique: s1, s2..."},
+                        "tool": {"type": "string", "enum": names},
+                        "arguments": {"type": "object"},
+                    },
+                    "required": ["id", "tool", "arguments"],
+                },
+            }
+        },
+        "required": ["steps"],
+    }
+    return Tool.from_schema(PLAN_TOOL, description, schema, _run_by_steps)
+
+
+def _run_by_steps(**_: Any) -> None:
+    raise RuntimeError("run_plan is answered by its steps; a batch never runs it")
+
+
+def _steps(arguments: Mapping[str, Any]) -> list[Any]:
+    steps = arguments.get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise ArgumentError(
+            'A plan needs "steps": a list of {"id": "s1", "tool": "<name>", "arguments": '
+            "{...}}, at least one."
+        )
+    if len(steps) > MAX_STEPS:
+        raise ArgumentError(
+            f"A plan holds at most {MAX_STEPS} steps ({len(steps)} were sent); split it over "
+            "turns, or call the tools directly."
+        )
+    return steps
+
+
+def _step_ids(steps: list[Any]) -> list[str]:
+    """Each step's own id; a step without a usable one, or reusing one, is named by its place."""
+    ids: list[str] = []
+    for number, step in enumerate(steps):
+        step_id = step.get("id") if isinstance(step, Mapping) else None
+        usable = isinstance(step_id, str) and step_id and step_id not in ids
+        ids.append(step_id if usable else f"#{number + 1}")  # type: ignore[arg-type]
+    return ids
+
+
+def _namespaced(value: Any, prefix: str) -> Any:
+    """The arguments with each reference's step id turned into the step's call id.
+
+    Recursive over what `parse_arguments` accepted, so never deeper than its bound.
+    """
+    if isinstance(value, Mapping):
+        ref = ref_of(value)
+        if ref is not None:
+            return {**value, "$ref": prefix + ref}
+        return {key: _namespaced(item, prefix) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_namespaced(item, prefix) for item in value]
+    return value
+
+
+def _as_json(content: str) -> Any:
+    """A result's text as the JSON it holds (so it nests without escapes), or the text itself."""
+    try:
+        return pydantic_core.from_json(content)
+    except ValueError:
+        return content
