@@ -189,3 +189,75 @@ def test_steps_and_direct_calls_share_one_batch_in_the_models_order() -> None:
     returns = result.messages[2]
     assert [r.call_id for r in returns.results] == ["w1", "p", "w3", "r"]
     assert result.stats.turns[0].calls == 4
+
+
+@tool(writes=lambda a: [f"note:{a['key']}"], requires_approval=True)
+async def publish(key: str) -> str:
+    """Publish a note (a person approves it first)."""
+    log.append(("write", f"publish {key}", asyncio.get_running_loop().time()))
+    return "published"
+
+
+def test_a_step_that_needs_approval_is_refused_and_a_plan_after_a_pending_call_waits() -> None:
+    log.clear()
+    model = planner(
+        [
+            plan("p0", [{"id": "x", "tool": "publish", "arguments": {"key": "k"}}]),
+            ToolCall("direct", "publish", {"key": "k"}),
+            plan("p1", [{"id": "w", "tool": "write_note", "arguments": {"key": "k", "text": "2"}}]),
+        ]
+    )
+    agent = Agent(model, [*TOOLS, publish], plan=True, journal="memory")
+    offered = agent._plans_of(agent.toolbox)
+    assert offered is not None
+    assert (
+        "publish"
+        not in offered.tool().schema["properties"]["steps"]["items"]["properties"]["tool"]["enum"]
+    )
+
+    async def main() -> Any:
+        paused = await agent.run("go", run_id="r")
+        assert paused.status == "paused"
+        assert [c.id for c in paused.pending_approvals] == ["direct"]
+        assert log == []  # the plan after the pending call waits with it
+        return await agent.resume("r", approvals={"direct": True})
+
+    result = asyncio.run(main())  # real time: the journal's writer is a thread
+    returns = result.messages[2]
+    assert [r.call_id for r in returns.results] == ["p0", "direct", "p1"]
+    refused = json.loads(returns.results[0].content)["x"]["error"]
+    assert refused.startswith("denied: Not run: publish waits for a person's approval")
+    assert [what for _, what, _ in log] == ["publish k", "k=2"]
+
+
+def test_hostile_plans_are_answered_and_run_nothing() -> None:
+    deep = '{"steps": [{"id": "s", "tool": "fetch", "arguments": {"url": ' + "[" * 10_000
+    hostile = [
+        deep + "]" * 10_000 + "}}]}",
+        '{"steps": [{"id": "s", "tool": "fetch", "arguments": {"url": NaN}}]}',
+        '{"steps": [{"id": "s", "tool": "fetch", "arguments": {"url": "\\ud800"}}]}',
+        '{"steps": [{"id": "s", "tool": "fetch", "arguments": {"url": "x"}}',
+        json.dumps({"steps": [{"id": "s" * 1_000_000, "tool": "fetch", "arguments": {}}]}),
+    ]
+    for text in hostile:
+        result, _ = run(planner([ToolCall("p", "run_plan", text)]))
+        answer = result.messages[2].results[0]
+        assert answer.is_error
+        assert answer.error_kind in ("invalid_arguments",), answer.content[:200]
+        assert log == []
+
+
+def test_a_plan_result_stays_within_the_result_size_and_says_what_was_cut() -> None:
+    @tool(effects="read")
+    async def big(n: int) -> str:
+        """A long page."""
+        return "x" * n
+
+    steps = [{"id": f"s{i}", "tool": "big", "arguments": {"n": 60_000}} for i in range(5)]
+    model = planner([plan("p", steps)])
+    result = vrun(lambda: Agent(model, [big], plan=True).run("go"))
+    content = result.messages[2].results[0].content
+    assert len(content) < 101_000
+    report = json.loads(content)
+    assert list(report) == [f"s{i}" for i in range(5)]
+    assert all("[output cut: 60,000 characters in all" in v["result"] for v in report.values())

@@ -25,6 +25,7 @@ import pydantic_core
 
 from ._arguments import ArgumentError, find_refs, parse_arguments, ref_of
 from ._call import ErrorKind, ToolCall, ToolResult
+from ._content import DEFAULT_MAX_CHARS, cap
 from ._invoke import error_result
 from ._tool import Tool, Toolbox
 
@@ -115,26 +116,23 @@ class Plans:
         call = expansion.call
         if not expansion.is_plan:
             return results[call.id]
-        prefix = f"{call.id}/"
-        report: dict[str, Any] = {}
-        values: dict[str, Any] = {}
-        mine: list[ToolResult] = []
-        for step_id, call_id in expansion.steps:
-            result = results[call_id]
-            mine.append(result)
-            if result.is_error:
-                why = result.content.replace(prefix, "")
-                report[step_id] = {"error": f"{result.error_kind}: {why}"}
-            else:
-                report[step_id] = {"result": _as_json(result.content)}
-                values[step_id] = result.value
+        mine = [results[call_id] for _, call_id in expansion.steps]
+        values = {
+            step_id: result.value
+            for (step_id, _), result in zip(expansion.steps, mine, strict=True)
+            if not result.is_error
+        }
+        content = _report(expansion, mine, None)
+        if len(content) > DEFAULT_MAX_CHARS:  # each step gets its share, and says it was cut
+            share = max(200, DEFAULT_MAX_CHARS // len(mine) - 100)
+            content = cap(_report(expansion, mine, share), DEFAULT_MAX_CHARS)
         starts = [r.started_at for r in mine if r.started_at is not None]
         ends = [r.ended_at for r in mine if r.ended_at is not None]
         failed = all(r.is_error for r in mine)  # else the model reads which steps failed
         return ToolResult(
             call_id=call.id,
             name=call.name,
-            content=json.dumps(report, ensure_ascii=False),
+            content=content,
             value=values,
             is_error=failed,
             error_kind=mine[0].error_kind if failed else None,
@@ -278,6 +276,22 @@ def _namespaced(value: Any, prefix: str) -> Any:
     if isinstance(value, list):
         return [_namespaced(item, prefix) for item in value]
     return value
+
+
+def _report(expansion: Expansion, results: list[ToolResult], share: int | None) -> str:
+    """Each step's result or error by its id, as JSON; each cut to `share` characters if given."""
+    prefix = f"{expansion.call.id}/"
+    report: dict[str, Any] = {}
+    for (step_id, _), result in zip(expansion.steps, results, strict=True):
+        key = step_id if share is None else step_id[:100]
+        if result.is_error:
+            why = result.content.replace(prefix, "")
+            why = why if share is None else cap(why, share)
+            report[key] = {"error": f"{result.error_kind}: {why}"}
+        else:
+            text = result.content if share is None else cap(result.content, share)
+            report[key] = {"result": _as_json(text)}
+    return json.dumps(report, ensure_ascii=False)
 
 
 def _as_json(content: str) -> Any:
