@@ -67,6 +67,7 @@ class Batch:
         self._before_start = before_start
         self._clock = runner.clock
         self._slots = runner.slots
+        self._hedges = runner.hedge_budget()
         self._start_admitted = self._launch
         self._loop = asyncio.get_running_loop()
         self._scheduler = Scheduler()
@@ -305,6 +306,7 @@ class Batch:
                     entry.kwargs,
                     started,
                     entry.access,
+                    self._hedges,
                 )
             else:
                 result = await self._execute(entry, started)
@@ -359,7 +361,9 @@ class Batch:
         if isinstance(kwargs, ToolResult):
             return kwargs
         assert entry.tool is not None
-        return await self._runner.run(entry.call, entry.tool, kwargs, started, entry.access)
+        return await self._runner.run(
+            entry.call, entry.tool, kwargs, started, entry.access, self._hedges
+        )
 
     def _finish(self, entry: Entry, result: ToolResult) -> None:
         entry.result = result

@@ -105,7 +105,7 @@ class ToolResult:
     ended_at: float | None = None
     """When the call ended, or `None` if it never ran."""
     attempts: int = 0
-    """How many times the tool body was started (more than one after retries)."""
+    """How many times the tool body was started (more than one after retries or hedges)."""
     duplicate_of: str | None = None
     """Set when this call was identical to an earlier read and shares that call's result."""
     exception: BaseException | None = field(default=None, repr=False, compare=False)
@@ -113,6 +113,9 @@ class ToolResult:
     parts: tuple[Part, ...] = ()
     """Text and media in order, for a result that holds images or audio (`content` then says in
     words what each medium is, for formats that carry text only); empty for a text result."""
+    hedges: int = 0
+    """How many of the `attempts` were hedges: started because an attempt was slow to answer
+    (`hedge_after`), racing it for the first answer."""
 
     @property
     def duration(self) -> float:

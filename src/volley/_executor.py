@@ -42,6 +42,9 @@ class Executor:
         clock: where timestamps come from (default: the event loop's monotonic clock).
         backend: where call bodies run (default: in this process); one given is not closed
             with the executor (it may serve others): close it yourself.
+        max_hedges: second attempts each batch may start for tools that hedge (`hedge_after`):
+            when a whole service slows down, every call passes its delay at once, and the cap
+            keeps hedging from doubling the load on it. 0 turns hedging off.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class Executor:
         retry_wait: wait_base | None = None,
         clock: Callable[[], float] | None = None,
         backend: Backend | None = None,
+        max_hedges: int = 4,
     ) -> None:
         if max_concurrency < 1:
             raise ConfigurationError("max_concurrency must be >= 1")
@@ -63,11 +67,14 @@ class Executor:
             raise ConfigurationError("timeout must be > 0 seconds, or None")
         if max_content_chars < 1:
             raise ConfigurationError("max_content_chars must be >= 1")
+        if max_hedges < 0:
+            raise ConfigurationError("max_hedges must be >= 0")
         self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools)
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         self.max_content_chars = max_content_chars
         self.dedupe = dedupe
+        self.max_hedges = max_hedges
         self._retry_wait = retry_wait
         self._clock = clock
         self._backend: Backend = backend or InProcessBackend(max_threads=max_threads)
@@ -85,6 +92,7 @@ class Executor:
             max_content_chars=self.max_content_chars,
             retry_wait=self._retry_wait,
             clock=self._clock or loop_clock(asyncio.get_running_loop()),
+            max_hedges=self.max_hedges,
         )
         return self
 

@@ -16,6 +16,7 @@ from ._call import ErrorKind, ToolCall, ToolResult
 from ._content import UnserializableResult, cap, cap_parts, render, render_parts, wire_safe
 from ._deadlines import Deadlines
 from ._errors import OutcomeUnknown
+from ._hedge import HedgeBudget, Hedging
 from ._parts import Output, Part, ToolError, media_parts
 from ._slots import Slots
 from ._tool import UNSET, Tool
@@ -90,15 +91,22 @@ class CallRunner:
         max_content_chars: int,
         retry_wait: wait_base | None,
         clock: Callable[[], float],
+        max_hedges: int = 4,
     ) -> None:
         self.backend = backend
         self.clock = clock
+        self.max_hedges = max_hedges
+        """Hedges each batch may start (its `HedgeBudget`)."""
         self._timeout = timeout
         self._max_chars = max_content_chars
         self._retry_wait = retry_wait or _DEFAULT_WAIT
         self.slots = Slots(max_concurrency)
         self._deadlines = Deadlines(asyncio.get_running_loop())
         self._lingering: list[_Lingering] = []
+
+    def hedge_budget(self) -> HedgeBudget:
+        """The hedges one batch may start: its own, so that one turn cannot spend another's."""
+        return HedgeBudget(self.max_hedges)
 
     def close(self) -> None:
         """Disarm the timeout timers."""
@@ -111,18 +119,35 @@ class CallRunner:
         kwargs: dict[str, Any],
         started: float,
         access: Access = NO_ACCESS,
+        hedges: HedgeBudget | None = None,
     ) -> ToolResult:
         """Run the call's body, which its batch started at `started`.
 
-        Every outcome but cancellation is a result.
+        Every outcome but cancellation is a result. A tool that hedges does so within `hedges`,
+        its batch's budget (without one it does not hedge).
         """
         timeout = self._timeout if tool.timeout is UNSET else tool.timeout
         if self._lingering and (blocked := await self._after_lingering(call, access, timeout)):
             return blocked
-        attempts = 1
+        attempts, hedged = 1, 0
         value: Any
         try:
-            if tool.retries:
+            if tool.hedge_after is not None and hedges is not None:
+                hedging = Hedging(
+                    lambda: self._attempt(call, tool, kwargs, timeout, access),
+                    tool,
+                    hedges,
+                    self.slots,
+                    self.clock,
+                )
+                try:  # retries wrap the hedged attempt: each may be hedged in its turn
+                    if tool.retries:
+                        value = await self._retrying(tool)(hedging.attempt)
+                    else:
+                        value = await hedging.attempt()
+                finally:
+                    attempts, hedged = hedging.attempts, hedging.hedges
+            elif tool.retries:
                 attempts = 0
 
                 async def attempt() -> Any:
@@ -155,6 +180,7 @@ class CallRunner:
                 started_at=started,
                 ended_at=self.clock(),
                 attempts=attempts,
+                hedges=hedged,
                 exception=exc,
             )
         except NeverStarted as exc:
@@ -164,6 +190,7 @@ class CallRunner:
                 f"{tool.name} did not start within {exc.seconds:g} s: every worker thread was "
                 "busy, so it never ran. Try it again later.",
                 attempts=attempts - 1,
+                hedges=hedged,
                 exception=exc,
             )
         except OutcomeUnknown as exc:  # the backend lost the body mid-run
@@ -175,6 +202,7 @@ class CallRunner:
                 started_at=started,
                 ended_at=self.clock(),
                 attempts=attempts,
+                hedges=hedged,
                 exception=exc,
             )
         except ToolError as exc:  # the tool's own words for the model
@@ -185,6 +213,7 @@ class CallRunner:
                 started_at=started,
                 ended_at=self.clock(),
                 attempts=attempts,
+                hedges=hedged,
                 exception=exc,
             )
         except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the tool's own raise
@@ -195,6 +224,7 @@ class CallRunner:
                 started_at=started,
                 ended_at=self.clock(),
                 attempts=attempts,
+                hedges=hedged,
                 exception=exc,
             )
         ended = self.clock()
@@ -212,17 +242,21 @@ class CallRunner:
                 started_at=started,
                 ended_at=ended,
                 attempts=attempts,
+                hedges=hedged,
                 exception=exc,
             )
         if parts is not None:
             parts = cap_parts(parts, self._max_chars)
             return _with_parts(call, cap(content, self._max_chars), value, parts, started, ended,
-                               attempts)  # fmt: skip
+                               attempts, hedged)  # fmt: skip
         # Positional, in field order: keywords cost more than the rest of a no-op call's result.
-        return ToolResult(
+        result = ToolResult(
             call.id, call.name, cap(content, self._max_chars), value, False, None, started, ended,
             attempts,
         )  # fmt: skip
+        if hedged:
+            result.hedges = hedged
+        return result
 
     async def _attempt(
         self,
@@ -339,6 +373,7 @@ def _with_parts(
     started: float,
     ended: float,
     attempts: int,
+    hedges: int,
 ) -> ToolResult:
     """The result of a tool that answered with media or an `Output`."""
     if type(value) is Output:
@@ -353,6 +388,7 @@ def _with_parts(
         ended_at=ended,
         attempts=attempts,
         parts=parts if has_media else (),
+        hedges=hedges,
     )
 
 

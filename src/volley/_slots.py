@@ -53,6 +53,23 @@ class Slots:
             return True
         return False
 
+    def take_spare(self, tool: Tool[..., Any]) -> bool:
+        """A slot for a second attempt of a running call (a hedge): free now, or none at all.
+
+        The limits protect what the tools call, so a hedge counts against them too; and it may
+        not take a slot a waiting call is queued for, since that call has not run at all yet.
+        `release(tool)` gives it back.
+        """
+        if not self._free or self._queue:
+            return False
+        if tool.max_concurrency is not None:
+            own = self._tool_slots(tool)
+            if not own.free or own.queue:
+                return False
+            own.free -= 1
+        self._free -= 1
+        return True
+
     def admit(self, call: Waiting, start: Callable[[Any], None]) -> bool:
         """Call `start(call)` now if its slots are free and return True; else queue it.
 

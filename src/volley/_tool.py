@@ -12,6 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 from ._access import ROOT, UNDECLARED, Access
 from ._arguments import ArgumentError, describe_validation_error, may_not_be_json, parse_arguments
 from ._errors import ConfigurationError
+from ._hedge import LatencyWindow, hedge_percentile
 from ._jsonschema import normalize, validator_for
 from ._signature import describe_function
 
@@ -56,6 +57,10 @@ class ToolOptions(TypedDict, total=False):
     requires_approval: bool
     """A person must approve each call first: the run pauses until they decide (needs a
     journal on the agent)."""
+    hedge_after: float | str | None
+    """Start a second attempt of a call that has not answered after this many seconds, or
+    after a percentile of the tool's recent latencies (`"p95"`); the first answer wins. Only for
+    read or idempotent tools."""
 
 
 class _Unset(Enum):
@@ -95,6 +100,7 @@ class Tool(Generic[P, R]):
         idempotent: bool = False,
         max_concurrency: int | None = None,
         requires_approval: bool = False,
+        hedge_after: float | str | None = None,
     ) -> None:
         if effects not in (None, "read", "write"):
             raise ConfigurationError(f"tool {name!r}: effects must be 'read', 'write' or None")
@@ -121,6 +127,11 @@ class Tool(Generic[P, R]):
         self.idempotent = idempotent
         self.max_concurrency = max_concurrency
         self.requires_approval = requires_approval
+        self.hedge_after = hedge_after
+        self.hedge_percentile: float | None = None
+        """The percentile of recent latencies `hedge_after` names, if it names one."""
+        self.latencies: LatencyWindow | None = None
+        """The tool's recent latencies, kept when `hedge_after` is a percentile of them."""
         self.is_async = inspect.iscoroutinefunction(fn)
         self._validate = validate
         self._validate_json = validate_json
@@ -132,6 +143,23 @@ class Tool(Generic[P, R]):
             raise ConfigurationError(
                 f"tool {name!r}: retries would repeat its side effects; declare "
                 "effects='read' or idempotent=True to allow them"
+            )
+        if hedge_after is not None:
+            self._check_hedge(hedge_after)
+
+    def _check_hedge(self, hedge_after: float | str) -> None:
+        self.hedge_percentile = hedge_percentile(self.name, hedge_after)
+        if not (self.idempotent or self.is_read_only):
+            raise ConfigurationError(
+                f"tool {self.name!r}: hedge_after would run it twice at once, repeating its side "
+                "effects; declare effects='read' or idempotent=True to allow it"
+            )
+        if self.hedge_percentile is not None:
+            self.latencies = LatencyWindow()
+        elif isinstance(self.timeout, int | float) and not float(hedge_after) < self.timeout:
+            raise ConfigurationError(
+                f"tool {self.name!r}: hedge_after ({float(hedge_after):g} s) must be shorter than "
+                f"its timeout ({self.timeout:g} s), or no attempt would ever be hedged"
             )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:

@@ -1,0 +1,265 @@
+"""Hedged reads: a call slow to answer gets a second attempt, and the first answer wins.
+
+One straggling read (a slow replica, a cold cache) holds up a whole turn, and the turn's time is
+its slowest call's. Starting the same read again after a delay turns a rare long wait into the
+delay plus a typical one, for the price of a few extra calls: the delay is where most calls have
+answered already (a fixed time, or a percentile of the tool's recent latencies), and each batch
+has a budget of hedges, so a slow service is never hit twice as hard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._slots import Slots
+    from ._tool import Tool
+
+__all__ = [
+    "MIN_SAMPLES",
+    "WINDOW",
+    "HedgeBudget",
+    "Hedging",
+    "LatencyWindow",
+    "hedge_percentile",
+]
+
+MIN_SAMPLES = 20
+"""Latencies a percentile needs before it is trusted: below that a tool does not hedge."""
+WINDOW = 200
+"""Latencies kept per tool: recent enough to follow a service that slows down or recovers."""
+
+_PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d)?)")
+
+
+def hedge_percentile(name: str, hedge_after: float | str | None) -> float | None:
+    """The percentile a `hedge_after` string names (`"p95"` -> 95.0), `None` for seconds.
+
+    Raises:
+        ConfigurationError: neither seconds above 0 nor a percentile above 0 and below 100.
+    """
+    if isinstance(hedge_after, str):
+        match = _PERCENTILE.fullmatch(hedge_after)
+        if match is not None and 0 < float(match[1]) < 100:
+            return float(match[1])
+    elif (
+        isinstance(hedge_after, int | float)
+        and not isinstance(hedge_after, bool)
+        and math.isfinite(hedge_after)
+        and hedge_after > 0
+    ):
+        return None
+    raise ConfigurationError(
+        f"tool {name!r}: hedge_after must be seconds above 0 or a percentile of recent "
+        f"latencies such as 'p95' or 'p99.5' (above 0, below 100), not {hedge_after!r}"
+    )
+
+
+class LatencyWindow:
+    """A tool's recent latencies: how long its first attempts took to answer.
+
+    Only first attempts are counted, and one cut short because its hedge answered first counts
+    with the time it had run by then (its latency was at least that). Dropping those would drop
+    exactly the slow calls hedging cuts short: the window's tail would shrink, the percentile
+    with it, and hedging would feed on itself until it hedged far more calls than it meant to.
+    """
+
+    __slots__ = ("_samples",)
+
+    def __init__(self, size: int = WINDOW) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
+
+    def add(self, seconds: float) -> None:
+        """Keep one latency (the oldest goes once the window is full)."""
+        self._samples.append(max(0.0, seconds))
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def percentile(self, q: float) -> float | None:
+        """The `q`-th percentile (nearest rank), or `None` while too few latencies are known."""
+        if len(self._samples) < MIN_SAMPLES:
+            return None
+        ordered = sorted(self._samples)
+        rank = math.ceil(q / 100 * len(ordered))
+        return ordered[min(len(ordered), max(1, rank)) - 1]
+
+
+class HedgeBudget:
+    """The hedges one batch may still start, so that a slow service is not asked twice as often.
+
+    When a whole backend slows down, every call passes its delay at once: without a cap, hedging
+    would double the load on what is already struggling.
+    """
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def take(self) -> bool:
+        """Spend one hedge, if any is left."""
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+def hedge_delay(tool: Tool[..., Any]) -> float | None:
+    """Seconds to wait for a first attempt before hedging it; `None`: do not hedge (yet)."""
+    if tool.hedge_percentile is None:
+        return tool.hedge_after if isinstance(tool.hedge_after, int | float) else None
+    latencies = tool.latencies
+    return None if latencies is None else latencies.percentile(tool.hedge_percentile)
+
+
+class _Attempt:
+    """One body of a hedged call, in a task of its own."""
+
+    __slots__ = ("ended", "hedge", "started", "task")
+
+    def __init__(self, hedge: bool, started: float) -> None:
+        self.hedge = hedge
+        self.started = started
+        self.ended: float | None = None
+        self.task: asyncio.Task[tuple[bool, Any]]
+
+    def outcome(self) -> tuple[bool, Any]:
+        """(True, value), or (False, what it raised): a failure is an answer too."""
+        if self.task.cancelled():  # cancelled before its first step: it never started
+            return False, asyncio.CancelledError()
+        return self.task.result()
+
+
+class Hedging:
+    """One call's attempts when its tool hedges: counts what was started, for the call's result.
+
+    `attempt` is one attempt in the eyes of the timeout and retry policy: the body, and perhaps
+    a second body started after the delay. Each body keeps its own timeout. The first to return
+    wins and the other is cancelled and waited for; one that fails leaves the other to answer.
+    """
+
+    __slots__ = ("_budget", "_clock", "_slots", "_start", "_tool", "attempts", "hedges")
+
+    def __init__(
+        self,
+        start: Callable[[], Awaitable[Any]],
+        tool: Tool[..., Any],
+        budget: HedgeBudget,
+        slots: Slots,
+        clock: Callable[[], float],
+    ) -> None:
+        self._start = start
+        self._tool = tool
+        self._budget = budget
+        self._slots = slots
+        self._clock = clock
+        self.attempts = 0
+        """Bodies started."""
+        self.hedges = 0
+        """Of those, the ones started as hedges."""
+
+    async def attempt(self) -> Any:
+        """The first successful answer of the body and its hedge, or the last failure."""
+        first = self._launch(hedge=False)
+        running = [first]
+        try:
+            delay = hedge_delay(self._tool)
+            if delay is not None:
+                await asyncio.wait((first.task,), timeout=delay)
+                if not first.task.done() and self._may_hedge():
+                    running.append(self._launch(hedge=True))
+            failure: BaseException | None = None
+            while running:
+                await asyncio.wait([a.task for a in running], return_when=asyncio.FIRST_COMPLETED)
+                for item in [a for a in running if a.task.done()]:  # the first attempt first
+                    running.remove(item)
+                    ok, outcome = item.outcome()
+                    if ok:
+                        self._sample(first, item)
+                        return outcome
+                    failure = outcome
+            assert failure is not None
+            raise failure
+        except asyncio.CancelledError as exc:
+            outcomes = await self._stop(running)
+            running = []
+            # A cancellation of a body whose thread goes on says so (`CancelledInThread`).
+            said = [o for o in outcomes if isinstance(o, asyncio.CancelledError)]
+            told = next((o for o in said if type(o) is not asyncio.CancelledError), None)
+            if told is not None:
+                raise told from exc
+            raise
+        finally:
+            await self._stop(running)
+
+    def _launch(self, *, hedge: bool) -> _Attempt:
+        attempt = _Attempt(hedge, self._clock())
+        attempt.task = asyncio.get_running_loop().create_task(self._run(attempt))
+        if hedge:
+            tool, slots = self._tool, self._slots
+            attempt.task.add_done_callback(lambda _: slots.release(tool))
+        return attempt
+
+    async def _run(self, attempt: _Attempt) -> tuple[bool, Any]:
+        self.attempts += 1
+        self.hedges += attempt.hedge
+        try:
+            value = await self._start()
+        except BaseException as exc:  # even a cancellation: this task's outcome is an answer
+            attempt.ended = self._clock()
+            return False, exc
+        attempt.ended = self._clock()
+        return True, value
+
+    def _may_hedge(self) -> bool:
+        """A hedge starts only within the batch's budget and a free slot of the limits.
+
+        It never queues for a slot, nor goes ahead of a call that waits for one: a hedge is
+        worth starting now or not at all.
+        """
+        if self._budget.left <= 0 or not self._slots.take_spare(self._tool):
+            return False
+        self._budget.take()
+        return True
+
+    def _sample(self, first: _Attempt, winner: _Attempt) -> None:
+        latencies = self._tool.latencies
+        if latencies is None:
+            return
+        if winner is first and first.ended is not None:
+            latencies.add(first.ended - first.started)
+        elif not first.task.done():  # cut short by its hedge: it took at least this long
+            latencies.add(self._clock() - first.started)
+
+    @staticmethod
+    async def _stop(running: list[_Attempt]) -> list[Any]:
+        """Cancel the attempts still running and wait for each to end: none outlives its call.
+
+        Returns their outcomes. If this wait is itself cancelled, the attempts are still waited
+        for, then the cancellation goes on.
+        """
+        if not running:
+            return []
+        tasks = [a.task for a in running]
+        for task in tasks:
+            task.cancel()
+        interrupted: asyncio.CancelledError | None = None
+        while pending := [t for t in tasks if not t.done()]:
+            try:
+                await asyncio.wait(pending)
+            except asyncio.CancelledError as exc:
+                interrupted = exc
+                for task in pending:
+                    task.cancel()
+        if interrupted is not None:
+            raise interrupted
+        return [a.outcome()[1] for a in running]
