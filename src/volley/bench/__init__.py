@@ -27,6 +27,7 @@ BENCHMARKS = (
     "frameworks",
     "journal",
     "ray",
+    "hedge",
 )
 """Every benchmark, in the order a full run shows them."""
 
