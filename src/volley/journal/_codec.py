@@ -80,6 +80,8 @@ class ResultData(_Strict):
     attempts: int = 0
     duplicate_of: str | None = None
     parts: tuple[PartData, ...] = ()
+    hedges: int = Field(default=0, exclude_if=lambda hedges: hedges == 0)
+    """Left out when 0, so that a journal of a run that never hedged reads in older versions."""
 
 
 class UserData(_Strict):
@@ -284,6 +286,7 @@ def from_result(result: ToolResult) -> ResultData:
         attempts=result.attempts,
         duplicate_of=result.duplicate_of,
         parts=tuple(_from_part(part) for part in result.parts),
+        hedges=result.hedges,
     )
 
 
@@ -352,6 +355,7 @@ def to_result(data: ResultData) -> ToolResult:
         attempts=data.attempts,
         duplicate_of=data.duplicate_of,
         parts=tuple(_to_part(part) for part in data.parts),
+        hedges=data.hedges,
     )
 
 

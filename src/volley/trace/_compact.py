@@ -23,6 +23,7 @@ from ._figures import TIMES, run_status, run_title
 from ._glyphs import (
     COLOURS,
     DURATION_WIDTH,
+    HEDGED,
     NEVER_RAN,
     Cell,
     duration,
@@ -150,6 +151,8 @@ def _row(row: Row, number: str, cells: list[Cell], label_width: int) -> Text:
     discarded = row.kind == "discarded"
     label = Text(number + " ", style="grey50")
     label.append(printable(row.label), style="grey50 strike" if discarded else "bold")
+    if row.note:
+        label.append(f" ({row.note})", style=HEDGED)
     detail = _short_arguments(row.call.arguments) if row.call is not None else row.detail
     if detail:
         label.append(" " + printable(detail), style="grey62")

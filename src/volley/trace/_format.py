@@ -79,6 +79,7 @@ def call_record(call: TraceCall, *, attempt: int, order: int) -> dict[str, Any]:
         "error_kind": call.error_kind,
         "duplicate_of": call.duplicate_of,
         "attempts": call.attempts,
+        **({"hedges": call.hedges} if call.hedges else {}),  # optional: old files have none
         "content": call.content,
     } | ({"progress": [_progress_record(p) for p in call.progress]} if call.progress else {})
 
@@ -279,6 +280,7 @@ def call_from_record(fields: Fields) -> tuple[TraceCall, int, int]:
             )
             for report in (fields.objects("progress") if "progress" in fields.record else [])
         ),
+        hedges=fields.integer("hedges") if "hedges" in fields.record else 0,
     )
     return call, fields.integer("attempt"), fields.integer("order")
 

@@ -20,6 +20,7 @@ __all__ = [
     "COLOURS",
     "DURATION_WIDTH",
     "GLYPHS",
+    "HEDGED",
     "MARKER",
     "MESSAGE_END",
     "NEVER_RAN",
@@ -56,6 +57,8 @@ WAITING = ("┄", "grey50")
 NEVER_RAN = ("✕", "bold #f87171")
 MESSAGE_END = ("┊", "grey35")
 DURATION_WIDTH = 9
+HEDGED = "#fbbf24"
+"""The note beside a hedged call's name."""
 
 Cell = tuple[str, str]
 Fraction = Callable[[float], float]

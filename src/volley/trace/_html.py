@@ -13,7 +13,7 @@ from os import PathLike
 from pathlib import Path
 
 from ._figures import run_figures, run_status, run_title, turn_figures
-from ._layout import TurnView, turn_views
+from ._layout import TurnView, hedge_note, turn_views
 from ._model import Trace, TraceTurn
 from ._svg import HATCH, gantt, legend, overview
 from ._units import arguments_text, printable, seconds
@@ -53,6 +53,7 @@ svg text { font: 11px ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu San
 .gantt .label { font-size: 12px; fill: var(--ink); }
 .gantt .label .name { font-weight: 700; }
 .gantt .label .detail { fill: var(--muted); }
+.gantt .label .note { fill: #b45309; }
 .gantt .duration { font-size: 12px; fill: #334155; font-variant-numeric: tabular-nums; }
 .gantt .row.error .duration { fill: #dc2626; font-weight: 700; }
 .gantt .row.discarded .label, .gantt .row.discarded .duration { opacity: 0.55; }
@@ -176,7 +177,8 @@ def _table(turn: TraceTurn, start: float) -> str:
             f'</td><td class="num">{at(call.ended)}</td>'
             f'<td class="num">{escape(seconds(call.duration))}</td>'
             f'<td class="result"><small>{_text(kind)}'
-            f"{' · early' if call.early else ''}</small>"
+            f"{' · early' if call.early else ''}"
+            f"{f' · {escape(hedge_note(call))}' if call.hedges else ''}</small>"
             f"<pre>{_text(_excerpt(call.content, EXCERPT))}</pre></td></tr>"
         )
     return (

@@ -14,7 +14,16 @@ from typing import Literal, TypeAlias
 from ._model import Trace, TraceCall, TraceTurn
 from ._units import arguments_summary, printable
 
-__all__ = ["LEGEND", "Kind", "Row", "TurnView", "nice_ticks", "turn_view", "turn_views"]
+__all__ = [
+    "LEGEND",
+    "Kind",
+    "Row",
+    "TurnView",
+    "hedge_note",
+    "nice_ticks",
+    "turn_view",
+    "turn_views",
+]
 
 Kind: TypeAlias = Literal["model", "call", "early", "error", "discarded"]
 
@@ -47,6 +56,8 @@ class Row:
     marker: float | None = None
     """When the call's arguments were complete."""
     call: TraceCall | None = None
+    note: str = ""
+    """Said beside the label: that the call was hedged (`2 attempts, 1 hedge`), or nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +147,19 @@ def _row(call: TraceCall, kind: Kind | None) -> Row:
         end=end,
         marker=call.arguments_done,
         call=call,
+        note=hedge_note(call),
     )
+
+
+def hedge_note(call: TraceCall) -> str:
+    """`2 attempts, 1 hedge` for a call that was hedged; empty for one that was not.
+
+    A hedged call's bar spans its first attempt's start to the first answer: the note is what
+    says a second attempt raced it (and was cancelled, or won).
+    """
+    if not call.hedges:
+        return ""
+    return f"{call.attempts} attempts, {call.hedges} hedge{'s' if call.hedges > 1 else ''}"
 
 
 def nice_ticks(length: float, most: int) -> tuple[float, list[float]]:

@@ -64,6 +64,8 @@ class TraceCall:
     """How many times the tool body was started."""
     progress: tuple[TraceProgress, ...] = ()
     """What it reported while it ran (at most `MAX_PROGRESS` reports, the last always kept)."""
+    hedges: int = 0
+    """How many of its attempts were hedges (started because an attempt was slow to answer)."""
 
     @property
     def duration(self) -> float:
@@ -242,4 +244,5 @@ def _call(
         content=cap(result.content, limit) if result is not None else "",
         duplicate_of=result.duplicate_of if result is not None else None,
         attempts=result.attempts if result is not None else 0,
+        hedges=result.hedges if result is not None else 0,
     )

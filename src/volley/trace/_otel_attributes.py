@@ -209,6 +209,8 @@ def tool(
         attributes["volley.tool.call.waited"] = waited
     if result is not None and result.attempts:
         attributes["volley.tool.call.attempts"] = result.attempts
+    if result is not None and result.hedges:
+        attributes["volley.tool.call.hedges"] = result.hedges
     if result is not None and result.duplicate_of is not None:
         attributes["volley.tool.call.duplicate_of"] = result.duplicate_of
     if naming.capture_content and call is not None:

@@ -200,6 +200,7 @@ class TraceRecorder:
             duplicate_of=result.duplicate_of,
             attempts=result.attempts,
             progress=tuple(self._progress.pop(result.call_id, ())),
+            hedges=result.hedges,
         )
         self._write(call_record(call, attempt=self._attempt, order=order))
 

@@ -146,8 +146,11 @@ def _row(view: TurnView, row: Row, y: int) -> str:
 
 def _label(row: Row, mid: float) -> str:
     name = _clip(row.label, LABEL_CHARS)
-    detail = _clip(row.detail, LABEL_CHARS - len(name) - 1)
+    note = _clip(f"({row.note})", LABEL_CHARS - len(name) - 1) if row.note else ""
+    detail = _clip(row.detail, LABEL_CHARS - len(name) - len(note) - 1 - bool(note))
     text = f'<tspan class="name">{escape(name)}</tspan>'
+    if note:
+        text += f'<tspan class="note"> {escape(note)}</tspan>'
     if detail:
         text += f'<tspan class="detail"> {escape(detail)}</tspan>'
     return f'<text class="label" x="0" y="{mid + 4}">{text}</text>'
@@ -187,7 +190,7 @@ def _tooltip(view: TurnView, row: Row) -> str:
             f"arguments: {_excerpt(arguments_text(call.arguments, indent=None))}",
             f"arguments complete at {at(call.arguments_done)} · started {at(call.started)} · "
             f"ended {at(call.ended)} · {_duration(row)}"
-            + (f" · {call.attempts} attempts" if call.attempts > 1 else ""),
+            + (f" · {row.note or f'{call.attempts} attempts'}" if call.attempts > 1 else ""),
             *([_progress_line(call)] if call.progress else []),
             ("error" if call.is_error else "result") + f": {_excerpt(call.content)}",
         ]

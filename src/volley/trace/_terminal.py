@@ -22,6 +22,7 @@ from ._figures import run_figures, run_status, run_title, turn_figures
 from ._glyphs import (
     COLOURS,
     DURATION_WIDTH,
+    HEDGED,
     NEVER_RAN,
     duration,
     duration_style,
@@ -162,6 +163,8 @@ def _turn(view: TurnView, width: int, origin: float) -> Iterable[Text | Rule | G
 def _row(view: TurnView, row: Row, label_width: int, bar_width: int) -> Text:
     text = Text(no_wrap=True, overflow="crop")
     label = Text(printable(row.label), style="bold" if row.kind != "discarded" else "grey50 strike")
+    if row.note:
+        label.append(f" ({row.note})", style=HEDGED)
     if row.detail:
         label.append(" " + printable(row.detail), style="grey62")
     label.truncate(label_width, overflow="ellipsis", pad=True)
