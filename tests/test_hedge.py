@@ -340,7 +340,9 @@ def test_a_percentile_hedges_only_once_the_tool_has_enough_latencies() -> None:
     assert (early.hedges, took(early)) == (0, 10)
     assert (late.hedges, took(late)) == (1, 2)
     assert get.latencies is not None
-    assert len(get.latencies) == MIN_SAMPLES + 1  # the cut-short first attempt counted: 2 s
+    assert len(get.latencies) == MIN_SAMPLES + 1
+    # The first attempt cut short by its hedge counts with the 2 s it had run: the 20th of 21.
+    assert get.latencies.percentile(95) == 2
 
 
 # -- sync tools in threads ------------------------------------------------------------------------
