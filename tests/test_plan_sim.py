@@ -61,3 +61,43 @@ def test_plans_stream_out_and_come_back_as_one_result_each(adapter: Any) -> None
     }
     # The model was sent the plans' results in its own format, and answered from them.
     assert result.output.startswith(first.content + " | about the long history")
+
+
+LONG_PLAN = script(
+    plan(
+        ("a", "lookup", {"topic": "ink"}),
+        ("b", "lookup", {"topic": {"$ref": "a", "pointer": ""}}),
+        ("later", "lookup", {"topic": {"$ref": "n"}}),
+        ("n", "save_note", {"name": "ink", "text": "the history of ink, from soot to gall"}),
+        ("after", "lookup", {"topic": "comes after the write"}),
+    )
+)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_plans_first_steps_start_while_the_model_writes_the_rest(adapter: Any) -> None:
+    result, _, events = run(LONG_PLAN, adapter, plan=True)
+    turn = result.turns[0]
+    timeline = {t.call_id.split("/")[-1]: t for t in turn.timeline}
+    early = {e.call.id.split("/")[-1]: e.early for e in events if isinstance(e, CallStarted)}
+    plan_written = timeline["n"].arguments_done  # steps not started early: when the plan ended
+    started = timeline["a"].started
+    assert started is not None
+    assert early == {"a": True, "b": True, "later": False, "n": False, "after": False}
+    if adapter.__name__ == "gemini":  # each call comes whole: its steps start when it does
+        assert started >= plan_written
+    else:
+        assert started < plan_written
+        assert timeline["a"].arguments_done < plan_written
+    for held in ("n", "after"):  # the write, and what comes after it, wait for the message
+        held_start = timeline[held].started
+        assert held_start is not None
+        assert held_start >= turn.message_ended_at
+    (returns,) = [m for m in result.messages if isinstance(m, ToolReturns)]
+    assert json.loads(returns.results[0].content) == {
+        "a": {"result": "about ink"},
+        "b": {"result": "about about ink"},
+        "later": {"result": "about saved ink"},
+        "n": {"result": "saved ink"},
+        "after": {"result": "about comes after the write"},
+    }

@@ -493,6 +493,7 @@ class Agent:
         return ModelRequest(
             messages=tuple(messages),
             tools=(*toolbox, plans.tool()) if plans is not None else tuple(toolbox),
+            streamed_arguments=frozenset({PLAN_TOOL}) if plans is not None else frozenset(),
             instructions=self.instructions,
             parallel=self.parallel,
             max_tokens=self.max_tokens,

@@ -9,8 +9,9 @@ the write it conflicts with, against the order the model wrote them in. A tool t
 nothing may write too: it waits for the message's end as well, though calls after it need not (it
 conflicts with no declared read), and the message asked again would run it a second time.
 
-A plan (`run_plan`) is the calls of its steps: it starts early only if every step only reads, and
-a step that may write holds back everything after it, as a call would.
+A plan (`run_plan`) is the calls of its steps, under the same rules, step by step: a step that
+only reads starts the moment it is written (while the model writes the rest of the plan) if it
+refers only to steps before it, and a step that may write holds back everything after it.
 """
 
 from __future__ import annotations
@@ -18,12 +19,18 @@ from __future__ import annotations
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
 
+import pydantic_core
+
 from ._batch import Batch
 from ._call import ToolCall, ToolResult
-from ._plan import PLAN_TOOL, Expansion, Plans
+from ._plan import PLAN_TOOL, Plans
 from ._tool import Tool, Toolbox
 
 __all__ = ["EarlyDispatch", "writes"]
+
+MAX_PLAN_TEXT = 64 * 1024
+"""A plan's text is read for steps as it streams up to this size; past it, steps wait for its end
+(each look parses the text so far: bounded, so a runaway plan cannot make reading quadratic)."""
 
 
 def writes(tool: Tool[..., object] | None) -> bool:
@@ -57,6 +64,11 @@ class EarlyDispatch:
         self.arrived: dict[str, float] = {}
         self._submitted: Counter[str] = Counter()
         self._holding = False
+        self._plan_text: dict[str, list[str]] = {}
+        self._plan_size: Counter[str] = Counter()
+        self._considered: Counter[str] = Counter()
+        """Per plan: how many of its first steps were looked at for an early start."""
+        self._early_steps: set[str] = set()
         self.ran: list[ToolResult] = []
         """After `results`: what the batch ran, in the message's order, a plan's steps in place."""
         self.plan_results: list[ToolResult] = []
@@ -66,7 +78,7 @@ class EarlyDispatch:
         """A call's arguments are complete, the message goes on: start it if that is safe."""
         self.arrived.setdefault(call.id, self._clock())
         if self._plans is not None and call.name == PLAN_TOOL:
-            return self._plan_complete(self._plans.expand(call))
+            return self._plan_complete(call)
         tool = self._toolbox.get(call.name)
         if self._holding or writes(tool):
             self._holding = True
@@ -76,16 +88,44 @@ class EarlyDispatch:
         self._submit([call], early=True)
         return True
 
-    def _plan_complete(self, plan: Expansion) -> bool:
-        """A plan starts early if every step of it would; a step that may write holds the rest."""
-        tools = [self._toolbox.get(step.name) for step in plan.calls]
-        if self._holding or any(writes(tool) for tool in tools):
-            self._holding = True
-            return False
-        if not all(tool is not None and tool.is_read_only for tool in tools):
-            return False
-        self._submit([plan.call], early=True)
-        return True
+    def call_delta(self, call_id: str, name: str, text: str) -> None:
+        """More of a call's arguments: a plan's first steps may start before the plan ends."""
+        if self._plans is None or name != PLAN_TOOL or self._holding:
+            return
+        self._plan_text.setdefault(call_id, []).append(text)
+        self._plan_size[call_id] += len(text)
+        if "}" not in text or self._plan_size[call_id] > MAX_PLAN_TEXT:
+            return  # a step can only have ended with a brace
+        try:
+            partial = pydantic_core.from_json("".join(self._plan_text[call_id]), allow_partial=True)
+        except ValueError:
+            return
+        steps = partial.get("steps") if isinstance(partial, dict) else None
+        if isinstance(steps, list) and len(steps) > 1:  # all but the last are whole
+            self._start_steps(call_id, steps[:-1])
+
+    def _plan_complete(self, call: ToolCall) -> bool:
+        """The whole plan is written: start its steps that may start early and have not."""
+        assert self._plans is not None
+        self._start_steps(call.id, self._plans.steps_of(call))
+        return False
+
+    def _start_steps(self, plan_id: str, steps: list[object]) -> None:
+        """Start, in order, the steps not looked at yet that only read; a write holds the rest."""
+        assert self._plans is not None
+        start = self._considered[plan_id]
+        if self._holding or len(steps) <= start:
+            return
+        self._considered[plan_id] = len(steps)
+        for step, settled in self._plans.settled_steps(plan_id, list(steps))[start:]:
+            tool = self._toolbox.get(step.name)
+            if writes(tool):
+                self._holding = True
+                return
+            if settled and tool is not None and tool.is_read_only and not tool.requires_approval:
+                self.arrived.setdefault(step.id, self._clock())
+                self._early_steps.add(step.id)
+                self._submit([step], early=True)
 
     def release(self, calls: Sequence[ToolCall]) -> None:
         """The message ended well: start every call of it not started yet, in its order.
@@ -143,8 +183,8 @@ class EarlyDispatch:
     def _submit(self, calls: list[ToolCall], *, early: bool) -> None:
         if self.batch is None:
             self.batch = self._new_batch()
-        if self._plans is not None and any(call.name == PLAN_TOOL for call in calls):
-            self._submit_plans(self.batch, calls, early=early)
+        if not early and self._plans is not None and any(c.name == PLAN_TOOL for c in calls):
+            self._submit_plans(self.batch, calls)
             return
         if self._on_start is not None:  # before the batch can answer any of them
             for call in calls:
@@ -155,23 +195,22 @@ class EarlyDispatch:
         else:
             self.batch.submit_many(calls)
 
-    def _submit_plans(self, batch: Batch, calls: list[ToolCall], *, early: bool) -> None:
-        """Submit calls some of which are plans: their steps, the answered ones first."""
+    def _submit_plans(self, batch: Batch, calls: list[ToolCall]) -> None:
+        """Submit calls some of which are plans: their steps not started yet, answered first."""
         assert self._plans is not None
         expansions = [self._plans.expand(call) for call in calls]
         for expansion in expansions:  # a step's arguments were done when its plan's were
             arrived = self.arrived.get(expansion.call.id, self._clock())
             for step_id in expansion.ids:
                 self.arrived.setdefault(step_id, arrived)
+        steps = [s for e in expansions for s in e.calls if s.id not in self._early_steps]
         if self._on_start is not None:
             for expansion in expansions:
                 for step, _ in expansion.answered:
-                    self._on_start(step, early)
-                for step in expansion.calls:
-                    self._on_start(step, early)
-        if early:
-            self._submitted[calls[0].id] += 1
+                    self._on_start(step, False)
+            for step in steps:
+                self._on_start(step, False)
         for expansion in expansions:
             for step, result in expansion.answered:
                 batch.answer(step, result)
-        batch.submit_many([step for expansion in expansions for step in expansion.calls])
+        batch.submit_many(steps)

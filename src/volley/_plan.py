@@ -87,29 +87,41 @@ class Plans:
         except ArgumentError as exc:
             refused = error_result(call, ErrorKind.INVALID_ARGUMENTS, str(exc))
             return Expansion(call, (), ((call, refused),))
-        prefix = f"{call.id}/"
         own = _step_ids(steps)
-        known = set(own)
         calls: list[ToolCall] = []
         answered: list[tuple[ToolCall, ToolResult]] = []
-        for number, (step, step_id) in enumerate(zip(steps, own, strict=True)):
-            name = step.get("tool") if isinstance(step, Mapping) else None
-            arguments = step.get("arguments", {}) if isinstance(step, Mapping) else {}
-            refs = find_refs(arguments) if isinstance(arguments, Mapping) else ()
-            made = ToolCall(
-                prefix + step_id,
-                name if isinstance(name, str) else str(name),
-                _namespaced(arguments, prefix),
-                depends_on=tuple(prefix + ref for ref in dict.fromkeys(refs) if ref in known),
-                refs=True,
-            )
+        for number, step in enumerate(steps):
+            made, refs = _step_call(call.id, step, own[number], set(own))
             problem = self._problem(step, number, made, refs, own)
             if problem is not None:
                 answered.append((made, error_result(made, *problem)))
             else:
                 calls.append(made)
-        pairs = tuple((step_id, prefix + step_id) for step_id in own)
+        pairs = tuple((step_id, f"{call.id}/{step_id}") for step_id in own)
         return Expansion(call, tuple(calls), tuple(answered), pairs)
+
+    def settled_steps(self, plan_id: str, steps: list[Any]) -> list[tuple[ToolCall, bool]]:
+        """The steps of a plan (perhaps still being written), each with whether it is settled.
+
+        A step is settled when the rest of the plan cannot change it: it is well formed, and
+        refers only to steps before it. A settled step is the very call `expand` makes of it once
+        the plan is whole, so it may start before then; the others wait for the whole plan.
+        """
+        own = _step_ids(steps)
+        settled: list[tuple[ToolCall, bool]] = []
+        for number, step in enumerate(steps):
+            earlier = set(own[:number])
+            made, refs = _step_call(plan_id, step, own[number], earlier)
+            whole = all(ref in earlier for ref in refs)
+            settled.append((made, whole and self._problem(step, number, made, refs, own) is None))
+        return settled
+
+    def steps_of(self, call: ToolCall) -> list[Any]:
+        """The steps a whole `run_plan` call lists (none, if it is not a plan one can run)."""
+        try:
+            return _steps(parse_arguments(call.arguments, tool=PLAN_TOOL))
+        except ArgumentError:
+            return []
 
     def fold(self, expansion: Expansion, results: Mapping[str, ToolResult]) -> ToolResult:
         """The result of the call the model wrote: a plan's gathers its steps' results."""
@@ -204,24 +216,20 @@ def plan_tool(toolbox: Toolbox) -> Tool[..., Any]:
     """
     names = [t.name for t in toolbox if not t.requires_approval and t.name != PLAN_TOOL]
     description = (
-        "Run several calls of the other tools at once, when later calls need earlier calls' "
-        "results: one round trip instead of one per call. In a step's arguments, "
-        '{"$ref": "s1"} stands for step s1\'s whole result and {"$ref": "s1", "pointer": '
-        '"/results/0/url"} for a part of it (a JSON pointer). A step waits for the steps it '
-        "refers to; the others run at the same time. Returns each step's result (or error) by "
-        "id. Arguments follow each tool's own schema."
+        "Run calls of the other tools as one plan, when later calls need earlier results: "
+        'in a step\'s arguments, {"$ref": "s1"} is step s1\'s result and {"$ref": "s1", '
+        '"pointer": "/items/0/id"} a part of it (a JSON pointer). Steps run at once unless they '
+        "wait for a step they refer to. Returns each step's result or error by id."
     )
     schema = {
         "type": "object",
         "properties": {
             "steps": {
                 "type": "array",
-                "minItems": 1,
-                "maxItems": MAX_STEPS,
                 "items": {
                     "type": "object",
                     "properties": {
-                        "id": {"type": "string", "description": "Short and unique: s1, s2..."},
+                        "id": {"type": "string"},
                         "tool": {"type": "string", "enum": names},
                         "arguments": {"type": "object"},
                     },
@@ -261,6 +269,24 @@ def _step_ids(steps: list[Any]) -> list[str]:
         usable = isinstance(step_id, str) and step_id and step_id not in ids
         ids.append(step_id if usable else f"#{number + 1}")  # type: ignore[arg-type]
     return ids
+
+
+def _step_call(
+    plan_id: str, step: object, step_id: str, known: set[str]
+) -> tuple[ToolCall, tuple[str, ...]]:
+    """The call of one step (its id `<plan id>/<step id>`), and the step ids it refers to."""
+    prefix = f"{plan_id}/"
+    name = step.get("tool") if isinstance(step, Mapping) else None
+    arguments = step.get("arguments", {}) if isinstance(step, Mapping) else {}
+    refs = find_refs(arguments) if isinstance(arguments, Mapping) else ()
+    made = ToolCall(
+        prefix + step_id,
+        name if isinstance(name, str) else str(name),
+        _namespaced(arguments, prefix),
+        depends_on=tuple(prefix + ref for ref in dict.fromkeys(refs) if ref in known),
+        refs=True,
+    )
+    return made, refs
 
 
 def _namespaced(value: Any, prefix: str) -> Any:

@@ -254,6 +254,8 @@ async def _stream(
                 raise _BrokenStream(f"the stream fell silent for {idle:g} s") from exc
             if isinstance(item, streams.CallComplete):
                 dispatch.call_complete(item.call)
+            elif isinstance(item, streams.CallDelta):
+                dispatch.call_delta(item.id, item.name, item.text)
             elif isinstance(item, streams.TextDelta):
                 if emit is not None:
                     emit(TextDelta(index, item.text))

@@ -127,6 +127,7 @@ class SDKAdapter:
         try:  # some SDKs (genai) send the request only when the first event is asked for
             events = await self._send_streamed(params)
             assembler = self._assembler(names)
+            assembler.watch = frozenset(request.streamed_arguments)
             relayed = relay(events, assembler, passthrough=self._refusals, lazy=self._lazy_stream)
             async for item in relayed:
                 yield item

@@ -38,6 +38,8 @@ class ModelRequest:
     """Whether the model may ask for several calls in one turn (where the provider can say so)."""
     max_tokens: int | None = None
     """A cap on the tokens the model writes in this turn (the adapter's default if `None`)."""
+    streamed_arguments: frozenset[str] = frozenset()
+    """Tools whose calls' argument text a stream reports as it comes (`streams.CallDelta`)."""
 
 
 class Provider(Protocol):
@@ -68,7 +70,8 @@ class StreamingProvider(Protocol):
     def stream(self, request: ModelRequest) -> AsyncIterator[Any]:
         """One streamed round trip, as neutral events and then the whole turn.
 
-        Yields `TextDelta`, `CallComplete` (each call the moment it is whole) and `TurnEnd` from
+        Yields `TextDelta`, `CallComplete` (each call the moment it is whole), `CallDelta` (for
+        the tools in `request.streamed_arguments`) and `TurnEnd` from
         `volley.providers.streams`, then the `ModelTurn` that `complete` would have returned. A
         stream that breaks after the request was accepted raises `StreamError`.
         """

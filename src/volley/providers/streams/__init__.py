@@ -16,7 +16,15 @@ Example:
     ```
 """
 
-from ._events import CallComplete, IncompleteCall, NeutralEvent, StreamError, TextDelta, TurnEnd
+from ._events import (
+    CallComplete,
+    CallDelta,
+    IncompleteCall,
+    NeutralEvent,
+    StreamError,
+    TextDelta,
+    TurnEnd,
+)
 from .anthropic import AnthropicAssembler
 from .gemini import GeminiAssembler
 from .openai_chat import OpenAIChatAssembler
@@ -25,6 +33,7 @@ from .openai_responses import OpenAIResponsesAssembler
 __all__ = [
     "AnthropicAssembler",
     "CallComplete",
+    "CallDelta",
     "GeminiAssembler",
     "IncompleteCall",
     "NeutralEvent",

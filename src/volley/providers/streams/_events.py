@@ -14,7 +14,15 @@ from ..._call import ToolCall
 from ..._errors import StreamError
 from ..._messages import StopReason, Usage
 
-__all__ = ["CallComplete", "IncompleteCall", "NeutralEvent", "StreamError", "TextDelta", "TurnEnd"]
+__all__ = [
+    "CallComplete",
+    "CallDelta",
+    "IncompleteCall",
+    "NeutralEvent",
+    "StreamError",
+    "TextDelta",
+    "TurnEnd",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +47,23 @@ class CallComplete:
 
 
 @dataclass(frozen=True, slots=True)
+class CallDelta:
+    """More of the argument text of a call still being written.
+
+    Only for the tools an assembler `watch`es: a caller that can act on part of a call's
+    arguments (a plan's first steps, while the model writes the rest) asks for them; everyone
+    else waits for `CallComplete`, which follows as usual.
+    """
+
+    id: str
+    """The call's id."""
+    name: str
+    """The tool's own name."""
+    text: str
+    """The next piece of the argument text (never empty)."""
+
+
+@dataclass(frozen=True, slots=True)
 class TurnEnd:
     """The model's message ended (the stream may still carry trailing usage or a sentinel)."""
 
@@ -48,7 +73,7 @@ class TurnEnd:
     model: str
 
 
-NeutralEvent: TypeAlias = TextDelta | CallComplete | TurnEnd
+NeutralEvent: TypeAlias = TextDelta | CallDelta | CallComplete | TurnEnd
 """What `feed` returns, in stream order."""
 
 

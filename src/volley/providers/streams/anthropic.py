@@ -19,6 +19,7 @@ from .._names import ToolNames
 from ..anthropic import STOP_REASONS
 from ._events import (
     CallComplete,
+    CallDelta,
     IncompleteCall,
     NeutralEvent,
     StreamError,
@@ -63,6 +64,8 @@ class AnthropicAssembler:
             raise missing_extra("anthropic", "anthropic") from None
         self._event_type: Any = RawMessageStreamEvent
         self._names = names
+        self.watch: frozenset[str] = frozenset()
+        """Tools whose argument text is reported piece by piece (`CallDelta`)."""
         self._started = False
         self._stopped = False
         self._model = ""
@@ -148,6 +151,8 @@ class AnthropicAssembler:
             if block_type not in ("tool_use", "server_tool_use"):
                 raise StreamError(f"input_json_delta for block {event.index}, a {block_type}")
             block.partial_json.append(delta.partial_json)
+            if self.watch and delta.partial_json:
+                return self._watched(block, delta.partial_json)
             return []
         if delta.type in _DELTA_FIELDS:
             expected, name = _DELTA_FIELDS[delta.type]
@@ -168,6 +173,15 @@ class AnthropicAssembler:
             block.content.setdefault("citations", []).append(citation)
             return []
         raise StreamError(f"unknown delta type {delta.type!r} for block {event.index}")
+
+    def _watched(self, block: _Block, text: str) -> list[NeutralEvent]:
+        call_id, wire = block.content.get("id"), block.content.get("name")
+        if block.content.get("type") != "tool_use" or not isinstance(wire, str):
+            return []
+        name = self._names.from_wire(wire)
+        if name not in self.watch or not isinstance(call_id, str):
+            return []
+        return [CallDelta(call_id, name, text)]
 
     def _block_stop(self, event: Any) -> list[NeutralEvent]:
         block = self._open_block(event.index, "content_block_stop")

@@ -47,6 +47,8 @@ class GeminiAssembler:
             raise missing_extra("google-genai", "gemini") from None
         self._types: Any = types
         self._names = names
+        self.watch: frozenset[str] = frozenset()
+        """Unused: Gemini sends each call whole, so there is no argument text to report."""
         self._parts: list[Any] = []
         self._calls: list[ToolCall] = []
         self._finish: str | None = None

@@ -19,6 +19,7 @@ from .._names import ToolNames
 from ..openai_chat import STOP_REASONS
 from ._events import (
     CallComplete,
+    CallDelta,
     IncompleteCall,
     NeutralEvent,
     StreamError,
@@ -59,6 +60,8 @@ class OpenAIChatAssembler:
             raise missing_extra("openai", "openai") from None
         self._chunk_type: Any = ChatCompletionChunk
         self._names = names
+        self.watch: frozenset[str] = frozenset()
+        """Tools whose argument text is reported piece by piece (`CallDelta`)."""
         self._model = ""
         self._texts: list[str] = []
         self._calls: list[ToolCall] = []
@@ -123,6 +126,10 @@ class OpenAIChatAssembler:
                 current.name = function.name
             if function.arguments:
                 current.arguments.append(function.arguments)
+                if self.watch and current.name:
+                    name = self._names.from_wire(current.name)
+                    if name in self.watch:
+                        out.append(CallDelta(current.id, name, function.arguments))
         return out
 
     def _complete(self) -> list[NeutralEvent]:

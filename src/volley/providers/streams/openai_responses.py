@@ -20,6 +20,7 @@ from .._names import ToolNames
 from ..openai_responses import turn_from_response
 from ._events import (
     CallComplete,
+    CallDelta,
     IncompleteCall,
     NeutralEvent,
     StreamError,
@@ -59,6 +60,8 @@ class OpenAIResponsesAssembler:
         self._event_type: Any = ResponseStreamEvent
         self._response_type: Any = Response
         self._names = names
+        self.watch: frozenset[str] = frozenset()
+        """Tools whose argument text is reported piece by piece (`CallDelta`)."""
         self._started = False
         self._response: Any = None
         """The latest whole response object the stream carried (created, then completed)."""
@@ -103,6 +106,10 @@ class OpenAIResponsesAssembler:
         if kind == "response.function_call_arguments.delta":
             entry = self._call_item(parsed, kind)
             entry.arguments.append(parsed.delta)
+            if self.watch and parsed.delta:
+                name = self._names.from_wire(entry.item.name)
+                if name in self.watch:
+                    return [CallDelta(entry.item.call_id, name, parsed.delta)]
             return []
         if kind == "response.function_call_arguments.done":
             entry = self._call_item(parsed, kind)
