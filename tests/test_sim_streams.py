@@ -79,6 +79,7 @@ def test_split_tokens_keeps_text_and_count(text, size):
 
 
 def test_token_rule_is_the_documented_one():
-    assert count_tokens('{"city": "Paris"}') == 9  # { " city " : " Paris " }
+    assert count_tokens('{"city": "Paris"}') == 6  # {" city ": " Paris "}
     assert count_tokens("Hello, world!") == 4
+    assert count_tokens("https://example.org/a.b") == 9  # https :// example . org / a . b
     assert count_tokens("  ") == 0

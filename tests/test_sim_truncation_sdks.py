@@ -17,16 +17,16 @@ from volley.sim._script import Reply, plan_reply
 from volley.sim._truncate import truncate
 from volley.sim._wire import output_tokens
 
-# Through the official SDKs, on a live server: the first turn of SCENARIO needs 48 output tokens
-# (text 6, then calls of 10, 20 and 12); the caps fall in the text, at its end, on a call's name,
-# mid-arguments, between calls, one short and exactly at the whole reply.
-CAPS = [3, 6, 7, 12, 16, 30, 47, 48]
+# Through the official SDKs, on a live server: the first turn of SCENARIO needs 37 output tokens
+# (text 6, then calls of 7, 15 and 9); the caps fall in the text, at its end, on a call's name,
+# mid-arguments, between calls, mid-arguments again, one short and exactly at the whole reply.
+CAPS = [3, 6, 7, 10, 13, 20, 36, 37]
 ASK = [{"role": "user", "content": "Weather and time?"}]
 
 
 def first_turn(id_prefix: str, cap: int, *, partial_calls: bool = True) -> Reply:
     reply = plan_reply(SCENARIO, (), max_calls=None, id_prefix=id_prefix)
-    assert output_tokens(reply) == 48
+    assert output_tokens(reply) == 37
     return truncate(reply, cap, partial_calls=partial_calls)
 
 
@@ -63,7 +63,7 @@ def test_anthropic_sdk_reads_cut_messages():
     for cap, (plain, streamed) in zip(CAPS, results, strict=True):
         expected = first_turn("toolu_", cap)
         assert (
-            plain.stop_reason == streamed.stop_reason == ("max_tokens" if cap < 48 else "tool_use")
+            plain.stop_reason == streamed.stop_reason == ("max_tokens" if cap < 37 else "tool_use")
         )
         uses = [(b.id, b.input) for b in plain.content if b.type == "tool_use"]
         assert uses == [(c.id, c.arguments) for c in expected.calls]
@@ -75,7 +75,7 @@ def test_anthropic_sdk_reads_cut_messages():
         assert [(b.type, b.id) for b in extra] == ([("tool_use", cut.id)] if cut else [])
         assert plain.usage.output_tokens == streamed.usage.output_tokens == output_tokens(expected)
     assert [(r.truncated, r.tool_calls) for r in log[::2]] == [
-        (cap < 48, len(first_turn("toolu_", cap).calls)) for cap in CAPS
+        (cap < 37, len(first_turn("toolu_", cap).calls)) for cap in CAPS
     ]
 
 
@@ -98,7 +98,7 @@ def test_openai_chat_sdk_reads_cut_completions():
         arguments = [c.arguments_json for c in expected.calls]
         arguments += [expected.cut_call.arguments_json] if expected.cut_call else []
         choice = plain.choices[0]
-        assert choice.finish_reason == ("length" if cap < 48 else "tool_calls")
+        assert choice.finish_reason == ("length" if cap < 37 else "tool_calls")
         assert [c.function.arguments for c in choice.message.tool_calls or []] == arguments
         streamed: dict[int, str] = {}
         for chunk in chunks[:-1]:
@@ -143,7 +143,7 @@ def test_openai_responses_sdk_reads_incomplete_responses():
     results, _ = serve(client_for, exchange, caps)
     for cap, (plain, events) in zip(caps, results, strict=True):
         expected = first_turn("call_", cap)
-        status = "incomplete" if cap < 48 else "completed"
+        status = "incomplete" if cap < 37 else "completed"
         assert events[-1].type == f"response.{status}"
         final = events[-1].response
         for response in (plain, final):
@@ -153,7 +153,7 @@ def test_openai_responses_sdk_reads_incomplete_responses():
             assert calls == [("completed", c.arguments_json) for c in expected.calls] + (
                 [("incomplete", expected.cut_call.arguments_json)] if expected.cut_call else []
             )
-        assert (plain.incomplete_details is None) == (cap == 48)
+        assert (plain.incomplete_details is None) == (cap == 37)
         done = [e.item for e in events if e.type == "response.output_item.done"]
         assert [i.call_id for i in done if i.type == "function_call"] == [
             c.id for c in expected.calls
@@ -183,7 +183,7 @@ def test_google_genai_sdk_reads_max_tokens_responses():
     results, log = serve(client_for, exchange, CAPS)
     for cap, (plain, chunks) in zip(CAPS, results, strict=True):
         expected = first_turn("", cap, partial_calls=False)
-        reason = types.FinishReason.MAX_TOKENS if cap < 48 else types.FinishReason.STOP
+        reason = types.FinishReason.MAX_TOKENS if cap < 37 else types.FinishReason.STOP
         assert plain.candidates[0].finish_reason == chunks[-1].candidates[0].finish_reason == reason
         calls = [(c.name, c.args) for c in plain.function_calls or []]
         assert calls == [(c.name, c.arguments) for c in expected.calls]

@@ -68,7 +68,9 @@ class Tally:
 
     def add(self, encoded: str, data: bytes) -> None:
         """Count one medium, sent as ``encoded`` (exactly the base64 text of the request)."""
-        self.words += count_tokens(encoded)
+        # As the text counts inside the request's JSON, where its first and last marks (`/`,
+        # `+`, `=`) run on into the quotes and the marks around them.
+        self.words += count_tokens(f':"{encoded}"}}') - count_tokens(':""}')
         self.cost += media_tokens(data)
 
     def adjust(self, tokens: int) -> int:

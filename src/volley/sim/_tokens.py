@@ -1,7 +1,8 @@
 r"""Deterministic token counting, so that usage figures and latency never depend on a tokenizer.
 
-A token is one match of the regular expression ``\w+|[^\w\s]``: a run of word characters, or
-one punctuation character. Whitespace is free. Input tokens are counted over the canonical JSON
+A token is one match of the regular expression ``\w+|[^\w\s]+``: a run of word characters, or a
+run of punctuation (as a BPE tokenizer merges the ``{"``, ``":`` and ``"},`` of JSON, or the
+``://`` of a URL). Whitespace is free. Input tokens are counted over the canonical JSON
 (sorted keys, compact separators) of what the request sends the model: ``{"system", "messages",
 "tools"}``; output tokens over the generated text, each call's name and the JSON text of its
 arguments. The figures are not a real tokenizer's, but they grow with the conversation the way
@@ -18,7 +19,7 @@ import itertools
 import json
 import re
 
-TOKEN = re.compile(r"\w+|[^\w\s]")
+TOKEN = re.compile(r"\w+|[^\w\s]+")
 MAX_PIECES = 256
 """At most this many stream fragments per text: 3 tokens each, more for a very long text."""
 
@@ -27,7 +28,7 @@ _SPACE = {c for c in range(128) if re.fullmatch(r"\s", chr(c))}
 _CLASS = bytes(
     ord("a") if c in _WORD else ord(" ") if c in _SPACE else ord(".") for c in range(256)
 )
-_STARTS = re.compile(rb"(?<!a)a|\.")
+_STARTS = re.compile(rb"(?<!a)a|(?<!\.)\.")
 """Where a token starts, in a text's classes (see `_classes`)."""
 
 
@@ -53,9 +54,10 @@ def _classes(text: str) -> bytes:
 
 
 def _count(classes: bytes) -> int:
-    """Tokens in a text's classes: each ``.``, and each run of ``a``."""
-    runs = classes.count(b" a") + classes.count(b".a") + classes.startswith(b"a")
-    return classes.count(b".") + runs
+    """Tokens in a text's classes: each run of ``a``, and each run of ``.``."""
+    words = classes.count(b" a") + classes.count(b".a") + classes.startswith(b"a")
+    marks = classes.count(b" .") + classes.count(b"a.") + classes.startswith(b".")
+    return words + marks
 
 
 def count_json_tokens(value: object) -> int:
