@@ -8,7 +8,7 @@ from typing import Any
 
 from volley.bench import load
 
-HEAVY = ("journal", "frameworks", "mcp", "ray", "hedge")
+HEAVY = ("journal", "frameworks", "mcp", "ray", "hedge", "plans")
 """Benchmarks whose quick run takes seconds (servers, clusters): each in a test file of its own,
 so the test workers share them out."""
 

@@ -28,6 +28,7 @@ BENCHMARKS = (
     "journal",
     "ray",
     "hedge",
+    "plans",
 )
 """Every benchmark, in the order a full run shows them."""
 
@@ -53,8 +54,9 @@ NEEDS = {
     "frameworks": ("langgraph", "langchain", "pydantic-ai"),
     "journal": ("anthropic", "sim"),
     "ray": ("ray", "anthropic", "sim"),
+    "plans": ("anthropic", "sim"),
 }
-"""A benchmark -> the extras it needs (two talk to the simulated provider through the
+"""A benchmark -> the extras it needs (four talk to the simulated provider through the
 Anthropic SDK, one to an MCP server through the MCP SDK, one runs inside LangGraph, LangChain and
 Pydantic AI, one starts a Ray cluster); the others need none."""
 
