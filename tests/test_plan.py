@@ -261,3 +261,31 @@ def test_a_plan_result_stays_within_the_result_size_and_says_what_was_cut() -> N
     report = json.loads(content)
     assert list(report) == [f"s{i}" for i in range(5)]
     assert all("[output cut: 60,000 characters in all" in v["result"] for v in report.values())
+
+
+def test_a_plan_is_traced_as_its_steps_with_their_edges(tmp_path: Any) -> None:
+    from volley.trace import Trace, TraceRecorder, html, load_trace
+
+    path = tmp_path / "plan.jsonl"
+    with TraceRecorder(path) as recorder:
+        agent = Agent(planner([plan("p", CHAIN[:3])]), TOOLS, plan=True, observers=[recorder])
+        result = vrun(lambda: agent.run("go"))
+    loaded = load_trace(path)
+    steps = loaded.turns[0].calls
+    assert [(c.id, c.name, c.after) for c in steps] == [
+        ("p/s", "search", ()),
+        ("p/f0", "fetch", ("p/s",)),
+        ("p/f1", "fetch", ("p/s",)),
+    ]
+    assert steps[1].content == "page at https://volley/0"
+    from_result = Trace.from_result(result)
+    assert [(c.id, c.after, c.is_error) for c in from_result.turns[0].calls] == [
+        (c.id, c.after, c.is_error) for c in steps
+    ]
+    told = from_result.turns[0].calls[1]
+    assert (told.started, told.ended, told.content) == (
+        steps[1].started,
+        steps[1].ended,
+        steps[1].content,
+    )
+    assert "after p/s" in html(loaded)

@@ -29,7 +29,7 @@ from ._content import DEFAULT_MAX_CHARS, cap
 from ._invoke import error_result
 from ._tool import Tool, Toolbox
 
-__all__ = ["PLAN_TOOL", "Expansion", "Plans"]
+__all__ = ["PLAN_TOOL", "Expansion", "Plans", "steps_of"]
 
 PLAN_TOOL = "run_plan"
 """The name of the tool a model calls to run a plan."""
@@ -205,6 +205,37 @@ class Plans:
                 "cannot do; call it directly, not in a plan.",
             )
         return None
+
+
+def steps_of(plan: ToolCall, result: ToolResult) -> dict[str, tuple[ToolCall, ToolResult]]:
+    """A finished plan's steps, each with its result as the plan's result tells it.
+
+    For what keeps only the conversation (a `RunResult`): the steps' own results were events of
+    the run, and the plan's result holds what the model read of each.
+    """
+    expansion = Plans(Toolbox()).expand(plan)
+    made = {c.id: c for c in (*expansion.calls, *(c for c, _ in expansion.answered))}
+    try:
+        report = pydantic_core.from_json(result.content)
+    except ValueError:
+        report = {}
+    steps: dict[str, tuple[ToolCall, ToolResult]] = {}
+    for step_id, call_id in expansion.steps:
+        outcome = report.get(step_id) if isinstance(report, dict) else None
+        outcome = outcome if isinstance(outcome, dict) else {}
+        call = made[call_id]
+        if "error" in outcome:
+            kind, _, why = str(outcome["error"]).partition(": ")
+            known = kind in ErrorKind.__members__.values()
+            steps[call_id] = (
+                call,
+                error_result(call, ErrorKind(kind) if known else ErrorKind.EXCEPTION, why or kind),
+            )
+        else:
+            value = outcome.get("result")
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            steps[call_id] = (call, ToolResult(call_id, call.name, text, value))
+    return steps
 
 
 def plan_tool(toolbox: Toolbox) -> Tool[..., Any]:

@@ -80,6 +80,7 @@ def call_record(call: TraceCall, *, attempt: int, order: int) -> dict[str, Any]:
         "duplicate_of": call.duplicate_of,
         "attempts": call.attempts,
         **({"hedges": call.hedges} if call.hedges else {}),  # optional: old files have none
+        **({"after": list(call.after)} if call.after else {}),
         "content": call.content,
     } | ({"progress": [_progress_record(p) for p in call.progress]} if call.progress else {})
 
@@ -247,6 +248,13 @@ class Fields:
             raise self._bad(key, "a list of objects", value)
         return [Fields(v, f"{self.where}, {key}[{i}]") for i, v in enumerate(value)]
 
+    def texts(self, key: str) -> list[str]:
+        """A list of strings."""
+        value = self._get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._bad(key, "a list of strings", value)
+        return value
+
     def arguments(self, key: str) -> Mapping[str, Any] | str:
         """Tool arguments: an object, or the text the model wrote."""
         value = self._get(key)
@@ -281,6 +289,7 @@ def call_from_record(fields: Fields) -> tuple[TraceCall, int, int]:
             for report in (fields.objects("progress") if "progress" in fields.record else [])
         ),
         hedges=fields.integer("hedges") if "hedges" in fields.record else 0,
+        after=tuple(fields.texts("after")) if "after" in fields.record else (),
     )
     return call, fields.integer("attempt"), fields.integer("order")
 

@@ -90,6 +90,9 @@ tr.error td.result pre { color: #b91c1c; }
 footer { color: var(--muted); font-size: 12px; margin-top: 18px; }
 """
 
+SEPARATOR = ", "
+"""Between the ids of the calls a call waited for."""
+
 
 def write_html(trace: Trace, path: str | PathLike[str]) -> Path:
     """Write the page of `trace` to `path` (UTF-8) and return the path."""
@@ -178,7 +181,8 @@ def _table(turn: TraceTurn, start: float) -> str:
             f'<td class="num">{escape(seconds(call.duration))}</td>'
             f'<td class="result"><small>{_text(kind)}'
             f"{' · early' if call.early else ''}"
-            f"{f' · {escape(hedge_note(call))}' if call.hedges else ''}</small>"
+            f"{f' · {escape(hedge_note(call))}' if call.hedges else ''}"
+            f"{f' · after {_text(SEPARATOR.join(call.after))}' if call.after else ''}</small>"
             f"<pre>{_text(_excerpt(call.content, EXCERPT))}</pre></td></tr>"
         )
     return (

@@ -8,11 +8,12 @@ agent's clock, as in `TurnStats`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall, ToolResult
 from .._messages import ModelTurn, ToolReturns, UserPrompt
+from .._plan import PLAN_TOOL, steps_of
 from .._stats import CallTiming, RunStats, TurnStats
 from ._cap import CONTENT_LIMIT, cap, capped_arguments
 
@@ -66,6 +67,8 @@ class TraceCall:
     """What it reported while it ran (at most `MAX_PROGRESS` reports, the last always kept)."""
     hedges: int = 0
     """How many of its attempts were hedges (started because an attempt was slow to answer)."""
+    after: tuple[str, ...] = ()
+    """The calls it waited for, by id: a plan's steps wait for the steps they refer to."""
 
     @property
     def duration(self) -> float:
@@ -193,12 +196,7 @@ class Trace:
         turns = tuple(
             TraceTurn(
                 index=stats.index,
-                calls=tuple(
-                    _call(stats, call, _result(results, k, call), timing, max_content)
-                    for k, (call, timing) in enumerate(
-                        zip(message.calls, stats.timeline, strict=False)
-                    )
-                ),
+                calls=_calls(stats, message, results, max_content),
                 stats=stats,
                 text=cap(message.text, max_content),
             )
@@ -212,6 +210,36 @@ class Trace:
             stats=result.stats,
             output=cap(result.output, max_content),
         )
+
+
+def _calls(
+    stats: TurnStats, message: ModelTurn, results: tuple[ToolResult, ...], limit: int
+) -> tuple[TraceCall, ...]:
+    """The turn's calls as they ran: the message's, with each plan's steps in its place."""
+    if [t.call_id for t in stats.timeline] == [c.id for c in message.calls[: len(stats.timeline)]]:
+        pairs = zip(message.calls, stats.timeline, strict=False)
+        return tuple(
+            _call(stats, call, _result(results, k, call), timing, limit)
+            for k, (call, timing) in enumerate(pairs)
+        )
+    ran = {c.id: (c, _result(results, k, c)) for k, c in enumerate(message.calls)}
+    steps: dict[str, tuple[ToolCall, ToolResult]] = {}
+    for call in message.calls:
+        plan_result = ran[call.id][1]
+        if call.name == PLAN_TOOL and plan_result is not None:
+            steps.update(steps_of(call, plan_result))
+    traced: list[TraceCall] = []
+    for timing in stats.timeline:
+        if timing.call_id in steps:  # its times are the timeline's (the plan's result has none)
+            step, told = steps[timing.call_id]
+            ended = timing.ended if timing.started is not None else None
+            told = replace(
+                told, started_at=timing.started, ended_at=ended, attempts=1 if ended else 0
+            )
+            traced.append(_call(stats, step, told, timing, limit))
+        elif timing.call_id in ran:
+            traced.append(_call(stats, *ran[timing.call_id], timing, limit))
+    return tuple(traced)
 
 
 def _result(results: tuple[ToolResult, ...], k: int, call: ToolCall) -> ToolResult | None:
@@ -245,4 +273,5 @@ def _call(
         duplicate_of=result.duplicate_of if result is not None else None,
         attempts=result.attempts if result is not None else 0,
         hedges=result.hedges if result is not None else 0,
+        after=call.depends_on,
     )

@@ -178,9 +178,9 @@ class TraceRecorder:
         if queue:
             order, started = self._match(queue, result.error_kind == ErrorKind.DUPLICATE_ID)
             arguments = capped_arguments(started.call.arguments, self.max_content)
-            early, dispatched = started.early, started.at
+            early, dispatched, after = started.early, started.at, started.call.depends_on
         else:  # never announced (not something the agent does): keep what the result says
-            order, arguments, early = self._order, {}, False
+            order, arguments, early, after = self._order, {}, False, ()
             self._order += 1
             dispatched = next(
                 (t for t in (result.started_at, result.ended_at) if t is not None), 0.0
@@ -201,6 +201,7 @@ class TraceRecorder:
             attempts=result.attempts,
             progress=tuple(self._progress.pop(result.call_id, ())),
             hedges=result.hedges,
+            after=after,
         )
         self._write(call_record(call, attempt=self._attempt, order=order))
 
