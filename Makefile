@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest bench demo clean
+.PHONY: install test lint typecheck pytest docs docs-check bench demo clean
 
 install: $(STAMP)
 
@@ -23,7 +23,19 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest -q -n 3 --dist loadfile  # three workers (many tests wait on I/O), each module on one
 
-test: lint typecheck pytest
+# The documentation site (mkdocs, Material, mkdocstrings): built into site/ with --strict, so a
+# broken link or a reference to a name that does not exist fails. `test` builds it into a
+# throwaway folder (a few seconds) and removes it.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
+docs: install
+	$(MKDOCS) build --strict --site-dir site
+
+docs-check: install
+	@out=$$(mktemp -d) && $(MKDOCS) build --strict --quiet --site-dir "$$out"; \
+		status=$$?; rm -rf "$$out"; exit $$status
+
+test: lint typecheck docs-check pytest
 
 bench: install
 	$(BIN)/python -m benchmarks
@@ -32,7 +44,7 @@ demo: install
 	$(BIN)/volley demo
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis site
 
 # The ends of the frameworks' version ranges, each in a throwaway venv under .cache/, running the
 # tests of its integration: the LangGraph node overrides private methods of LangGraph's ToolNode,

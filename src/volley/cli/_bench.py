@@ -1,4 +1,4 @@
-"""`volley bench`: the seeds' tables reproduced, then volley's own rows."""
+"""`volley bench`: the tutorials' timing tables reproduced, then volley's own rows."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ def add_parser(commands: Any) -> None:
 
     parser = commands.add_parser(
         "bench",
-        help="reproduce the seeds' tables and measure volley's own",
+        help="reproduce the tutorials' timing tables and measure volley's own",
         description=(
-            "Measure the tutorials' claims (N calls of D seconds, one by one and in parallel; "
-            "round trips and tokens) next to their figures, then volley's own: streaming "
-            "dispatch, the eager DAG against waves, conflict scheduling against sequential."
+            "Measure what tutorials on parallel tool calling claim (N calls of D seconds, one by "
+            "one and in parallel; round trips and tokens; the 'seeds' benchmark) next to their "
+            "figures, then volley's own: streaming dispatch, the eager DAG against waves, "
+            "conflict scheduling against sequential."
         ),
     )
     add_arguments(parser, default=SEEDS_AND_OWN)

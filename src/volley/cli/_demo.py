@@ -1,4 +1,4 @@
-"""`volley demo`: the seeds' scenarios, one call per turn, parallel, and streamed, offline."""
+"""`volley demo`: four tasks, one call per turn, parallel, and streamed, offline."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ def add_parser(commands: Any) -> None:
         "demo",
         help="run the offline demo (a simulated model, real local tools)",
         description=(
-            "Start a simulated model and real local tool backends on loopback, run the seeds' "
-            "scenarios three ways, and show round trips, tokens, time and timelines."
+            "Start a simulated model and real local tool backends on loopback, run four tasks "
+            "three ways (one call per turn, parallel, parallel with streaming dispatch), and "
+            "show round trips, tokens, time and timelines."
         ),
     )
     parser.add_argument(

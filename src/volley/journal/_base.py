@@ -45,6 +45,8 @@ LEASE_SECONDS = 30.0
 """How long a run stays held by a process that stopped renewing it (renewed every third)."""
 
 RunStatus: TypeAlias = Literal["running", "paused", "finished", "failed"]
+"""Where a run stands: `running` (or stopped by a crash, until resumed), `paused` for approval,
+`finished` with the model's answer, or `failed`."""
 
 
 class JournalError(VolleyError):

@@ -7,6 +7,7 @@ from ._base import ModelRequest as ModelRequest
 from ._base import Provider as Provider
 from ._base import ProviderError as ProviderError
 from ._base import StreamingProvider as StreamingProvider
+from ._names import ToolNames as ToolNames
 from ._resolve import resolve as resolve
 from .function import FunctionProvider as FunctionProvider
 
@@ -16,5 +17,6 @@ __all__ = [
     "Provider",
     "ProviderError",
     "StreamingProvider",
+    "ToolNames",
     "resolve",
 ]
