@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall, ToolResult
 from .._content import json_safe
-from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
+from .._messages import Message, ModelTurn, ToolReturns, Usage, UserPrompt
 from .._tool import Tool
 from ._adapter import SDKAdapter
 from ._base import ModelRequest, missing_extra
 from ._media import Accepts, texts_and_media
 from ._names import ToolNames
+from .streams.anthropic import STOP_REASONS, AnthropicAssembler
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
@@ -30,14 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["AnthropicProvider"]
 
 DEFAULT_MAX_TOKENS = 4096
-
-STOP_REASONS: dict[str, StopReason] = {
-    "end_turn": "end",
-    "stop_sequence": "end",
-    "tool_use": "tool_calls",
-    "max_tokens": "max_tokens",
-    "refusal": "refused",
-}
 
 
 class AnthropicProvider(SDKAdapter):
@@ -80,8 +73,6 @@ class AnthropicProvider(SDKAdapter):
         return _process_response(response, names)
 
     def _assembler(self, names: ToolNames) -> Any:
-        from .streams.anthropic import AnthropicAssembler
-
         return AnthropicAssembler(names)
 
     def _params(self, request: ModelRequest, names: ToolNames) -> dict[str, Any]:

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall, ToolResult
 from .._content import json_safe
-from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
+from .._messages import Message, ModelTurn, ToolReturns, Usage, UserPrompt
 from .._parts import Image, describe_media
 from .._tool import Tool
 from ._adapter import SDKAdapter
 from ._base import ModelRequest, missing_extra
 from ._media import Accepts, prepare
 from ._names import ToolNames
+from .streams.gemini import LOCAL_ID_PREFIX, STOP_REASONS, GeminiAssembler
 
 if TYPE_CHECKING:
     from google.genai import Client
@@ -33,16 +34,6 @@ if TYPE_CHECKING:
 
 
 __all__ = ["GeminiProvider"]
-
-STOP_REASONS: dict[str, StopReason] = {
-    "STOP": "end",
-    "MAX_TOKENS": "max_tokens",
-    "SAFETY": "refused",
-    "RECITATION": "refused",
-    "PROHIBITED_CONTENT": "refused",
-    "BLOCKLIST": "refused",
-    "SPII": "refused",
-}
 
 
 class GeminiProvider(SDKAdapter):
@@ -79,8 +70,6 @@ class GeminiProvider(SDKAdapter):
         return _process_response(response, names)
 
     def _assembler(self, names: ToolNames) -> Any:
-        from .streams.gemini import GeminiAssembler
-
         return GeminiAssembler(names)
 
     async def _close_client(self) -> None:
@@ -212,10 +201,6 @@ def _with_media(response: Any, result: ToolResult, k: int, after: list[Any], typ
         key = "error" if result.is_error else "output"
         update["response"] = {key: "\n".join([result.content, *notes])}
     return response.model_copy(update=update) if update else response
-
-
-LOCAL_ID_PREFIX = "volley-"
-"""Prefix of the ids volley gives calls that came without one (Gemini pairs those by order)."""
 
 
 def _process_response(response: genai_types.GenerateContentResponse, names: ToolNames) -> ModelTurn:

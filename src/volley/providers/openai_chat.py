@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 from .._call import ToolCall
 from .._content import json_safe
 from .._errors import ProviderError
-from .._messages import Message, ModelTurn, StopReason, ToolReturns, Usage, UserPrompt
+from .._messages import Message, ModelTurn, ToolReturns, Usage, UserPrompt
 from .._parts import Audio, Image, Part
 from .._tool import Tool
 from ._adapter import SDKAdapter
 from ._base import ModelRequest, arguments_text, missing_extra
 from ._names import ToolNames
+from .streams.openai_chat import STOP_REASONS, OpenAIChatAssembler
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -29,14 +30,6 @@ if TYPE_CHECKING:
 
 
 __all__ = ["OpenAIChatProvider"]
-
-STOP_REASONS: dict[str, StopReason] = {
-    "stop": "end",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    "length": "max_tokens",
-    "content_filter": "refused",
-}
 
 
 class OpenAIChatProvider(SDKAdapter):
@@ -83,8 +76,6 @@ class OpenAIChatProvider(SDKAdapter):
         return _process_response(response, names)
 
     def _assembler(self, names: ToolNames) -> Any:
-        from .streams.openai_chat import OpenAIChatAssembler
-
         return OpenAIChatAssembler(names)
 
     def _failure(self, exc: BaseException, params: dict[str, Any]) -> ProviderError:

@@ -16,7 +16,6 @@ from ..._call import ToolCall
 from ..._messages import ModelTurn, StopReason, Usage
 from .._base import missing_extra
 from .._names import ToolNames
-from ..anthropic import STOP_REASONS
 from ._events import (
     CallComplete,
     CallDelta,
@@ -28,13 +27,22 @@ from ._events import (
     validated,
 )
 
-__all__ = ["AnthropicAssembler"]
+__all__ = ["AnthropicAssembler", "STOP_REASONS"]
 
 _DELTA_FIELDS = {
     "text_delta": ("text", "text"),
     "thinking_delta": ("thinking", "thinking"),
 }
 """Delta type -> (block type it belongs to, field it appends to)."""
+
+STOP_REASONS: dict[str, StopReason] = {
+    "end_turn": "end",
+    "stop_sequence": "end",
+    "tool_use": "tool_calls",
+    "max_tokens": "max_tokens",
+    "refusal": "refused",
+}
+"""The API's `stop_reason` -> the neutral stop (the adapter reads whole messages with it)."""
 
 
 @dataclass

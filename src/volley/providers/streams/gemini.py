@@ -15,7 +15,6 @@ from ..._call import ToolCall
 from ..._messages import ModelTurn, StopReason, Usage
 from .._base import missing_extra
 from .._names import ToolNames
-from ..gemini import LOCAL_ID_PREFIX, STOP_REASONS
 from ._events import (
     CallComplete,
     IncompleteCall,
@@ -26,7 +25,21 @@ from ._events import (
     validated,
 )
 
-__all__ = ["GeminiAssembler"]
+__all__ = ["GeminiAssembler", "LOCAL_ID_PREFIX", "STOP_REASONS"]
+
+STOP_REASONS: dict[str, StopReason] = {
+    "STOP": "end",
+    "MAX_TOKENS": "max_tokens",
+    "SAFETY": "refused",
+    "RECITATION": "refused",
+    "PROHIBITED_CONTENT": "refused",
+    "BLOCKLIST": "refused",
+    "SPII": "refused",
+}
+"""The API's `finishReason` -> the neutral stop (the adapter reads whole responses with it)."""
+
+LOCAL_ID_PREFIX = "volley-"
+"""Prefix of the ids volley gives calls that came without one (Gemini pairs those by order)."""
 
 
 class GeminiAssembler:

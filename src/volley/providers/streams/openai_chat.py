@@ -16,7 +16,6 @@ from ..._call import ToolCall
 from ..._messages import ModelTurn, StopReason, Usage
 from .._base import missing_extra
 from .._names import ToolNames
-from ..openai_chat import STOP_REASONS
 from ._events import (
     CallComplete,
     CallDelta,
@@ -28,10 +27,19 @@ from ._events import (
     validated,
 )
 
-__all__ = ["OpenAIChatAssembler"]
+__all__ = ["OpenAIChatAssembler", "STOP_REASONS"]
 
 _CUT = frozenset({"length", "content_filter"})
 """Finish reasons that cut the message: the call being written then is not complete."""
+
+STOP_REASONS: dict[str, StopReason] = {
+    "stop": "end",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "length": "max_tokens",
+    "content_filter": "refused",
+}
+"""The API's `finish_reason` -> the neutral stop (the adapter reads whole completions with it)."""
 
 
 @dataclass

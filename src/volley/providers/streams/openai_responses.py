@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..._call import ToolCall
-from ..._messages import ModelTurn, Usage
+from ..._messages import ModelTurn, StopReason, Usage
 from .._base import missing_extra
 from .._names import ToolNames
-from ..openai_responses import turn_from_response
 from ._events import (
     CallComplete,
     CallDelta,
@@ -29,7 +28,10 @@ from ._events import (
     validated,
 )
 
-__all__ = ["OpenAIResponsesAssembler"]
+if TYPE_CHECKING:
+    from openai.types.responses import Response
+
+__all__ = ["OpenAIResponsesAssembler", "turn_from_response"]
 
 
 @dataclass
@@ -227,3 +229,85 @@ class OpenAIResponsesAssembler:
 
         part = ResponseOutputText.model_construct(type="output_text", text=text, annotations=[])
         return item.model_copy(update={"content": [part], "status": "incomplete"})
+
+
+def turn_from_response(response: Response, names: ToolNames) -> ModelTurn:
+    """The neutral turn, and every output item as the API takes it back as input.
+
+    Items are echoed as they came, not rebuilt: a message keeps its `id`, `status` and `phase`
+    (after a reasoning item, the API refuses a message without its id: "Item 'rs_...' of type
+    'reasoning' was provided without its required following item"; and it asks for `phase`
+    back on every assistant message). A reasoning item goes back only with an item after it,
+    so one the response ended on (its output cap fell while the model reasoned, or a stream was
+    cut) is dropped.
+    """
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    echoed: list[dict[str, Any]] = []
+    for item in response.output:
+        if item.type == "function_call":
+            calls.append(ToolCall(item.call_id, names.from_wire(item.name), item.arguments))
+            # Built field by field: the SDK's objects carry fields the API refuses as input.
+            echoed.append(
+                {
+                    "type": "function_call",
+                    "id": item.id,
+                    "call_id": item.call_id,
+                    "name": item.name,
+                    "arguments": item.arguments,
+                }
+            )
+        elif item.type == "message":
+            text = "".join(c.text for c in item.content if c.type == "output_text")
+            texts.append(text)
+            echoed.append(_message_item(item, text))
+        else:
+            echoed.append(item.to_dict(mode="json", exclude_none=True))
+    while echoed and echoed[-1].get("type") == "reasoning":
+        echoed.pop()
+    incomplete = response.incomplete_details
+    stop: StopReason
+    if incomplete is not None and incomplete.reason == "max_output_tokens":
+        stop = "max_tokens"
+    elif incomplete is not None and incomplete.reason == "content_filter":
+        stop = "refused"
+    else:
+        stop = "tool_calls" if calls else "end"
+    usage = response.usage
+    return ModelTurn(
+        text="".join(texts),
+        calls=tuple(calls),
+        stop=stop,
+        usage=Usage(usage.input_tokens, usage.output_tokens) if usage else Usage(),
+        model=response.model,
+        provider_data={"responses_items": echoed},
+    )
+
+
+def _message_item(item: Any, text: str) -> dict[str, Any]:
+    """A message output item in the input shape the API documents for it.
+
+    Its parts keep their type (`output_text` with its annotations, `refusal`); `logprobs` are
+    left out: the model's statistics about its tokens, not part of the conversation.
+    """
+    phase = getattr(item, "phase", None)
+    if not isinstance(getattr(item, "id", None), str):  # not from the API: nothing to keep
+        bare: dict[str, Any] = {"role": "assistant", "content": text}
+        return {**bare, "phase": phase} if phase else bare
+    parts: list[dict[str, Any]] = []
+    for part in item.content:
+        if part.type == "output_text":
+            annotations = [a.to_dict(mode="json", exclude_none=True) for a in part.annotations]
+            parts.append({"type": "output_text", "text": part.text, "annotations": annotations})
+        elif part.type == "refusal":
+            parts.append({"type": "refusal", "refusal": part.refusal})
+    echoed: dict[str, Any] = {
+        "type": "message",
+        "id": item.id,
+        "role": "assistant",
+        "status": item.status or "completed",
+        "content": parts,
+    }
+    if phase:
+        echoed["phase"] = phase
+    return echoed
