@@ -13,11 +13,11 @@ def test_quick_run_reports_p50_p99_and_extra_calls_for_each_setting() -> None:
     figures = report.figures
     assert figures["extra_calls_pct_none"] == 0.0
     assert figures["hedges_none"] == 0
-    for key in ("p95", "p97", "2_5x_median"):
+    for key in ("p95", "p97", "fixed"):
         assert 0 < figures[f"p50_s_{key}"] <= figures[f"p99_s_{key}"]
         assert figures[f"extra_calls_pct_{key}"] >= 0
-    assert [row[0] for row in report.rows] == ["none", "p95", "p97", "2.5x median"]
+    assert [row[0] for row in report.rows] == ["none", "'p95'", "'p97'", "0.05 (2.5x median)"]
     assert [goal.label for goal in report.goals] == [
-        "p99 turn with hedge_after='p95' / without",
-        "extra calls with hedge_after='p95' (%)",
+        "p99 turn with hedge_after='p97' / without",
+        "extra calls with hedge_after='p97' (%)",
     ]

@@ -10,10 +10,11 @@ has a budget of hedges, so a slow service is never hit twice as hard.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import re
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigurationError
@@ -71,23 +72,31 @@ class LatencyWindow:
     with it, and hedging would feed on itself until it hedged far more calls than it meant to.
     """
 
-    __slots__ = ("_samples",)
+    __slots__ = ("_ordered", "_samples", "_size")
 
     def __init__(self, size: int = WINDOW) -> None:
-        self._samples: deque[float] = deque(maxlen=size)
+        self._size = size
+        self._samples: deque[float] = deque()
+        self._ordered: list[float] = []
+        """The same latencies, sorted: a percentile is read on every call, so it is kept ready."""
 
     def add(self, seconds: float) -> None:
         """Keep one latency (the oldest goes once the window is full)."""
-        self._samples.append(max(0.0, seconds))
+        seconds = max(0.0, seconds)
+        if len(self._samples) >= self._size:
+            oldest = self._samples.popleft()
+            del self._ordered[bisect.bisect_left(self._ordered, oldest)]
+        self._samples.append(seconds)
+        bisect.insort(self._ordered, seconds)
 
     def __len__(self) -> int:
         return len(self._samples)
 
     def percentile(self, q: float) -> float | None:
         """The `q`-th percentile (nearest rank), or `None` while too few latencies are known."""
-        if len(self._samples) < MIN_SAMPLES:
+        ordered = self._ordered
+        if len(ordered) < MIN_SAMPLES:
             return None
-        ordered = sorted(self._samples)
         rank = math.ceil(q / 100 * len(ordered))
         return ordered[min(len(ordered), max(1, rank)) - 1]
 
@@ -169,17 +178,17 @@ class Hedging:
 
     async def attempt(self) -> Any:
         """The first successful answer of the body and its hedge, or the last failure."""
+        delay = hedge_delay(self._tool) if self._budget.left > 0 else None
+        if delay is None:  # no hedge can start: the body alone, without a task of its own
+            return await self._alone()
         first = self._launch(hedge=False)
         running = [first]
         try:
-            delay = hedge_delay(self._tool)
-            if delay is not None:
-                await asyncio.wait((first.task,), timeout=delay)
-                if not first.task.done() and self._may_hedge():
-                    running.append(self._launch(hedge=True))
+            await _one_done((first.task,), delay)
+            if not first.task.done() and self._may_hedge():
+                running.append(self._launch(hedge=True))
             failure: BaseException | None = None
-            while running:
-                await asyncio.wait([a.task for a in running], return_when=asyncio.FIRST_COMPLETED)
+            while True:
                 for item in [a for a in running if a.task.done()]:  # the first attempt first
                     running.remove(item)
                     ok, outcome = item.outcome()
@@ -187,8 +196,10 @@ class Hedging:
                         self._sample(first, item)
                         return outcome
                     failure = outcome
-            assert failure is not None
-            raise failure
+                if not running:
+                    assert failure is not None
+                    raise failure
+                await _one_done([a.task for a in running])
         except asyncio.CancelledError as exc:
             outcomes = await self._stop(running)
             running = []
@@ -200,6 +211,14 @@ class Hedging:
             raise
         finally:
             await self._stop(running)
+
+    async def _alone(self) -> Any:
+        self.attempts += 1
+        started = self._clock()
+        value = await self._start()
+        if self._tool.latencies is not None:
+            self._tool.latencies.add(self._clock() - started)
+        return value
 
     def _launch(self, *, hedge: bool) -> _Attempt:
         attempt = _Attempt(hedge, self._clock())
@@ -263,3 +282,29 @@ class Hedging:
         if interrupted is not None:
             raise interrupted
         return [a.outcome()[1] for a in running]
+
+
+async def _one_done(tasks: Iterable[asyncio.Task[Any]], timeout: float | None = None) -> None:
+    """Wait until one of `tasks` is done, or `timeout` has passed: `asyncio.wait` for less.
+
+    A hedging tool waits like this on every call, so the sets and the second future of
+    `asyncio.wait` are left out.
+    """
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    watched = list(tasks)
+    for task in watched:
+        task.add_done_callback(wake)
+    timer = loop.call_later(timeout, wake) if timeout is not None else None
+    try:
+        await waiter
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for task in watched:
+            task.remove_done_callback(wake)
