@@ -274,16 +274,6 @@ def test_the_readme_names_only_options_the_commands_take(
             assert f"{option} " in shown, (command, option)
 
 
-def test_the_readme_states_the_scales_the_code_uses() -> None:
-    from volley.bench import seeds
-    from volley.demo import DEFAULT_TIME_SCALE
-
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    rows = dict(re.findall(r"^\| `volley (\w+) [^`]*` \| (.*) \|$", readme, flags=re.MULTILINE))
-    assert f"`--scale` (default {DEFAULT_TIME_SCALE:g})" in rows["demo"]
-    assert f"(`--scale`: time x{seeds.SCALE:g} by default)" in rows["bench"]
-
-
 def test_demo_against_a_provider_that_cannot_be_reached_is_one_line(
     console: Console, monkeypatch: pytest.MonkeyPatch
 ) -> None:

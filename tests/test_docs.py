@@ -314,3 +314,12 @@ def test_the_layers_of_the_architecture_page_hold_in_the_code() -> None:
                     f"{module} (layer {layer[unit]}) imports {imported} (layer {layer[target]})"
                 )
     assert not broken, "lower layers import higher ones:\n" + "\n".join(broken)
+
+
+def test_the_readme_links_into_the_docs_resolve() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    local = [link for link in links if not re.match(r"[a-z]+:", link)]
+    assert any(link.startswith("docs/") for link in local)
+    missing = [link for link in local if not (ROOT / link).exists()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
