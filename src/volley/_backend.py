@@ -137,6 +137,7 @@ class InProcessBackend:
         if max_threads < 1:
             raise ConfigurationError("max_threads must be >= 1")
         self.max_threads = max_threads
+        """Threads for sync tools: a sync call holds one while it runs."""
         self._pool: ThreadPoolExecutor | None = None
 
     def start(self, tool: Tool[..., Any], kwargs: dict[str, Any]) -> Awaitable[Any]:

@@ -154,6 +154,7 @@ class ProviderError(RunError):
         what = f"rejected the request ({status})" if kind == "rejected" else _FAILED[kind]
         super().__init__(f"{provider} {what}: {message}")
         self.provider = provider
+        """The provider and model, as `provider:model`."""
         self.detail = message
         """What the provider (or the SDK) said."""
         self.kind: FailureKind = kind

@@ -41,6 +41,7 @@ class RunStarted:
     """The first event of every run."""
 
     prompt: str
+    """What the user said."""
     model: str
     """The provider and model, as `provider:model`."""
     at: float
@@ -52,7 +53,9 @@ class TextDelta:
     """A piece of the text the model is writing."""
 
     turn: int
+    """The turn it belongs to (1 for the first)."""
     text: str
+    """The next piece of the text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ class CallStarted:
     """A call was handed to the executor; it runs as soon as no conflict or dependency blocks it."""
 
     turn: int
+    """The turn it belongs to (1 for the first)."""
     call: ToolCall
     """The call, arguments included."""
     at: float
@@ -73,6 +77,7 @@ class CallFinished:
     """A call has its result (maybe while other calls, or the message, are still going)."""
 
     turn: int
+    """The turn it belongs to (1 for the first)."""
     result: ToolResult
     """The result, with `started_at`, `ended_at` and `duration`."""
 
@@ -82,7 +87,9 @@ class CallProgress:
     """A running call said how far it is (`volley.report_progress`, an MCP server's progress)."""
 
     turn: int
+    """The turn it belongs to (1 for the first)."""
     call_id: str
+    """The call's id."""
     name: str
     """The tool's name."""
     progress: float
@@ -90,6 +97,7 @@ class CallProgress:
     total: float | None
     """How much there is to do, if the tool knows."""
     message: str | None
+    """What the tool said it is doing, if anything."""
     at: float
     """When, on the run's clock."""
 
@@ -102,6 +110,7 @@ class TurnRetried:
     """
 
     turn: int
+    """The turn asked again (1 for the first)."""
     error: str
     """Why the stream was thrown away."""
 
@@ -111,10 +120,13 @@ class TurnFinished:
     """The model's message and all of its calls' results: one round trip."""
 
     turn: int
+    """The turn (1 for the first)."""
     message: ModelTurn
+    """The model's whole message."""
     results: tuple[ToolResult, ...]
     """One per call, in call order (sent back to the model as one message)."""
     stats: TurnStats
+    """The turn's figures."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +134,7 @@ class RunPaused:
     """Some calls wait for a person's approval; `RunFinished` (status `"paused"`) follows."""
 
     run_id: str
+    """The run's id, to resume it with (`agent.resume(run_id, approvals=...)`)."""
     pending: tuple[ToolCall, ...]
     """The calls waiting for a decision, in the model's order."""
     waiting: tuple[str, ...]
@@ -133,6 +146,7 @@ class RunFinished:
     """The model answered without calling a tool: the last event of a run."""
 
     result: RunResult
+    """What `run` returns (with status `"paused"` after a `RunPaused`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +156,7 @@ class RunFailed:
     error: BaseException
     """`IncompleteTurn`, `MaxTurnsExceeded`, a `ProviderError`, a cancellation..."""
     at: float
+    """When, on the run's clock."""
 
 
 RunEvent: TypeAlias = (

@@ -38,6 +38,7 @@ class UserPrompt:
     """What the user said."""
 
     text: str
+    """The prompt."""
     kind: Literal["user"] = "user"
 
 
@@ -65,6 +66,7 @@ class ToolReturns:
     """The results of one turn's calls, one per call, in call order: one message, always."""
 
     results: tuple[ToolResult, ...]
+    """One result per call of the turn before, in call order."""
     kind: Literal["tools"] = "tools"
 
 

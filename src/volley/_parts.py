@@ -29,7 +29,9 @@ class Image:
     """An image for the model to look at, as bytes (PNG, JPEG, GIF or WebP)."""
 
     data: bytes
+    """The image file's bytes."""
     media_type: str = "image/png"
+    """Its type: `image/png`, `image/jpeg`, `image/gif` or `image/webp`."""
 
     @property
     def base64(self) -> str:
@@ -47,7 +49,9 @@ class Audio:
     """A sound for the model to hear, as bytes (e.g. `audio/wav`); few providers take it."""
 
     data: bytes
+    """The audio file's bytes."""
     media_type: str = "audio/wav"
+    """Its type, e.g. `audio/wav` or `audio/mpeg`."""
 
     @property
     def base64(self) -> str:
@@ -71,7 +75,9 @@ class Output:
     """
 
     parts: tuple[Part, ...]
+    """What the model reads: text, `Image` and `Audio`, in order."""
     value: Any = None
+    """What Python code gets as `ToolResult.value`."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.parts, tuple):

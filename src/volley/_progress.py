@@ -26,6 +26,7 @@ class Progress:
     """How far one call is."""
 
     call_id: str
+    """The call's id."""
     name: str
     """The tool's name."""
     progress: float
@@ -33,6 +34,7 @@ class Progress:
     total: float | None = None
     """How much there is to do, if the tool knows."""
     message: str | None = None
+    """What the tool said it is doing, if anything."""
 
 
 ProgressListener: TypeAlias = Callable[[Progress], None]

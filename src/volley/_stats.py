@@ -84,7 +84,9 @@ class CallTiming:
     """One call on a turn's timeline: when the model finished writing it, when it ran."""
 
     call_id: str
+    """The call's id."""
     name: str
+    """The tool's name."""
     arguments_done: float
     """When its arguments were complete: as it streamed, or when the whole message arrived."""
     started: float | None
@@ -92,6 +94,7 @@ class CallTiming:
     ended: float
     """When its result existed."""
     is_error: bool
+    """Whether its result is an error."""
 
     @property
     def waited(self) -> float:

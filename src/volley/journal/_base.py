@@ -71,6 +71,7 @@ class RunExists(JournalError):
         said = f"run {info.run_id!r} is already in the journal"
         super().__init__(f"{said}: {hint}" if hint else f"{said} ({info.status})")
         self.info = info
+        """The run that is there already."""
 
 
 class RunHeld(JournalError):
@@ -83,6 +84,7 @@ class RunHeld(JournalError):
             "unless it renews its hold; try again after that, or stop that process"
         )
         self.info = info
+        """The run, with its holder (`owner`) and how long it holds it (`lease_until`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,17 +92,25 @@ class RunInfo:
     """A run as the journal knows it."""
 
     run_id: str
+    """The run's id."""
     status: RunStatus
+    """Where it stands."""
     prompt: str
+    """What the user said to start it."""
     created_at: float
     """Wall-clock time (seconds since the epoch)."""
     updated_at: float
+    """When it last changed, in wall-clock time."""
     owner: str | None = None
     """The process holding the run (`host:pid:token`), if one does."""
     lease_until: float | None = None
+    """Until when its holder holds it, unless it renews its hold (wall-clock time)."""
     output: str | None = None
+    """The model's answer, once finished."""
     error: str | None = None
+    """Why it failed, if it did."""
     records: int = 0
+    """How many records it has."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +118,11 @@ class StoredRecord:
     """One record as stored: its number in the run, when it was appended, its JSON text."""
 
     seq: int
+    """Its number in the run (0 for the run's header)."""
     at: float
+    """When it was appended, in wall-clock time."""
     data: str
+    """The record, as JSON text."""
 
 
 def new_owner() -> str:
@@ -170,7 +183,9 @@ class Journal(abc.ABC):
     """
 
     url: str
+    """Where the journal is (`sqlite:///runs.db`, `postgresql://...`)."""
     owner: str
+    """This process's name as a run's holder: `host:pid:token`."""
     commits: int
     """Commits (syncs to disk) so far: what a turn costs, for benchmarks."""
     _seq: dict[str, int]

@@ -47,6 +47,7 @@ class RunLost(VolleyError):
     def __init__(self, message: str, run_id: str) -> None:
         super().__init__(message)
         self.run_id = run_id
+        """The run that was lost: resume it with `agent.resume(run_id)` if it has a journal."""
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RunLost, (str(self), self.run_id))
@@ -57,17 +58,21 @@ class PoolProgress:
     """How far a `run_many` is."""
 
     total: int
+    """Runs in this `run_many`."""
     finished: int = 0
     """Runs that returned a `RunResult`."""
     failed: int = 0
     """Runs whose slot holds an exception."""
     running: int = 0
+    """Runs on a worker now."""
     resumed: int = 0
     """Runs sent again after their worker died."""
     worker_deaths: int = 0
+    """Workers that died so far."""
 
     @property
     def done(self) -> int:
+        """Runs whose slot holds their outcome: finished or failed."""
         return self.finished + self.failed
 
 
@@ -90,14 +95,19 @@ class PoolEvent:
     """
 
     kind: EventKind
+    """What happened (see above)."""
     progress: PoolProgress
+    """The counts after it."""
     index: int | None = None
     """The run's position in the prompts."""
     run_id: str | None = None
+    """The run it is about (none for `worker_died`)."""
     worker: int | None = None
     """The worker's number (0 to `num_workers - 1`; a replacement takes its number)."""
     error: BaseException | None = None
+    """For `failed`, the run's exception; for `worker_died`, Ray's error."""
     lost: tuple[str, ...] = ()
+    """For `worker_died`, the ids of the runs the worker held."""
 
 
 @dataclass(eq=False)

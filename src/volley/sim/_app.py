@@ -41,14 +41,19 @@ class RequestRecord:
     format: str
     """The wire format's name (``"anthropic"``, ``"openai_chat"``, ``"openai_responses"``, ...)."""
     stream: bool
+    """Whether the request asked for a streamed response."""
     status: int
+    """The HTTP status answered: 200, or 400 for a request the real API would refuse."""
     input_tokens: int = 0
+    """Tokens of what the request sent the model (see `SimServer` for how they are counted)."""
     output_tokens: int = 0
+    """Tokens of the reply."""
     tool_calls: int = 0
     """Complete tool calls in the response (not counting one the output cap cut short)."""
     turn: int | None = None
     """The scripted turn answered (-1: the final answer; None: the request was refused)."""
     error: str | None = None
+    """Why the request was refused (a 400), in the provider's words."""
     truncated: bool = False
     """The request's output cap cut the reply short (``max_tokens``, ``length``, ...)."""
     cut: StreamCut | None = None

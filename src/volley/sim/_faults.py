@@ -26,7 +26,9 @@ class StreamCut:
     """
 
     after_events: int
+    """How many events go out before the stream stops."""
     abrupt: bool = False
+    """Drop the connection (the client raises) rather than end the response cleanly."""
 
 
 class DroppedConnection(Exception):

@@ -28,8 +28,11 @@ class ReceivedResult:
     """A tool result as the request carried it, reduced to what templates and conditions use."""
 
     call_id: str
+    """The id of the call it answers."""
     content: str
+    """Its text, each medium named where it stood."""
     is_error: bool = False
+    """Whether the wire format flagged it as an error (see `Scenario` for each format)."""
     name: str = ""
     """The called tool's name, looked up from the call id in the history ("" if unknown)."""
     parts: tuple[Part, ...] = ()
@@ -48,7 +51,9 @@ class Exchange:
     """One assistant message of the history: how many calls it made, and the results after it."""
 
     calls: int
+    """How many tool calls the message made."""
     results: tuple[ReceivedResult, ...] = ()
+    """The results sent back after it, in order."""
     attached: tuple[Part, ...] = ()
     """Text and media the message of results carried besides them: Anthropic blocks after its
     ``tool_result`` blocks, Gemini parts after its function responses (audio, say)."""

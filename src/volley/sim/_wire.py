@@ -25,8 +25,11 @@ class WireError(Exception):
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        """What the provider would say."""
         self.param = param
+        """The offending field, where the provider names one."""
         self.code = code
+        """The provider's error code, where it gives one."""
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,15 @@ class SimRequest:
     """A valid request, reduced to what the script and the renderers need."""
 
     model: str
+    """The model the request named."""
     stream: bool
+    """Whether it asked for a streamed response."""
     history: tuple[Exchange, ...]
     """The assistant messages in order, each with the tool results that answered it."""
     max_calls: int | None
     """1 when the request turned parallel tool calls off, else no limit."""
     input_tokens: int
+    """Tokens of what the request sends the model."""
     body: Mapping[str, Any] = field(default_factory=dict)
     """The request as sent, for options only one format knows (``stream_options``)."""
     max_output_tokens: int | None = None
@@ -51,8 +57,11 @@ class SseEvent:
     """One server-sent event, with the output tokens it carries so that the server can pace it."""
 
     data: str
+    """The event's data (JSON text, or a sentinel such as ``[DONE]``)."""
     event: str | None = None
+    """The event's name, for formats that name their events (Anthropic, Responses)."""
     tokens: int = 0
+    """Output tokens it carries: the server waits their time before sending it."""
 
     def encode(self) -> bytes:
         r"""The event as it goes on the wire, blank line included.
@@ -101,7 +110,9 @@ class WireFormat(Protocol):
     path: str
     """The POST route, e.g. ``"/v1/messages"``."""
     call_id_prefix: str
+    """What the provider's tool call ids start with (``toolu_``, ``call_``)."""
     message_id_prefix: str
+    """What its message ids start with (``msg_``, ``chatcmpl-``, ``resp_``)."""
     partial_calls: bool
     """Whether a call the output cap stops mid-way goes out in part (its arguments cut short) or
     not at all (see `truncate`)."""

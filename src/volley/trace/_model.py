@@ -43,7 +43,9 @@ class TraceCall:
     turn: int
     """The turn it belongs to (1 for the first)."""
     id: str
+    """The call's id."""
     name: str
+    """The tool's name."""
     arguments: Mapping[str, Any] | str
     """As JSON values, or as text (what the model wrote, or JSON cut to the trace's limit)."""
     early: bool
@@ -55,6 +57,7 @@ class TraceCall:
     ended: float | None
     """When it ended; `None` if it never ran."""
     is_error: bool
+    """Whether its result is an error."""
     error_kind: str | None
     """An `ErrorKind` value, or `None`."""
     content: str
@@ -111,6 +114,7 @@ class Trace:
     """A recorded agent run."""
 
     turns: tuple[TraceTurn, ...]
+    """Each round trip, in order (the last may be unfinished, if the run stopped in it)."""
     meta: Mapping[str, Any] = field(default_factory=dict)
     """What the run was: what the recorder was told (model, prompt, tools, anything JSON), and
     the prompt and model the run started with where it was told nothing else."""

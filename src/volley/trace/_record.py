@@ -84,7 +84,9 @@ class TraceRecorder:
         max_content: int = CONTENT_LIMIT,
     ) -> None:
         self.path = Path(path)
+        """The trace file."""
         self.max_content = max_content
+        """Characters kept of each result, argument text and message."""
         self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
         self._ignored = False
         self._turn = 0

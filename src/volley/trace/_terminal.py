@@ -69,7 +69,10 @@ def timeline_legend(*, compact: bool = False) -> TimelineLegend:
 
 
 class TimelineLegend:
-    """A rich renderable: the legend of the timelines, packed to the width it is given."""
+    """A rich renderable: the legend of the timelines, packed to the width it is given.
+
+    Made by `timeline_legend`; `compact` gives the legend of compact timelines.
+    """
 
     def __init__(self, *, compact: bool = False) -> None:
         self.compact = compact
@@ -92,6 +95,7 @@ class Timeline:
     """A rich renderable: a header with the run's figures, one Gantt per turn, a legend.
 
     Compact: a line of figures, the model's lane and a line per call on one axis, a legend.
+    Made by `timeline`, whose arguments are its attributes.
     """
 
     def __init__(

@@ -30,6 +30,7 @@ class TextDelta:
     """A piece of the text the model is writing (never thinking text)."""
 
     text: str
+    """The next piece of the text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +69,11 @@ class TurnEnd:
     """The model's message ended (the stream may still carry trailing usage or a sentinel)."""
 
     stop: StopReason
+    """Why the model stopped: `end`, `tool_calls`, `max_tokens`, `refused` or `other`."""
     usage: Usage
     """Usage as known at this event; `finish()` has the final figures if usage comes later."""
     model: str
+    """The model that answered, as the stream named it ("" if it did not)."""
 
 
 NeutralEvent: TypeAlias = TextDelta | CallDelta | CallComplete | TurnEnd
