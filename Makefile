@@ -32,7 +32,7 @@ docs: install
 	$(MKDOCS) build --strict --site-dir site
 
 docs-check: install
-	@out=$$(mktemp -d) && $(MKDOCS) build --strict --quiet --site-dir "$$out"; \
+	@out=$$(mktemp -d) && $(MKDOCS) build --strict --site-dir "$$out"; \
 		status=$$?; rm -rf "$$out"; exit $$status
 
 test: lint typecheck docs-check pytest
