@@ -35,6 +35,7 @@ from volley import (
 from volley._hedge import MIN_SAMPLES, WINDOW, HedgeBudget, LatencyWindow
 from volley.journal import _codec as codec
 from volley.trace import Trace, TraceRecorder, html, load_trace, timeline
+from volley.trace import _otel_attributes as otel
 
 # -- a read whose attempts play a script ----------------------------------------------------------
 
@@ -463,3 +464,14 @@ def test_a_trace_written_before_hedging_loads_with_no_hedges(tmp_path: Path) -> 
     path.write_text("\n".join(old) + "\n")
     hedged, _ = load_trace(path).turns[0].calls
     assert (hedged.attempts, hedged.hedges) == (2, 0)
+
+
+def test_the_span_of_a_hedged_call_says_how_many_hedges_it_had() -> None:
+    naming = otel.Naming.of(None, "anthropic:claude", capture_content=False)
+    hedged = ToolResult("c1", "get", "x", attempts=2, hedges=1)
+    attributes = otel.tool(naming, "get", "c1", call("c1"), hedged, True, False, 0.0)
+    assert attributes["volley.tool.call.attempts"] == 2
+    assert attributes["volley.tool.call.hedges"] == 1
+    plain = otel.tool(naming, "get", "c1", call("c1"), ToolResult("c1", "get", "x", attempts=1),
+                      True, False, 0.0)  # fmt: skip
+    assert "volley.tool.call.hedges" not in plain
