@@ -87,6 +87,46 @@ def test_run_loads_a_modules_tools_and_shows_calls_answer_and_figures(
     assert [r.stream for r in sim.log] == [True, True]
 
 
+PLAN_SCRIPT = json.dumps(
+    {
+        "turns": [
+            {
+                "text": "One plan.",
+                "calls": [
+                    {
+                        "name": "run_plan",
+                        "arguments": {
+                            "steps": [
+                                {"id": "w", "tool": "get_weather", "arguments": {"city": "Oslo"}},
+                                {
+                                    "id": "n",
+                                    "tool": "save_note",
+                                    "arguments": {"name": "trip", "text": {"$ref": "w"}},
+                                },
+                            ]
+                        },
+                    }
+                ],
+            },
+            {"text": "Plan: {result[0]}"},
+        ]
+    }
+)
+
+
+def test_run_with_plan_offers_run_plan_and_shows_its_steps(console: Console) -> None:
+    with sim_in_thread(PLAN_SCRIPT) as sim:
+        model = f"openai-compatible:{sim.base_url}/v1:sim"
+        status = main(["run", "--plan", "--model", model, "--tools", "_cli_tools", "plan it"])
+    out = console.export_text()
+    assert status == 0, out
+    assert "✓ get_weather" in out
+    assert "✓ save_note" in out
+    plan = '{"w": {"result": "sunny in Oslo"}, "n": {"result": "saved trip: sunny in Oslo"}}'
+    assert f"Plan: {plan}" in out
+    assert "calls per turn [2, 0]" in out
+
+
 def test_run_loads_tools_from_a_file_as_from_a_module(
     console: Console, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -114,6 +114,11 @@ def add_agent_arguments(
         "--no-streaming", action="store_true", help="wait for whole messages before running calls"
     )
     parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="offer the model run_plan, to write a chain of dependent calls in one turn",
+    )
+    parser.add_argument(
         "--ray",
         metavar="ADDRESS",
         help="run the tool bodies on a Ray cluster (volley.ray.RayBackend): host:port, auto (the "
@@ -364,6 +369,7 @@ def _run(
             [*toolbox, *servers],
             instructions=args.instructions,
             parallel=not args.one_call_per_turn,
+            plan=args.plan,
             streaming=not args.no_streaming,
             max_turns=args.max_turns,
             observers=observers,
