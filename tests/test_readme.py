@@ -30,3 +30,15 @@ def test_quick_start_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     )
     assert out[5] == "{'a': 2}"
     assert re.fullmatch(r"\d+\.\dx parallelism, peak \d+", out[6])
+
+
+def test_the_agent_on_the_simulator_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    assert len(blocks) >= 2, "the README has no agent example"
+    script = tmp_path / "agent.py"
+    script.write_text(blocks[1])
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["Paris: Sunny in Paris. Berlin: Sunny in Berlin. [2, 0]"]
