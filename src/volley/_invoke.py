@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
@@ -133,18 +134,11 @@ class CallRunner:
         value: Any
         try:
             if tool.hedge_after is not None and hedges is not None:
-                hedging = Hedging(
-                    lambda: self._attempt(call, tool, kwargs, timeout, access),
-                    tool,
-                    hedges,
-                    self.slots,
-                    self.clock,
-                )
+                body = partial(self._attempt, call, tool, kwargs, timeout, access)
+                hedging = Hedging(body, tool, hedges, self.slots, self.clock)
                 try:  # retries wrap the hedged attempt: each may be hedged in its turn
-                    if tool.retries:
-                        value = await self._retrying(tool)(hedging.attempt)
-                    else:
-                        value = await hedging.attempt()
+                    retrying = self._retrying(tool) if tool.retries else None
+                    value = await (retrying(hedging.attempt) if retrying else hedging.attempt())
                 finally:
                     attempts, hedged = hedging.attempts, hedging.hedges
             elif tool.retries:
