@@ -26,6 +26,7 @@ from volley import (
     ConfigurationError,
     ErrorKind,
     Executor,
+    ModelTurn,
     Tool,
     ToolCall,
     ToolResult,
@@ -34,6 +35,7 @@ from volley import (
 )
 from volley._hedge import MIN_SAMPLES, WINDOW, HedgeBudget, LatencyWindow
 from volley.journal import _codec as codec
+from volley.providers import FunctionProvider, ModelRequest
 from volley.trace import Trace, TraceRecorder, html, load_trace, timeline
 from volley.trace import _otel_attributes as otel
 
@@ -475,3 +477,31 @@ def test_the_span_of_a_hedged_call_says_how_many_hedges_it_had() -> None:
     plain = otel.tool(naming, "get", "c1", call("c1"), ToolResult("c1", "get", "x", attempts=1),
                       True, False, 0.0)  # fmt: skip
     assert "volley.tool.call.hedges" not in plain
+
+
+def test_an_agent_passes_its_hedge_cap_to_every_turn() -> None:
+    with pytest.raises(ConfigurationError, match="max_hedges must be >= 0"):
+        Agent(FunctionProvider(lambda r: ModelTurn(text="x")), [], max_hedges=-1)
+    attempts: list[str] = []
+
+    @tool(effects="read", hedge_after=0.5)
+    async def slow(n: int) -> int:
+        """Slow the first time."""
+        attempts.append(f"{n}")
+        await asyncio.sleep(5 if attempts.count(f"{n}") == 1 else 0.1)
+        return n
+
+    calls = tuple(ToolCall(f"c{i}", "slow", {"n": i}) for i in range(3))
+
+    def respond(request: ModelRequest) -> ModelTurn:
+        if len(request.messages) == 1:
+            return ModelTurn(calls=calls, stop="tool_calls")
+        return ModelTurn(text="done")
+
+    for cap, hedged in ((0, 0), (2, 2)):  # three slow calls; as many hedges as the cap allows
+        attempts.clear()
+        agent = Agent(FunctionProvider(respond), [slow], max_hedges=cap)
+        result = vrun(lambda agent=agent: agent.run("go"))
+        returns = result.messages[2].results
+        assert sum(r.hedges for r in returns) == hedged
+        assert len(attempts) == 3 + hedged

@@ -106,6 +106,8 @@ class Agent:
         retry_wait: the tenacity wait strategy between a tool's retries.
         plan: offer the model `run_plan`, to write a chain of dependent calls in one turn: its
             steps run as one batch, a step waiting for the steps whose results it takes.
+        max_hedges: second attempts each turn may start for tools that hedge (`hedge_after`);
+            0 turns hedging off.
     """
 
     def __init__(
@@ -134,11 +136,14 @@ class Agent:
         dedupe: bool = True,
         retry_wait: wait_base | None = None,
         plan: bool = False,
+        max_hedges: int = 4,
     ) -> None:
         if max_turns < 1:
             raise ConfigurationError("max_turns must be >= 1")
         if stream_retries < 0:
             raise ConfigurationError("stream_retries must be >= 0")
+        if max_hedges < 0:
+            raise ConfigurationError("max_hedges must be >= 0")
         for label, seconds in (
             ("request_timeout", request_timeout),
             ("idle_timeout", idle_timeout),
@@ -176,6 +181,7 @@ class Agent:
         self.dedupe = dedupe
         self.retry_wait = retry_wait
         self.plan = plan
+        self.max_hedges = max_hedges
         self._plans: Plans | None = None
         self._approvals = Approvals(requires_approval)
         approving = requires_approval is not None or any(t.requires_approval for t in self.toolbox)
@@ -387,6 +393,7 @@ class Agent:
             max_threads=self.max_threads,
             dedupe=self.dedupe,
             retry_wait=self.retry_wait,
+            max_hedges=self.max_hedges,
         ) as executor:
             for index in range(opened.index, self.max_turns + 1):
                 try:

@@ -151,6 +151,7 @@ class Plans:
             started_at=min(starts) if starts else None,
             ended_at=max(ends) if ends else None,
             attempts=sum(r.attempts for r in mine),
+            hedges=sum(r.hedges for r in mine),
         )
 
     def _problem(

@@ -511,6 +511,7 @@ def _result_json(result: ToolResult | None) -> dict[str, Any] | None:
         "started_at": result.started_at,
         "ended_at": result.ended_at,
         "attempts": result.attempts,
+        "hedges": result.hedges,
     }
 
 
