@@ -9,18 +9,11 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeAlias
 
+from . import _results as results
 from ._access import NO_ACCESS, UNDECLARED, Access
 from ._call import ErrorKind, ToolCall, ToolResult
-from ._entry import (
-    Entry,
-    cancelled,
-    dependency_failed,
-    normal_arguments,
-    prepare,
-    resolve_refs,
-    unprepared,
-)
-from ._invoke import CallRunner, CancelledInThread, error_result
+from ._entry import Entry, normal_arguments, prepare, resolve_refs
+from ._invoke import CallRunner
 from ._parking import Parking
 from ._progress import ProgressListener, listen
 from ._scheduler import Scheduler
@@ -98,7 +91,7 @@ class Batch:
             self._enter(entry)
         except Exception as exc:  # a tool's own validator or key function, or a bug of ours:
             if entry.result is None and entry.task is None:  # the call is answered all the same
-                self._fail_now(entry, *unprepared(entry, exc))
+                self._fail_now(entry, *results.unprepared(call.name, exc))
                 self._unpark()
                 self._dispatch()
             if not isinstance(exc, ValueError | TypeError | RecursionError):
@@ -108,15 +101,7 @@ class Batch:
         call = entry.call
         if call.id in self._by_id:
             first = self._by_id[call.id].index
-            self._finish(
-                entry,
-                error_result(
-                    call,
-                    ErrorKind.DUPLICATE_ID,
-                    f"Not run: call id {call.id!r} is already used by call #{first + 1} "
-                    "of this batch; every call needs its own id.",
-                ),
-            )
+            self._finish(entry, results.duplicate_id(call, first + 1))
             return
         self._by_id[call.id] = entry
         problem = prepare(entry, self._toolbox)
@@ -200,11 +185,7 @@ class Batch:
                 self._parking.remove(member)
             for member in group:
                 path = " -> ".join(e.key for e in [*paths[id(member)], member])
-                self._fail_now(
-                    member,
-                    ErrorKind.DEPENDENCY_CYCLE,
-                    f"Not run: its dependencies form a cycle ({path}), so it could never start.",
-                )
+                self._fail_now(member, *results.on_a_cycle(path))
 
     def _registered(self, call_id: str) -> bool:
         entry = self._by_id.get(call_id)
@@ -244,7 +225,7 @@ class Batch:
         """Give an entry that will never run its error result, and release what waits for it."""
         if entry.node < 0:
             self._add_node(entry, after=[])
-        self._finish(entry, error_result(entry.call, kind, message))
+        self._finish(entry, results.error_result(entry.call, kind, message))
 
     # -- running ------------------------------------------------------------------------------
 
@@ -262,16 +243,20 @@ class Batch:
         if original is None:
             failed = self._scheduler.failed_dependency(entry.node)
             if failed is not None:
-                self._finish(entry, dependency_failed(call, self._by_node[failed]))
+                failed_entry = self._by_node[failed]
+                assert failed_entry.result is not None
+                self._finish(
+                    entry, results.dependency_failed(call, failed_entry.call, failed_entry.result)
+                )
                 return
         if entry.cancel_requested or self._cancelled:
-            self._finish(entry, cancelled(call, "before it started"))
+            self._finish(entry, results.cancelled(call, "before it started"))
             return
         if original is not None:
             shared = original.result
             assert shared is not None
             if shared.error_kind is not ErrorKind.CANCELLED:
-                self._finish(entry, replace(shared, call_id=call.id, duplicate_of=shared.call_id))
+                self._finish(entry, results.shared(call, shared))
                 return
             # The original alone was cancelled: this call was never named, so it runs itself.
         self._admit(entry)
@@ -291,7 +276,7 @@ class Batch:
         entry.started_at = started = self._clock()
         if entry.cancel_requested or self._cancelled:  # cancelled before this task's first step
             self._slots.release(entry.tool)
-            self._finish(entry, cancelled(entry.call, "before it started"))
+            self._finish(entry, results.cancelled(entry.call, "before it started"))
             self._dispatch()
             return
         if self._on_progress is not None:
@@ -316,9 +301,11 @@ class Batch:
             assert task is not None
             ended = self._clock()
             why = "while it was running"
-            if isinstance(exc, CancelledInThread):
+            if isinstance(exc, results.CancelledInThread):
                 why += "; its function goes on in its thread and may yet take effect"
-            self._finish(entry, cancelled(entry.call, why, started_at=started, ended_at=ended))
+            self._finish(
+                entry, results.cancelled(entry.call, why, started_at=started, ended_at=ended)
+            )
             self._dispatch()
             if entry.cancel_requested or self._cancelled:  # ours: swallow it
                 while task.cancelling():
@@ -328,8 +315,7 @@ class Batch:
             return
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: answer the call, then go
             self._slots.release(entry.tool)
-            why = f"Interrupted: {type(exc).__name__}"
-            self._finish(entry, error_result(entry.call, ErrorKind.EXCEPTION, why, exception=exc))
+            self._finish(entry, results.interrupted(entry.call, exc))
             raise
         self._slots.release(entry.tool)
         self._finish(entry, result)
@@ -345,13 +331,7 @@ class Batch:
                 await pending
         except Exception as exc:
             logger.exception("before_start failed for call %r", entry.call.id)
-            return error_result(
-                entry.call,
-                ErrorKind.EXCEPTION,
-                f"{entry.call.name} was not run: it could not be recorded first "
-                f"({type(exc).__name__}: {exc})",
-                exception=exc,
-            )
+            return results.not_recorded(entry.call, exc)
         return None
 
     async def _execute(self, entry: Entry, started: float) -> ToolResult:
@@ -405,11 +385,13 @@ class Batch:
             # no result.
             elif entry.queued and entry.task is None:
                 # Waiting for a free slot: it holds none, so it can end now.
-                self._finish(entry, cancelled(entry.call, "while it waited for a free slot"))
+                self._finish(
+                    entry, results.cancelled(entry.call, "while it waited for a free slot")
+                )
         for entry in self._parking:
             if entry.cancel_requested:
                 self._parking.remove(entry)
-                self._fail_now(entry, ErrorKind.CANCELLED, "Cancelled before it started.")
+                self._fail_now(entry, *results.cancelled_waiting())
         self._unpark()
         self._dispatch()
 
@@ -442,12 +424,7 @@ class Batch:
             if not missing or entry not in self._parking:
                 continue
             self._parking.remove(entry)
-            names = ", ".join(repr(m) for m in missing)
-            self._fail_now(
-                entry,
-                ErrorKind.DEPENDENCY_FAILED,
-                f"Not run: it depends on {names}, which is not a call in this batch.",
-            )
+            self._fail_now(entry, *results.missing_dependencies(entry.call, missing))
             self._unpark()
         self._fail_cycles(self._parking.cycles())
         self._unpark()

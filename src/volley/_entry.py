@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import difflib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -13,17 +12,14 @@ import pydantic_core
 from ._access import NO_ACCESS
 from ._arguments import ArgumentError, find_refs, parse_arguments, substitute_refs
 from ._call import ErrorKind, ToolCall, ToolResult
-from ._invoke import error_result
+from ._results import error_result, unknown_tool
 from ._tool import Tool, Toolbox
 
 __all__ = [
     "Entry",
-    "cancelled",
-    "dependency_failed",
     "normal_arguments",
     "prepare",
     "resolve_refs",
-    "unprepared",
 ]
 
 
@@ -85,7 +81,7 @@ def prepare(entry: Entry, toolbox: Toolbox) -> tuple[ErrorKind, str] | None:
     call = entry.call
     tool = toolbox.get(call.name) if isinstance(call.name, str) else None
     if tool is None:
-        return ErrorKind.UNKNOWN_TOOL, _unknown_tool_message(call.name, toolbox.names)
+        return ErrorKind.UNKNOWN_TOOL, unknown_tool(call.name, toolbox.names)
     entry.tool = tool
     try:
         if call.refs:
@@ -103,16 +99,6 @@ def prepare(entry: Entry, toolbox: Toolbox) -> tuple[ErrorKind, str] | None:
             return ErrorKind.DEPENDENCY_CYCLE, f"Not run: call {call.id!r} depends on itself."
     entry.access = tool.access(entry.kwargs if entry.kwargs is not None else entry.arguments)
     return None
-
-
-def unprepared(entry: Entry, exc: Exception) -> tuple[ErrorKind, str]:
-    """Why a call whose preparation raised (a tool's own validator, a bug) cannot run."""
-    name = entry.call.name
-    return (
-        ErrorKind.INVALID_ARGUMENTS,
-        f"Arguments for {name} could not be read ({type(exc).__name__}: {exc}); "
-        "send one plain JSON object with the arguments.",
-    )
 
 
 def resolve_refs(entry: Entry, values: Mapping[str, Any]) -> dict[str, Any] | ToolResult:
@@ -139,31 +125,3 @@ def normal_arguments(entry: Entry) -> str | None:
         return json.dumps(pydantic_core.to_jsonable_python(entry.kwargs), sort_keys=True)
     except (TypeError, ValueError, RecursionError, pydantic_core.PydanticSerializationError):
         return None
-
-
-def _unknown_tool_message(name: object, names: list[str]) -> str:
-    plausible = isinstance(name, str) and len(name) <= 200  # difflib is quadratic
-    close = (
-        difflib.get_close_matches(name, names, n=1) if isinstance(name, str) and plausible else []
-    )
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    listed = ", ".join(names[:50]) + (", ..." if len(names) > 50 else "")
-    shown = repr(name) if plausible else f"{repr(name)[:80]}... (not a tool name)"
-    return f"Unknown tool {shown}.{hint} Available tools: {listed or '(none)'}."
-
-
-def dependency_failed(call: ToolCall, failed: Entry) -> ToolResult:
-    """The result of a call that cannot run because `failed` did not succeed."""
-    assert failed.result is not None
-    why = failed.result.error_kind or "error"
-    return error_result(
-        call,
-        ErrorKind.DEPENDENCY_FAILED,
-        f"Not run: it depends on call {failed.call.id!r} ({failed.call.name}), "
-        f"which did not succeed ({why}).",
-    )
-
-
-def cancelled(call: ToolCall, when: str, **fields: Any) -> ToolResult:
-    """The result of a call cancelled `when` (with its times, if it had started)."""
-    return error_result(call, ErrorKind.CANCELLED, f"Cancelled {when}; it has no result.", **fields)

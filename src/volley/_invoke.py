@@ -1,4 +1,4 @@
-"""Running one call body: its timeout, its retries, and the result a model reads."""
+"""Running one call body: its timeout, its retries, its hedges; `_results` words the outcome."""
 
 from __future__ import annotations
 
@@ -13,42 +13,25 @@ from tenacity.wait import wait_base, wait_exponential, wait_random
 
 from ._access import NO_ACCESS, Access, conflicts
 from ._backend import Backend, ThreadCall
-from ._call import ErrorKind, ToolCall, ToolResult
-from ._content import UnserializableResult, cap, cap_parts, render, render_parts, wire_safe
+from ._call import ToolCall, ToolResult
 from ._deadlines import Deadlines
-from ._errors import OutcomeUnknown
 from ._hedge import HedgeBudget, Hedging
-from ._parts import Output, Part, ToolError, media_parts
+from ._results import (
+    AttemptTimeout,
+    CancelledInThread,
+    NeverStarted,
+    after_lingering,
+    failed,
+    value_result,
+)
 from ._slots import Slots
 from ._tool import UNSET, Tool
 
-__all__ = ["CallRunner", "CancelledInThread", "error_result"]
+__all__ = ["CallRunner"]
 
 
 _DEFAULT_WAIT = wait_exponential(multiplier=0.1, max=5.0) + wait_random(0, 0.1)
 """Between retries: 0.1 s, 0.2 s, 0.4 s... up to 5 s, plus up to 0.1 s of jitter."""
-
-
-class AttemptTimeout(TimeoutError):
-    """One attempt ran past the tool's timeout (a `TimeoutError`, so it can be retried)."""
-
-    def __init__(self, seconds: float, *, in_thread: bool = False) -> None:
-        super().__init__(f"did not finish within {seconds:g} s")
-        self.seconds = seconds
-        self.in_thread = in_thread
-        """The body runs on in a thread that cannot be stopped."""
-
-
-class NeverStarted(Exception):
-    """A sync call waited its whole timeout for a worker thread and never ran."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"no worker thread was free within {seconds:g} s")
-        self.seconds = seconds
-
-
-class CancelledInThread(asyncio.CancelledError):
-    """A sync call was cancelled while its thread ran: the function goes on, and may take effect."""
 
 
 class _Lingering:
@@ -60,18 +43,6 @@ class _Lingering:
         self.call = call
         self.access = access
         self.returned = returned
-
-
-def error_result(call: ToolCall, kind: ErrorKind, message: str, **fields: Any) -> ToolResult:
-    """An error result for `call`: `message` is what the model reads."""
-    return ToolResult(
-        call_id=call.id,
-        name=call.name,
-        content=wire_safe(message),
-        is_error=True,
-        error_kind=kind,
-        **fields,
-    )
 
 
 class CallRunner:
@@ -166,91 +137,16 @@ class CallRunner:
                         raise
                     finally:
                         deadline.finish()
-        except AttemptTimeout as exc:
-            return error_result(
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # timeouts, and the tool's own
+            return failed(
                 call,
-                ErrorKind.TIMEOUT,
-                _timed_out(tool.name, exc, attempts),
-                started_at=started,
-                ended_at=self.clock(),
+                exc,
+                started=started,
+                ended=self.clock(),
                 attempts=attempts,
                 hedges=hedged,
-                exception=exc,
             )
-        except NeverStarted as exc:
-            return error_result(
-                call,
-                ErrorKind.TIMEOUT,
-                f"{tool.name} did not start within {exc.seconds:g} s: every worker thread was "
-                "busy, so it never ran. Try it again later.",
-                attempts=attempts - 1,
-                hedges=hedged,
-                exception=exc,
-            )
-        except OutcomeUnknown as exc:  # the backend lost the body mid-run
-            return error_result(
-                call,
-                ErrorKind.OUTCOME_UNKNOWN,
-                f"{tool.name} may or may not have taken effect: {exc}. It was not run again: "
-                "check whether it did before calling it again.",
-                started_at=started,
-                ended_at=self.clock(),
-                attempts=attempts,
-                hedges=hedged,
-                exception=exc,
-            )
-        except ToolError as exc:  # the tool's own words for the model
-            return error_result(
-                call,
-                ErrorKind.EXCEPTION,
-                str(exc) or f"{tool.name} failed{_after(attempts)}",
-                started_at=started,
-                ended_at=self.clock(),
-                attempts=attempts,
-                hedges=hedged,
-                exception=exc,
-            )
-        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the tool's own raise
-            return error_result(
-                call,
-                ErrorKind.EXCEPTION,
-                f"{tool.name} failed{_after(attempts)}: {type(exc).__name__}: {exc}",
-                started_at=started,
-                ended_at=self.clock(),
-                attempts=attempts,
-                hedges=hedged,
-                exception=exc,
-            )
-        ended = self.clock()
-        parts: tuple[Part, ...] | None = None
-        try:
-            parts = media_parts(value)
-            content = render(value) if parts is None else render_parts(parts)
-        except (UnserializableResult, TypeError) as exc:
-            return error_result(
-                call,
-                ErrorKind.INVALID_RESULT,
-                f"{tool.name} ran, but its result could not be turned into text "
-                f"({type(value).__name__}: {exc}); its effects, if any, have happened.",
-                value=value,
-                started_at=started,
-                ended_at=ended,
-                attempts=attempts,
-                hedges=hedged,
-                exception=exc,
-            )
-        if parts is not None:
-            parts = cap_parts(parts, self._max_chars)
-            return _with_parts(call, cap(content, self._max_chars), value, parts, started, ended,
-                               attempts, hedged)  # fmt: skip
-        # Positional, in field order: keywords cost more than the rest of a no-op call's result.
-        result = ToolResult(
-            call.id, call.name, cap(content, self._max_chars), value, False, None, started, ended,
-            attempts,
-        )  # fmt: skip
-        if hedged:
-            result.hedges = hedged
-        return result
+        return value_result(call, value, started, self.clock(), attempts, hedged, self._max_chars)
 
     async def _attempt(
         self,
@@ -340,14 +236,7 @@ class CallRunner:
         if not pending:
             return None
         still = [item.call for item in blocking if not item.returned.done()]
-        named = ", ".join(f"{c.id!r} ({c.name})" for c in still)
-        return error_result(
-            call,
-            ErrorKind.TIMEOUT,
-            f"{call.name} did not start within {timeout:g} s: it must run after call {named}, "
-            "which outlived its timeout and is still running in its thread; starting now could "
-            "be undone when that call ends. It never ran.",
-        )
+        return after_lingering(call, timeout or 0.0, still)
 
     def _retrying(self, tool: Tool[..., Any]) -> AsyncRetrying:
         return AsyncRetrying(
@@ -357,44 +246,3 @@ class CallRunner:
             sleep=asyncio.sleep,
             reraise=True,
         )
-
-
-def _with_parts(
-    call: ToolCall,
-    content: str,
-    value: Any,
-    parts: tuple[Part, ...],
-    started: float,
-    ended: float,
-    attempts: int,
-    hedges: int,
-) -> ToolResult:
-    """The result of a tool that answered with media or an `Output`."""
-    if type(value) is Output:
-        value = value.value
-    has_media = any(not isinstance(part, str) for part in parts)
-    return ToolResult(
-        call.id,
-        call.name,
-        content,
-        value,
-        started_at=started,
-        ended_at=ended,
-        attempts=attempts,
-        parts=parts if has_media else (),
-        hedges=hedges,
-    )
-
-
-def _timed_out(name: str, exc: AttemptTimeout, attempts: int) -> str:
-    if exc.in_thread:
-        return (
-            f"{name} did not finish within {exc.seconds:g} s{_after(attempts)}. It is still "
-            "running in its thread (a thread cannot be stopped) and may yet take effect; calls "
-            "that conflict with it wait until it returns."
-        )
-    return f"{name} did not finish within {exc.seconds:g} s and was stopped{_after(attempts)}."
-
-
-def _after(attempts: int) -> str:
-    return f" after {attempts} attempts" if attempts > 1 else ""

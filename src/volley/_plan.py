@@ -26,7 +26,7 @@ import pydantic_core
 from ._arguments import ArgumentError, find_refs, parse_arguments, ref_of
 from ._call import ErrorKind, ToolCall, ToolResult
 from ._content import DEFAULT_MAX_CHARS, cap
-from ._invoke import error_result
+from ._results import error_result
 from ._tool import Tool, Toolbox
 
 __all__ = ["PLAN_TOOL", "Expansion", "Plans", "steps_of"]

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._call import ErrorKind, ToolCall, ToolResult
-from ._invoke import error_result
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
+from ._results import denied, outcome_unknown
 from ._stats import BatchStats, CallTiming, TurnStats
 from ._tool import Tool, Toolbox
 from .journal import JournalCorrupt, StoredRecord
@@ -41,7 +41,7 @@ from .journal._codec import (
     to_turn,
 )
 
-__all__ = ["Decisions", "OpenTurn", "Replay", "decide", "outcome_unknown", "replay"]
+__all__ = ["Decisions", "OpenTurn", "Replay", "decide", "replay"]
 
 Key = tuple[int, int]
 """A turn and the attempt at it whose records these are."""
@@ -162,24 +162,6 @@ def turn_stats(data: Mapping[str, Any], index: int, calls: int) -> TurnStats:
         )
     except (TypeError, ValueError):
         return TurnStats(index, calls, 0.0, 0.0, 0.0, 0, 0)
-
-
-def outcome_unknown(call: ToolCall) -> ToolResult:
-    return error_result(
-        call,
-        ErrorKind.OUTCOME_UNKNOWN,
-        f"{call.name} was running when the run was interrupted (its process stopped), so it "
-        "may or may not have taken effect. It was not run again: check whether it did before "
-        "calling it again.",
-    )
-
-
-def denied(call: ToolCall) -> ToolResult:
-    return error_result(
-        call,
-        ErrorKind.DENIED,
-        f"A person did not approve this call of {call.name}, so it did not run.",
-    )
 
 
 @dataclass
