@@ -12,7 +12,7 @@ from _tools import play
 
 from volley import ModelTurn, ToolCall, ToolResult, ToolReturns, UserPrompt, tool
 from volley.providers import ModelRequest, ProviderError
-from volley.providers.streams import CallComplete, TextDelta
+from volley.providers.streams import CallComplete, ModelStream, StreamError, TextDelta
 from volley.sim import SimServer, parse_scenario
 
 
@@ -121,3 +121,33 @@ def test_a_rejected_stream_is_raised_with_its_request(adapter: Any) -> None:
     with pytest.raises(ProviderError, match=r"\(400\)") as caught:
         asyncio.run(main())
     assert last_prompt(adapter, caught.value.request) == "never mind"
+
+
+def test_a_model_stream_gives_events_then_its_turn_and_closes_what_it_reads() -> None:
+    closed: list[bool] = []
+
+    async def produce(whole: bool) -> Any:
+        try:
+            yield TextDelta("hi")
+            yield CallComplete(ToolCall("c", "t"), 0)
+            if whole:
+                yield ModelTurn(text="hi", calls=(ToolCall("c", "t"),), stop="tool_calls")
+                yield TextDelta("never read: the turn ends the stream")
+        finally:
+            closed.append(True)
+
+    async def main() -> None:
+        stream = ModelStream(produce(True))
+        with pytest.raises(StreamError, match="ended before the message did"):
+            _ = stream.turn
+        events = [event async for event in stream]
+        assert [type(e).__name__ for e in events] == ["TextDelta", "CallComplete"]
+        assert stream.turn.text == "hi"
+        await stream.aclose()
+        cut = ModelStream(produce(False))
+        assert len([event async for event in cut]) == 2
+        with pytest.raises(StreamError):
+            _ = cut.turn
+
+    asyncio.run(main())
+    assert closed == [True, True]

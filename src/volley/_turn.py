@@ -10,7 +10,7 @@ and the turn is abandoned: the conversation never holds an unanswered call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -240,35 +240,32 @@ async def _stream(
     stream silent for longer than `idle` counts as broken.
     """
     assert isinstance(model, StreamingProvider)
-    events: AsyncIterator[Any] = model.stream(request)
-    message: ModelTurn | None = None
+    stream = streams.ModelStream(model.stream(request))
     message_ended: float | None = None
     try:
         while True:
             try:
                 async with asyncio.timeout(idle):
-                    item = await anext(events)
+                    event = await anext(stream)
             except StopAsyncIteration:
                 break
             except TimeoutError as exc:
                 raise _BrokenStream(f"the stream fell silent for {idle:g} s") from exc
-            if isinstance(item, streams.CallComplete):
-                dispatch.call_complete(item.call)
-            elif isinstance(item, streams.CallDelta):
-                dispatch.call_delta(item.id, item.name, item.text)
-            elif isinstance(item, streams.TextDelta):
-                if emit is not None:
-                    emit(TextDelta(index, item.text))
-            elif isinstance(item, streams.TurnEnd):
-                message_ended = clock()
-            elif isinstance(item, ModelTurn):
-                message = item
+            match event:
+                case streams.CallComplete(call=call):
+                    dispatch.call_complete(call)
+                case streams.CallDelta(id=call_id, name=name, text=text):
+                    dispatch.call_delta(call_id, name, text)
+                case streams.TextDelta(text=text):
+                    if emit is not None:
+                        emit(TextDelta(index, text))
+                case streams.TurnEnd():
+                    message_ended = clock()
+        message = stream.turn
     except streams.StreamError as exc:
         raise _BrokenStream(str(exc)) from exc
     finally:
-        aclose = getattr(events, "aclose", None)
-        if aclose is not None:  # free its connection, whatever stopped the reading
-            await aclose()
-    if message is None or message_ended is None:
+        await stream.aclose()  # free its connection, whatever stopped the reading
+    if message_ended is None:
         raise _BrokenStream("the stream ended before the message did")
     return message, message_ended

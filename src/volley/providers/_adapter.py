@@ -17,8 +17,9 @@ from typing import Any
 
 from .._errors import FailureKind, ProviderError, StreamError
 from .._messages import ModelTurn
-from ._base import ModelRequest, relay
+from ._base import ModelRequest
 from ._names import ToolNames
+from .streams import Assembler, NeutralEvent, relay
 
 __all__ = ["SDKAdapter", "failure"]
 
@@ -115,7 +116,7 @@ class SDKAdapter:
                 request=params,
             ) from exc
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[Any]:
+    async def stream(self, request: ModelRequest) -> AsyncIterator[NeutralEvent | ModelTurn]:
         """One streamed round trip: each call as soon as it is complete, then the whole turn.
 
         Raises:
@@ -154,7 +155,7 @@ class SDKAdapter:
     def _turn(self, response: Any, names: ToolNames) -> ModelTurn:
         raise NotImplementedError
 
-    def _assembler(self, names: ToolNames) -> Any:
+    def _assembler(self, names: ToolNames) -> Assembler:
         raise NotImplementedError
 
     async def _close_client(self) -> None:

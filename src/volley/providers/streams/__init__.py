@@ -25,6 +25,7 @@ from ._events import (
     TextDelta,
     TurnEnd,
 )
+from ._stream import Assembler, ModelStream, relay
 from .anthropic import AnthropicAssembler
 from .gemini import GeminiAssembler
 from .openai_chat import OpenAIChatAssembler
@@ -32,14 +33,17 @@ from .openai_responses import OpenAIResponsesAssembler
 
 __all__ = [
     "AnthropicAssembler",
+    "Assembler",
     "CallComplete",
     "CallDelta",
     "GeminiAssembler",
     "IncompleteCall",
+    "ModelStream",
     "NeutralEvent",
     "OpenAIChatAssembler",
     "OpenAIResponsesAssembler",
     "StreamError",
     "TextDelta",
     "TurnEnd",
+    "relay",
 ]
