@@ -19,7 +19,8 @@ from .._errors import FailureKind, ProviderError, StreamError
 from .._messages import ModelTurn
 from ._base import ModelRequest
 from ._names import ToolNames
-from .streams import Assembler, NeutralEvent, relay
+from .streams import Assembler, NeutralEvent
+from .streams._stream import relay
 
 __all__ = ["SDKAdapter", "failure"]
 

@@ -25,7 +25,7 @@ from ._events import (
     TextDelta,
     TurnEnd,
 )
-from ._stream import Assembler, ModelStream, relay
+from ._stream import Assembler, ModelStream
 from .anthropic import AnthropicAssembler
 from .gemini import GeminiAssembler
 from .openai_chat import OpenAIChatAssembler
@@ -45,5 +45,4 @@ __all__ = [
     "StreamError",
     "TextDelta",
     "TurnEnd",
-    "relay",
 ]

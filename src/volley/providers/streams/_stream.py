@@ -24,6 +24,16 @@ class Assembler(Protocol):
     """Turns one wire format's stream events into neutral events, then the whole turn.
 
     Pure: no I/O and no event loop; the caller owns the stream and feeds its events one by one.
+    The four assemblers of `volley.providers.streams` are ones; so is one of your own.
+
+    Example:
+        ```python
+        def read(assembler: Assembler, raw_events: list[object]) -> ModelTurn:
+            for raw in raw_events:
+                for event in assembler.feed(raw):
+                    print(event)
+            return assembler.finish()
+        ```
     """
 
     watch: frozenset[str]
