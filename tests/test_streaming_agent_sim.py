@@ -102,10 +102,13 @@ def test_reads_start_while_the_model_writes_and_a_write_waits_for_the_end(adapte
     first, second, write, after = turn.timeline
     assert turn.streamed
     assert all(r.stream for r in sim.log)
-    # The two reads before the write started the moment each was written, before the end.
+    # The two reads before the write were handed over the moment each was written, before the
+    # end (when their tasks take their first step is the event loop's to say: on a loaded
+    # machine the rest of the stream may be read in one go first).
     for timing in (first, second):
         assert timing.started is not None
-        assert timing.arguments_done <= timing.started < turn.message_ended_at
+        assert timing.arguments_done <= timing.started
+        assert timing.arguments_done < turn.message_ended_at
     assert first.arguments_done < second.arguments_done
     # The write, and the read after it, waited for the whole message.
     assert write.started is not None

@@ -151,14 +151,17 @@ class Agent:
             if seconds is not None and not seconds > 0:
                 raise ConfigurationError(f"{label} must be > 0 seconds, or None")
         self.model = resolve(model, client=client) if client is not None else resolve(model)
+        """The provider adapter the model string resolved to (or the one given)."""
         self._owns_model = isinstance(model, str) and client is None
-        self.sources: tuple[ToolSource, ...] = ()
-        if isinstance(tools, Toolbox):
-            self.toolbox = tools
-        else:
-            items = list(tools)
-            self.sources = tuple(item for item in items if isinstance(item, ToolSource))
-            self.toolbox = Toolbox(item for item in items if not isinstance(item, ToolSource))
+        items = [] if isinstance(tools, Toolbox) else list(tools)
+        self.sources: tuple[ToolSource, ...] = tuple(i for i in items if isinstance(i, ToolSource))
+        """Sources of tools known once connected (MCP servers), listed at the start of each run."""
+        self.toolbox = (
+            tools
+            if isinstance(tools, Toolbox)
+            else Toolbox(i for i in items if not isinstance(i, ToolSource))
+        )
+        """The tools given directly (a source's tools join them for each run)."""
         self._tools = SourcedTools(self.toolbox, self.sources)
         self.parallel = parallel
         self.max_turns = max_turns
@@ -168,12 +171,16 @@ class Agent:
         self.streaming = streaming
         self.stream_retries = stream_retries
         self.patience = Patience(request_timeout, idle_timeout)
+        """How long a round trip, and a stream's silence, may last (`request_timeout`,
+        `idle_timeout`)."""
         self.observers = tuple(observers)
         self._clock = clock
         has_tools = len(self.toolbox) > 0 or bool(self.sources)
         hint = BATCHING_HINT if parallel and batching_hint and has_tools else None
         self.instructions = "\n\n".join(part for part in (instructions, hint) if part) or None
+        """The system prompt as sent: the instructions given, then `BATCHING_HINT` if added."""
         self.journal = open_journal(journal) if isinstance(journal, str) else journal
+        """Where runs are recorded (opened from the URL given), or `None`."""
         self._owns_journal = isinstance(journal, str)
         self.requires_approval = requires_approval
         self.backend = backend

@@ -70,11 +70,17 @@ class Executor:
         if max_hedges < 0:
             raise ConfigurationError("max_hedges must be >= 0")
         self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools)
+        """The tools its batches call (an agent swaps it when its sources' tools change)."""
         self.max_concurrency = max_concurrency
+        """Calls running at once, across its batches."""
         self.timeout = timeout
+        """Seconds per attempt for tools that set no timeout (`None`: no limit)."""
         self.max_content_chars = max_content_chars
+        """Longer results are cut to this, saying so."""
         self.dedupe = dedupe
+        """Whether identical reads of a batch run once and share their result."""
         self.max_hedges = max_hedges
+        """Second attempts each batch may start for tools that hedge."""
         self._retry_wait = retry_wait
         self._clock = clock
         self._backend: Backend = backend or InProcessBackend(max_threads=max_threads)

@@ -115,19 +115,33 @@ class Tool(Generic[P, R]):
         if isinstance(timeout, int | float) and timeout <= 0:
             raise ConfigurationError(f"tool {name!r}: timeout must be > 0 seconds (or None)")
         self.fn = fn
+        """The function itself; calling the tool calls it."""
         self.name = name
+        """The name the model calls it by."""
         self.description = description
+        """What the model reads about it."""
         self.schema: dict[str, Any] = dict(schema)
+        """The JSON Schema of its arguments, as sent to the model."""
         self.effects = effects
+        """`"read"`, `"write"`, or `None` (undeclared: it may do anything)."""
         self.reads = _one_key(reads)
+        """Resource keys it reads: static, or a function of the arguments."""
         self.writes = _one_key(writes)
+        """Resource keys it writes: static, or a function of the arguments."""
         self.timeout = timeout
+        """Seconds per attempt (`UNSET`: the executor's default; `None`: no limit)."""
         self.retries = retries
+        """Attempts after the first, for tools that only read or are idempotent."""
         self.retry_on = retry_on
+        """Which exceptions are retried."""
         self.idempotent = idempotent
+        """Whether running it twice does what running it once does."""
         self.max_concurrency = max_concurrency
+        """Its calls running at once, at most (`None`: the executor's limit only)."""
         self.requires_approval = requires_approval
+        """Whether its calls wait for a person's approval (with a journal)."""
         self.hedge_after = hedge_after
+        """When a slow call gets a second attempt: seconds, `"pNN"`, or `None`."""
         self.hedge_percentile: float | None = None
         """The percentile of recent latencies `hedge_after` names, if it names one."""
         self.latencies: LatencyWindow | None = None

@@ -32,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, default: Sequence[str]) ->
         type=time_scale,
         default=None,
         metavar="S",
-        help="real seconds per simulated second, of the seeds' table (default 0.02: 3 x 2 s runs "
-        "in 0.12 s) and of the hedge benchmark (default 0.02: a read's median is 20 ms)",
+        help="real seconds per simulated second, of the seeds benchmark's table (N calls of D "
+        "seconds, from tutorials on parallel tool calling; default 0.02: 3 x 2 s runs in 0.12 s) "
+        "and of the hedge benchmark (default 0.02: a read's median is 20 ms)",
     )
     parser.add_argument(
         "--ray",
