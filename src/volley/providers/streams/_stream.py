@@ -10,14 +10,15 @@ other.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from ..._call import ToolCall
 from ..._errors import StreamError
-from ..._messages import ModelTurn
-from ._events import NeutralEvent
+from ..._messages import ModelTurn, StopReason, Usage
+from ._events import CallComplete, NeutralEvent, TextDelta, TurnEnd
 
-__all__ = ["Assembler", "ModelStream", "relay"]
+__all__ = ["Assembler", "ModelStream", "TurnParts", "relay"]
 
 
 class Assembler(Protocol):
@@ -46,6 +47,55 @@ class Assembler(Protocol):
     def finish(self) -> ModelTurn:
         """The whole turn, as the non-streaming adapter would have returned it."""
         ...
+
+
+class TurnParts:
+    """What an assembler keeps of the message it reads, the same in every wire format.
+
+    The text as it streams, each call as it completes (numbered in that order, from 0), the
+    usage and the model as the stream tells them; the events for them are made here, and so is
+    the `ModelTurn` at the end, so every format numbers, ends and builds its turn alike. A format
+    whose stream holds more (Anthropic's blocks, Gemini's parts) passes the text, the calls in
+    message order, and what to echo back, to `turn`.
+    """
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.calls: list[ToolCall] = []
+        self.usage = Usage()
+        self.model = ""
+
+    def text(self, piece: str) -> list[NeutralEvent]:
+        """A piece of the message's text: kept, and told (if it is not empty)."""
+        self.texts.append(piece)
+        return [TextDelta(piece)] if piece else []
+
+    def call(self, call: ToolCall) -> CallComplete:
+        """A call whose arguments are complete: kept, and told with its number."""
+        self.calls.append(call)
+        return CallComplete(call, len(self.calls) - 1)
+
+    def end(self, stop: StopReason) -> TurnEnd:
+        """The message's end, with the usage and model known so far."""
+        return TurnEnd(stop, self.usage, self.model)
+
+    def turn(
+        self,
+        stop: StopReason,
+        *,
+        text: str | None = None,
+        calls: Sequence[ToolCall] | None = None,
+        provider_data: Mapping[str, Any] | None = None,
+    ) -> ModelTurn:
+        """The whole message: the text and calls kept, unless the format says otherwise."""
+        return ModelTurn(
+            text="".join(self.texts) if text is None else text,
+            calls=tuple(self.calls if calls is None else calls),
+            stop=stop,
+            usage=self.usage,
+            model=self.model,
+            provider_data=dict(provider_data or {}),
+        )
 
 
 class ModelStream:

@@ -17,15 +17,14 @@ from ..._messages import ModelTurn, StopReason, Usage
 from .._base import missing_extra
 from .._names import ToolNames
 from ._events import (
-    CallComplete,
     CallDelta,
     IncompleteCall,
     NeutralEvent,
     StreamError,
     TextDelta,
-    TurnEnd,
     validated,
 )
+from ._stream import TurnParts
 
 __all__ = ["AnthropicAssembler", "STOP_REASONS"]
 
@@ -76,12 +75,11 @@ class AnthropicAssembler:
         """Tools whose argument text is reported piece by piece (`CallDelta`)."""
         self._started = False
         self._stopped = False
-        self._model = ""
         self._input_tokens = 0
         self._output_tokens = 0
         self._stop_reason: str | None = None
         self._blocks: dict[int, _Block] = {}
-        self._calls: list[ToolCall] = []
+        self._turn = TurnParts()
 
     def feed(self, event: object) -> list[NeutralEvent]:
         """Absorb one stream event; returns what it completed, in order.
@@ -121,7 +119,8 @@ class AnthropicAssembler:
             return []
         if kind == "message_stop":
             self._stopped = True
-            return [TurnEnd(self._stop(), self._usage(), self._model)]
+            self._turn.usage = self._usage()
+            return [self._turn.end(self._stop())]
         raise StreamError(f"unknown Anthropic stream event type {kind!r}")
 
     def _message_start(self, event: Any) -> list[NeutralEvent]:
@@ -129,7 +128,7 @@ class AnthropicAssembler:
             raise StreamError("a second message_start in one stream")
         self._started = True
         message = event.message
-        self._model = message.model
+        self._turn.model = message.model
         self._input_tokens = message.usage.input_tokens
         self._output_tokens = message.usage.output_tokens
         return []
@@ -214,9 +213,9 @@ class AnthropicAssembler:
         if not isinstance(call_id, str) or not isinstance(name, str):
             raise StreamError(f"tool_use block {event.index} has no id or name")
         call = ToolCall(call_id, self._names.from_wire(name), arguments)
-        block.call_index = len(self._calls)
-        self._calls.append(call)
-        return [CallComplete(call, block.call_index)]
+        complete = self._turn.call(call)
+        block.call_index = complete.index
+        return [complete]
 
     def _stop(self) -> StopReason:
         if self._stop_reason is None:
@@ -257,12 +256,11 @@ class AnthropicAssembler:
             if kind == "text":
                 texts.append(str(block.content.get("text", "")))
             elif block.call_index is not None:
-                calls.append(self._calls[block.call_index])
-        return ModelTurn(
+                calls.append(self._turn.calls[block.call_index])
+        self._turn.usage = self._usage()
+        return self._turn.turn(
+            self._stop(),
             text="".join(texts),
-            calls=tuple(calls),
-            stop=self._stop(),
-            usage=self._usage(),
-            model=self._model,
+            calls=calls,
             provider_data={"anthropic_content": echoed},
         )

@@ -16,14 +16,13 @@ from ..._messages import ModelTurn, StopReason, Usage
 from .._base import missing_extra
 from .._names import ToolNames
 from ._events import (
-    CallComplete,
     IncompleteCall,
     NeutralEvent,
     StreamError,
     TextDelta,
-    TurnEnd,
     validated,
 )
+from ._stream import TurnParts
 
 __all__ = ["GeminiAssembler", "LOCAL_ID_PREFIX", "STOP_REASONS"]
 
@@ -63,11 +62,9 @@ class GeminiAssembler:
         self.watch: frozenset[str] = frozenset()
         """Unused: Gemini sends each call whole, so there is no argument text to report."""
         self._parts: list[Any] = []
-        self._calls: list[ToolCall] = []
+        self._turn = TurnParts()
         self._finish: str | None = None
         self._blocked = False
-        self._usage = Usage()
-        self._model = ""
 
     def feed(self, event: object) -> list[NeutralEvent]:
         """Absorb one chunk; returns what it completed, in order.
@@ -80,16 +77,18 @@ class GeminiAssembler:
         if self._finish is not None or self._blocked:
             raise StreamError("a chunk after the chunk that finished the stream")
         if chunk.model_version:
-            self._model = chunk.model_version
+            self._turn.model = chunk.model_version
         usage = chunk.usage_metadata
         if usage is not None:
-            self._usage = Usage(usage.prompt_token_count or 0, usage.candidates_token_count or 0)
+            self._turn.usage = Usage(
+                usage.prompt_token_count or 0, usage.candidates_token_count or 0
+            )
         candidates = chunk.candidates or []
         if not candidates:
             feedback = chunk.prompt_feedback
             if feedback is not None and feedback.block_reason is not None:
                 self._blocked = True
-                return [TurnEnd("refused", self._usage, self._model)]
+                return [self._turn.end("refused")]
             return []
         if len(candidates) > 1:
             raise StreamError("only one candidate is supported (candidateCount=1)")
@@ -101,7 +100,7 @@ class GeminiAssembler:
         if candidate.finish_reason is not None:
             finish = candidate.finish_reason
             self._finish = str(getattr(finish, "value", finish))
-            out.append(TurnEnd(self._stop(), self._usage, self._model))
+            out.append(self._turn.end(self._stop()))
         return out
 
     def _part(self, part: Any) -> list[NeutralEvent]:
@@ -112,8 +111,7 @@ class GeminiAssembler:
             call_id = call.id or f"{LOCAL_ID_PREFIX}{uuid.uuid4().hex[:12]}"
             self._parts.append(part)
             done = ToolCall(call_id, self._names.from_wire(call.name), dict(call.args or {}))
-            self._calls.append(done)
-            return [CallComplete(done, len(self._calls) - 1)]
+            return [self._turn.call(done)]
         previous = self._parts[-1] if self._parts else None
         if part.text is not None and previous is not None and _plain_text(previous, part):
             # Text streams in pieces; the whole response would hold it as one part.
@@ -128,7 +126,7 @@ class GeminiAssembler:
         if self._blocked:
             return "refused"
         stop = STOP_REASONS.get(self._finish or "", "other")
-        return "tool_calls" if self._calls and stop == "end" else stop
+        return "tool_calls" if self._turn.calls and stop == "end" else stop
 
     def incomplete(self) -> list[IncompleteCall]:
         """Always empty: a Gemini call arrives whole or not at all."""
@@ -142,12 +140,9 @@ class GeminiAssembler:
         """
         texts = [p.text for p in self._parts if p.text and not p.thought]
         content = self._types.Content(role="model", parts=list(self._parts))
-        return ModelTurn(
+        return self._turn.turn(
+            self._stop(),
             text="".join(texts),
-            calls=tuple(self._calls),
-            stop=self._stop(),
-            usage=self._usage,
-            model=self._model,
             provider_data={"gemini_content": content} if self._parts else {},
         )
 

@@ -17,15 +17,13 @@ from ..._messages import ModelTurn, StopReason, Usage
 from .._base import missing_extra
 from .._names import ToolNames
 from ._events import (
-    CallComplete,
     CallDelta,
     IncompleteCall,
     NeutralEvent,
     StreamError,
-    TextDelta,
-    TurnEnd,
     validated,
 )
+from ._stream import TurnParts
 
 __all__ = ["OpenAIChatAssembler", "STOP_REASONS"]
 
@@ -70,13 +68,10 @@ class OpenAIChatAssembler:
         self._names = names
         self.watch: frozenset[str] = frozenset()
         """Tools whose argument text is reported piece by piece (`CallDelta`)."""
-        self._model = ""
-        self._texts: list[str] = []
-        self._calls: list[ToolCall] = []
+        self._parts = TurnParts()
         self._done_indexes: set[int] = set()
         self._open: _Call | None = None
         self._finish: str | None = None
-        self._usage = Usage()
 
     def feed(self, event: object) -> list[NeutralEvent]:
         """Absorb one chunk; returns what it completed, in order.
@@ -86,9 +81,9 @@ class OpenAIChatAssembler:
                 complete, a call without an id, content after `finish_reason`).
         """
         chunk = validated(self._chunk_type, event, "Chat Completions chunk")
-        self._model = chunk.model or self._model
+        self._parts.model = chunk.model or self._parts.model
         if chunk.usage is not None:
-            self._usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            self._parts.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
         out: list[NeutralEvent] = []
         for choice in chunk.choices:
             if choice.index != 0:
@@ -97,15 +92,14 @@ class OpenAIChatAssembler:
                 raise StreamError(f"a chunk for choice 0 after finish_reason {self._finish!r}")
             delta = choice.delta
             if delta.content:
-                self._texts.append(delta.content)
-                out.append(TextDelta(delta.content))
+                out.extend(self._parts.text(delta.content))
             for part in delta.tool_calls or ():
                 out.extend(self._tool_call_part(part))
             if choice.finish_reason is not None:
                 self._finish = str(choice.finish_reason)
                 if self._finish not in _CUT:
                     out.extend(self._complete())
-                out.append(TurnEnd(self._stop(), self._usage, self._model))
+                out.append(self._parts.end(self._stop()))
         return out
 
     def _tool_call_part(self, part: Any) -> list[NeutralEvent]:
@@ -148,8 +142,7 @@ class OpenAIChatAssembler:
             raise StreamError(f"tool call {current.id} ended without a name")
         self._done_indexes.add(current.wire_index)
         call = ToolCall(current.id, self._names.from_wire(current.name), "".join(current.arguments))
-        self._calls.append(call)
-        return [CallComplete(call, len(self._calls) - 1)]
+        return [self._parts.call(call)]
 
     def _stop(self) -> StopReason:
         if self._finish is None:
@@ -177,10 +170,4 @@ class OpenAIChatAssembler:
         `finish_reason` arrived. Usage is known only if the request asked for it
         (`stream_options={"include_usage": True}`).
         """
-        return ModelTurn(
-            text="".join(self._texts),
-            calls=tuple(self._calls),
-            stop=self._stop(),
-            usage=self._usage,
-            model=self._model,
-        )
+        return self._parts.turn(self._stop())

@@ -18,7 +18,6 @@ from ..._messages import ModelTurn, StopReason, Usage
 from .._base import missing_extra
 from .._names import ToolNames
 from ._events import (
-    CallComplete,
     CallDelta,
     IncompleteCall,
     NeutralEvent,
@@ -27,6 +26,7 @@ from ._events import (
     TurnEnd,
     validated,
 )
+from ._stream import TurnParts
 
 if TYPE_CHECKING:
     from openai.types.responses import Response
@@ -70,7 +70,7 @@ class OpenAIResponsesAssembler:
         self._ended = False
         self._items: dict[int, _Item] = {}
         self._by_id: dict[str, int] = {}
-        self._calls: list[ToolCall] = []
+        self._turn = TurnParts()
 
     def feed(self, event: object) -> list[NeutralEvent]:
         """Absorb one stream event; returns what it completed, in order.
@@ -167,9 +167,9 @@ class OpenAIResponsesAssembler:
         item = entry.item
         entry.item = item.model_copy(update={"arguments": arguments, "status": "completed"})
         call = ToolCall(item.call_id, self._names.from_wire(item.name), arguments)
-        entry.call_index = len(self._calls)
-        self._calls.append(call)
-        return [CallComplete(call, entry.call_index)]
+        complete = self._turn.call(call)
+        entry.call_index = complete.index
+        return [complete]
 
     def incomplete(self) -> list[IncompleteCall]:
         """The `function_call` items announced whose arguments never completed."""
