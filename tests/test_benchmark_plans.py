@@ -5,7 +5,7 @@ from _bench_checks import quick_report
 
 def test_quick_run_measures_every_mode_of_every_scenario() -> None:
     report = quick_report("plans")
-    assert len(report.rows) == 12  # three scenarios, four ways of working
+    assert len(report.rows) == 16  # four scenarios, four ways of working
     trips = {(row[0], row[1]): int(row[2]) for row in report.rows}
     assert trips[("user, orders, statuses", "one call per turn")] == 6
     assert trips[("user, orders, statuses", "plan mode: one plan")] == 2

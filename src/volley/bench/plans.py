@@ -8,9 +8,10 @@ HTTP through the official Anthropic SDK; the model's three ways of working are s
 same calls, the same tool latencies, a latency model of time to first token and decoding), so
 what differs is only how many times the model is asked, and what it is sent.
 
-Scenarios: search the web then fetch the top three results (then answer from them); look up a
-user, then their orders, then each order's status; and, as a control, three independent
-lookups, where plans can win nothing and must cost nothing.
+Scenarios: search the web, fetch the top three results, then summarize them; look up a user,
+then their orders, then each order's status; the first without its summary, a chain of two links
+only; and, as a control, three independent lookups, where plans can win nothing and must cost
+nothing.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class Scenario:
     plan: list[Calls]
     """Plan mode (for the control, the plan the model may write though it gains nothing)."""
     dependent: bool
+    goal: bool = True
+    """Whether its figures are held to a goal (else shown for what they teach)."""
 
 
 def _tools(scale: float) -> list[Any]:
@@ -75,9 +78,15 @@ def _tools(scale: float) -> list[Any]:
 
     @tool(effects="read")
     async def fetch(url: str) -> str:
-        """Fetch a page's text."""
+        """Fetch the main passage of a page."""
         await pause()
-        return f"The page at {url} says: " + " ".join(["words about it"] * 60)
+        return f"The page at {url} says: {PASSAGE}"
+
+    @tool(effects="read")
+    async def summarize(pages: list[str]) -> str:
+        """Summarize passages in a few lines."""
+        await pause()
+        return f"{len(pages)} pages agree: plans save round trips when calls depend on calls."
 
     @tool(effects="read")
     async def find_user(name: str) -> dict[str, Any]:
@@ -103,7 +112,7 @@ def _tools(scale: float) -> list[Any]:
         await pause()
         return {"city": city, "sky": "clear", "high": 21}
 
-    return [search, fetch, find_user, list_orders, order_status, weather]
+    return [search, fetch, summarize, find_user, list_orders, order_status, weather]
 
 
 def _step(step_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -115,10 +124,39 @@ def _run_plan(*steps: dict[str, Any]) -> Calls:
 
 
 URLS = [f"https://example.org/plan-mode/{i}" for i in range(3)]
+PASSAGE = " ".join(["words about it"] * 8)
+PAGES = [f"The page at {u} says: {PASSAGE}" for u in URLS]
+"""Without a plan, the model copies each passage it read into the summary's call; with one, it
+refers to them (`fetch` returns exactly these)."""
 ORDERS = [f"u-ada-o{i}" for i in range(3)]
 CITIES = ["Paris", "Berlin", "Tokyo"]
 
 SCENARIOS = [
+    Scenario(
+        "search, fetch top 3, summarize",
+        "Search for plan mode, read the top three results, and summarize them.",
+        serial=[
+            [("search", {"query": "plan mode"})],
+            *([("fetch", {"url": u})] for u in URLS),
+            [("summarize", {"pages": PAGES})],
+        ],
+        parallel=[
+            [("search", {"query": "plan mode"})],
+            [("fetch", {"url": u}) for u in URLS],
+            [("summarize", {"pages": PAGES})],
+        ],
+        plan=[
+            _run_plan(
+                _step("s", "search", {"query": "plan mode"}),
+                *(
+                    _step(f"f{i}", "fetch", {"url": {"$ref": "s", "pointer": f"/results/{i}/url"}})
+                    for i in range(3)
+                ),
+                _step("sum", "summarize", {"pages": [{"$ref": f"f{i}"} for i in range(3)]}),
+            )
+        ],
+        dependent=True,
+    ),
     Scenario(
         "search, fetch top 3",
         "Search for plan mode and read the top three results.",
@@ -134,6 +172,7 @@ SCENARIOS = [
             )
         ],
         dependent=True,
+        goal=False,
     ),
     Scenario(
         "user, orders, statuses",
@@ -289,9 +328,14 @@ async def run(quick: bool = False) -> Report:
         direct_ratio = measured[DIRECT].wall / base.wall
         report.figures[f"plan_vs_parallel_{s.name}"] = plan_ratio
         report.figures[f"direct_vs_parallel_{s.name}"] = direct_ratio
-        if s.dependent:
+        if s.dependent and s.goal:
             label = f"{s.name}: one plan / parallel calls, wall (1.3x faster)"
             report.goals.append(Goal(label, plan_ratio, 1 / 1.3))
+        elif s.dependent:
+            report.notes.append(
+                f"{s.name}: a chain of two links, for comparison: a plan saves one round trip "
+                f"of three ({1 / plan_ratio:.2f}x faster here)"
+            )
         else:
             label = f"{s.name}: plan mode (direct calls) / parallel calls, wall (never slower)"
             report.goals.append(Goal(label, direct_ratio, 1.02))
