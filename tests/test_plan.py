@@ -160,6 +160,8 @@ def test_bad_steps_are_answered_and_only_their_dependants_fail() -> None:
     assert "invalid_arguments" in errors["untyped"]
     assert "Step #11 is not an object" in errors["#11"]
     assert "p/" not in result.output  # steps are named as the model named them
+    timeline = [t.call_id.removeprefix("p/") for t in result.stats.turns[0].timeline]
+    assert timeline == list(answer)  # every step in the plan's order, refused ones in place
 
 
 def test_a_plan_that_is_not_one_is_an_error_the_model_can_act_on() -> None:

@@ -60,7 +60,9 @@ class Expansion:
 
     @property
     def ids(self) -> tuple[str, ...]:
-        """Every call id the batch answers for this call."""
+        """Every call id the batch answers for this call, a plan's in the order of its steps."""
+        if self.steps:
+            return tuple(call_id for _, call_id in self.steps)
         return (*(c.id for c, _ in self.answered), *(c.id for c in self.calls))
 
 
