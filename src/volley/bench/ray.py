@@ -28,280 +28,36 @@ listens on loopback), and is skipped otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import itertools
-import json
 import math
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import ray
-import ray.util
-from anthropic import AsyncAnthropic
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-from volley import Agent, Executor, RunResult, Tool, ToolCall, ToolResult, tool
-from volley.providers.anthropic import AnthropicProvider
-from volley.ray import AgentPool, RayBackend
-from volley.sim import parse_scenario
+from volley import Executor, Tool, ToolCall, ToolResult
+from volley.ray import RayBackend
 
 from ._harness import Goal, Report, compare, ms, stopwatch, times
-
-# -- sizes ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Sizes:
-    cpu_calls: int
-    """CPU-bound calls in the batch."""
-    cpu_seconds: float
-    """What one of them takes, in this process."""
-    cpu_rounds: int
-    runs: int
-    """Agent runs per sample."""
-    at_once: int
-    """Runs in flight at a time (over all workers)."""
-    run_rounds: int
-    noop_batch: int
-    noop_alone: int
-    """No-op calls made one after another, each alone."""
-    noop_rounds: int
-
-
-FULL = Sizes(
-    cpu_calls=4,
-    cpu_seconds=0.3,
-    cpu_rounds=5,
-    runs=400,
-    at_once=64,
-    run_rounds=3,
-    noop_batch=500,
-    noop_alone=100,
-    noop_rounds=5,
+from ._ray_runs import run_rows
+from ._ray_setup import (
+    CLUSTER,
+    FULL,
+    IN_PROCESS,
+    ONE_CALL,
+    ONE_NODE,
+    QUICK,
+    WORTH_IT_MS,
+    Sizes,
+    Where,
+    cluster,
+    crunch,
+    noop_async,
+    noop_sync,
+    pinned,
+    spin,
 )
-QUICK = Sizes(
-    cpu_calls=4,
-    cpu_seconds=0.04,
-    cpu_rounds=1,
-    runs=24,
-    at_once=12,
-    run_rounds=1,
-    noop_batch=40,
-    noop_alone=8,
-    noop_rounds=1,
-)
-
-IN_PROCESS = "in process"
-ONE_NODE = "1 node"
-CLUSTER = "cluster"
-ONE_CALL = "one call"
-
-PER_NODE = "volley_bench_node"
-"""The custom resource each node of the cluster started here has one of."""
-
-WORTH_IT_MS = 10.0
-"""Above this much CPU per call, Ray's cost per call is a tenth of the body or less."""
-
-# -- the tools --------------------------------------------------------------------------------
-
-
-def _spin(n: int) -> int:
-    """A pure-Python loop of `n` steps (it holds the GIL throughout)."""
-    total = 0
-    for i in range(n):
-        total = (total + i * i) % 1_000_003
-    return total
-
-
-@tool(effects="read", timeout=None)
-def crunch(n: int) -> list[int]:
-    """Spin a pure-Python loop n times; the pid it ran in, and a checksum."""
-    return [os.getpid(), _spin(n)]
-
-
-@tool(effects="read", timeout=None)
-def noop_sync() -> int:
-    """Nothing; the pid it ran in."""
-    return os.getpid()
-
-
-@tool(effects="read", timeout=None)
-async def noop_async() -> int:
-    """Nothing; the pid it ran in."""
-    return os.getpid()
-
-
-@tool(effects="read", timeout=None)
-async def lookup(topic: str) -> str:
-    """Look a topic up (at once)."""
-    return f"about {topic}"
-
-
-@tool(writes=lambda a: [f"note:{a['name']}"], timeout=None)
-async def save(name: str, text: str) -> str:
-    """Save a note (at once)."""
-    return f"saved {name}"
-
-
-SCENARIO = json.dumps(
-    {
-        "turns": [
-            {
-                "text": "Looking.",
-                "calls": [
-                    {"name": "lookup", "arguments": {"topic": "alpha"}},
-                    {"name": "lookup", "arguments": {"topic": "beta"}},
-                    {"name": "lookup", "arguments": {"topic": "gamma"}},
-                    {"name": "save", "arguments": {"name": "n1", "text": "first"}},
-                ],
-            },
-            {
-                "calls": [
-                    {"name": "lookup", "arguments": {"topic": "delta"}},
-                    {"name": "save", "arguments": {"name": "n2", "text": "second"}},
-                ],
-            },
-            {"text": "All saved."},
-        ]
-    }
-)
-"""Three turns: four calls (three reads and a write), then two, then the answer."""
-PROMPT = "Look four topics up and save two notes."
-ANSWER = "All saved."
-
-_SIM = """
-import asyncio, sys
-from volley.sim import SimServer, parse_scenario
-
-async def main():
-    async with SimServer(parse_scenario(sys.argv[1]), time_scale=0) as sim:
-        print(sim.base_url, flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-asyncio.run(main())
-"""
-"""The simulator in a process of its own: prints its URL, serves until its stdin closes."""
-
-
-def run_agent(base_url: str) -> Agent:
-    """The agent of the runs (module-level: `AgentPool` pickles it, and calls it in a worker)."""
-    return _agent_and_client(base_url)[0]
-
-
-def _agent_and_client(base_url: str) -> tuple[Agent, AsyncAnthropic]:
-    client = AsyncAnthropic(base_url=base_url, api_key="sim", max_retries=0)
-    return Agent(AnthropicProvider("claude-sim", client=client), [lookup, save]), client
-
-
-# -- the cluster ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Where:
-    """The cluster the Ray variants run on."""
-
-    label: str
-    cpus: int
-    """CPUs of the whole cluster."""
-    nodes: int
-    pin: str
-    """The node the one-node variants are pinned to."""
-    pin_cpus: int
-    local: bool
-    """Every node is on this host (the simulator, on loopback, can be reached)."""
-    start_seconds: float | None
-    """How long starting the cluster took, when it was started here."""
-    per_node: str | None = None
-    """A custom resource each node has one of, when the cluster was started here: asking for it
-    puts the workers of a pool on different nodes (Ray's SPREAD, the pool's default, may not)."""
-
-
-def _where(
-    label: str, start_seconds: float | None, pin: str | None = None, per_node: str | None = None
-) -> Where:
-    every: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
-    nodes = [n for n in every if n["Alive"] and n["Resources"].get("CPU", 0) >= 1]
-    if not nodes:
-        raise RuntimeError(f"{label} has no node with a CPU")
-    cpus = {n["NodeID"]: int(n["Resources"]["CPU"]) for n in nodes}
-    if pin is None or pin not in cpus:
-        here = ray.get_runtime_context().get_node_id()
-        pin = here if here in cpus else str(nodes[0]["NodeID"])
-    host = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
-    return Where(
-        label=label,
-        cpus=sum(cpus.values()),
-        nodes=len(nodes),
-        pin=pin,
-        pin_cpus=cpus[pin],
-        local=all(n["NodeManagerAddress"] in (host, "127.0.0.1") for n in nodes),
-        start_seconds=start_seconds,
-        per_node=per_node,
-    )
-
-
-@contextlib.contextmanager
-def _cluster(address: str | None) -> Iterator[Where]:
-    """Connect to Ray: to `address`, or to two nodes of one CPU started on this machine.
-
-    A process already connected to Ray measures against that connection (and keeps it).
-    """
-    if ray.is_initialized():
-        yield _where("the Ray cluster this process is connected to", None)
-        return
-    if address not in (None, "local"):
-        ray.init(address=address, log_to_driver=False)
-        try:
-            yield _where(f"the Ray cluster at {address}", None)
-        finally:
-            ray.shutdown()
-        return
-    from ray.cluster_utils import Cluster
-
-    root = Path(tempfile.mkdtemp(prefix="volley-ray-"))  # short: socket paths fit in 107 bytes
-    env = {"HOME": str(root), "TMPDIR": str(root), "RAY_TMPDIR": str(root)}
-    env["RAY_USAGE_STATS_ENABLED"] = "0"
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    cluster: Any = None
-    started = time.perf_counter()
-    try:
-        one = {PER_NODE: 1}
-        cluster = Cluster(
-            initialize_head=True,
-            head_node_args={"num_cpus": 1, "resources": one, "include_dashboard": False},
-        )
-        cluster.add_node(num_cpus=1, resources=one)
-        cluster.wait_for_nodes()
-        ray.init(address=cluster.address, log_to_driver=False)
-        seconds = time.perf_counter() - started
-        label = "2 nodes of 1 CPU each, started on this machine"
-        yield _where(label, seconds, pin=cluster.head_node.node_id, per_node=PER_NODE)
-    finally:
-        ray.shutdown()
-        if cluster is not None:
-            cluster.shutdown()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _pinned(where: Where) -> Any:
-    return NodeAffinitySchedulingStrategy(node_id=where.pin, soft=False)
-
 
 # -- CPU-bound tools --------------------------------------------------------------------------
 
@@ -318,7 +74,7 @@ def _steps_for(seconds: float) -> int:
 
 def _timed(n: int) -> float:
     started = time.perf_counter()
-    _spin(n)
+    spin(n)
     return time.perf_counter() - started
 
 
@@ -356,7 +112,7 @@ async def _cpu_rows(report: Report, sizes: Sizes, where: Where) -> None:
         CLUSTER: f"RayBackend, {where.nodes} nodes",
     }
     pids: dict[str, set[int]] = {name: set() for name in slots}
-    pin = {"crunch": {"scheduling_strategy": _pinned(where)}}
+    pin = {"crunch": {"scheduling_strategy": pinned(where)}}
     async with contextlib.AsyncExitStack() as stack:
         one = stack.enter_context(RayBackend(options=pin))
         every = stack.enter_context(
@@ -424,144 +180,6 @@ async def _cpu_rows(report: Report, sizes: Sizes, where: Where) -> None:
             round(1.2 * best, 3),
         )
     )
-
-
-# -- agent runs -------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _simulator() -> Iterator[str]:
-    """The simulator in a process of its own; its base URL."""
-    parse_scenario(SCENARIO)  # a mistake in it shows here, not as a process that never starts
-    with subprocess.Popen(
-        [sys.executable, "-c", _SIM, SCENARIO],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as process:
-        assert process.stdin is not None
-        assert process.stdout is not None
-        try:
-            url = process.stdout.readline().strip()
-            if not url.startswith("http://"):
-                raise RuntimeError("the simulator did not start")
-            yield url
-        finally:
-            process.stdin.close()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def _finished(results: list[Any], count: int) -> None:
-    """Every run ended with the scenario's answer after its three round trips."""
-    if len(results) != count:
-        raise RuntimeError(f"{len(results)} results for {count} runs")
-    for result in results:
-        if not isinstance(result, RunResult):
-            raise RuntimeError(f"a run failed: {type(result).__name__}: {result}")
-        if result.output != ANSWER or result.stats.round_trips != 3:
-            raise RuntimeError(f"a run ended early: {result.output!r}")
-
-
-@contextlib.asynccontextmanager
-async def _one_process(
-    base_url: str, sizes: Sizes
-) -> AsyncIterator[Callable[[], Awaitable[float]]]:
-    agent, client = _agent_and_client(base_url)
-    async with client, agent:
-
-        async def sample() -> float:
-            room = asyncio.Semaphore(sizes.at_once)
-            box: list[list[Any]] = []
-
-            async def one() -> RunResult:
-                async with room:
-                    return await agent.run(PROMPT)
-
-            async def everything() -> None:
-                box.append(list(await asyncio.gather(*(one() for _ in range(sizes.runs)))))
-
-            seconds = await stopwatch(everything)
-            _finished(box[0], sizes.runs)
-            return seconds
-
-        yield sample
-
-
-def _pool_sample(pool: Any, sizes: Sizes) -> Callable[[], Awaitable[float]]:
-    async def sample() -> float:
-        box: list[list[Any]] = []
-
-        async def everything() -> None:
-            box.append(await pool.run_many([PROMPT] * sizes.runs))
-
-        seconds = await stopwatch(everything)
-        _finished(box[0], sizes.runs)
-        return seconds
-
-    return sample
-
-
-async def _run_rows(report: Report, sizes: Sizes, where: Where) -> None:
-    what = f"{sizes.runs} agent runs, {sizes.at_once} at a time"
-    if not where.local:
-        report.rows.append([what, "skipped", "", "", "", ""])
-        report.notes.append(
-            "agent runs skipped: the cluster has nodes on other hosts, and the simulator "
-            "listens on this host's loopback"
-        )
-        return
-    with _simulator() as url:
-        make = functools.partial(run_agent, url)
-        async with contextlib.AsyncExitStack() as stack:
-            started = time.perf_counter()
-            apart = {} if where.per_node is None else {"resources": {where.per_node: 1}}
-            pool2 = AgentPool(
-                make,
-                num_workers=2,
-                max_runs_per_worker=max(1, sizes.at_once // 2),
-                worker_options=apart,
-            )
-            stack.push_async_callback(pool2.close)
-            pool1 = AgentPool(
-                make,
-                num_workers=1,
-                max_runs_per_worker=sizes.at_once,
-                worker_options={"scheduling_strategy": _pinned(where)},
-            )
-            stack.push_async_callback(pool1.close)
-            await asyncio.gather(pool1.start(), pool2.start())
-            pools_start = time.perf_counter() - started
-            variants = {
-                "one": await stack.enter_async_context(_one_process(url, sizes)),
-                "pool1": _pool_sample(pool1, sizes),
-                "pool2": _pool_sample(pool2, sizes),
-            }
-            timings = await compare(variants, rounds=sizes.run_rounds, warmup=1)
-            workers = [info for info in pool2.workers if info is not None]
-            me = os.getpid()
-            report.check(
-                "the pools' workers are processes of their own",
-                all(info is not None and info.pid != me for info in pool1.workers + workers),
-            )
-    spread = len({w.node_id for w in workers})
-    names = {
-        "one": "one process (gather)",
-        "pool1": "AgentPool, 1 worker (1 node)",
-        "pool2": f"AgentPool, 2 workers ({spread} node{'s' if spread > 1 else ''})",
-    }
-    report.figures["pool_start_s"] = pools_start
-    for key, name in names.items():
-        wall = timings.median(key)
-        rate = sizes.runs / wall
-        ratio = timings.ratio(key, "one")
-        report.rows.append(
-            [what if key == "one" else "", name, ms(wall), f"{rate:,.0f} runs/s", "", times(ratio)]
-        )
-        report.figures[f"runs_per_s_{key}"] = rate
-        report.figures[f"runs_vs_one_process_{key}"] = ratio
 
 
 # -- what a call costs ------------------------------------------------------------------------
@@ -657,7 +275,7 @@ async def run(quick: bool = False, address: str | None = None) -> Report:
         columns=["what", "where", "wall", "per call / throughput", "vs ideal", "vs in process"],
     )
     started = time.perf_counter()
-    with _cluster(address) as where:
+    with cluster(address) as where:
         if where.start_seconds is not None:
             report.figures["cluster_start_s"] = where.start_seconds
         phases = [time.perf_counter()]
@@ -665,7 +283,7 @@ async def run(quick: bool = False, address: str | None = None) -> Report:
         phases.append(time.perf_counter())
         await _cpu_rows(report, sizes, where)
         phases.append(time.perf_counter())
-        await _run_rows(report, sizes, where)
+        await run_rows(report, sizes, where)
         phases.append(time.perf_counter())
     start = "" if where.start_seconds is None else f", up in {where.start_seconds:.1f} s"
     report.notes.append(f"Ray: {where.label} ({where.cpus} CPUs{start})")
