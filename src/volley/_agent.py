@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -13,7 +12,6 @@ from tenacity.wait import wait_base
 
 from ._backend import Backend
 from ._deadlines import loop_clock
-from ._dispatch import writes
 from ._durable import ApprovalPolicy, Approvals
 from ._errors import ConfigurationError, IncompleteTurn, MaxTurnsExceeded, RunError
 from ._events import (
@@ -22,20 +20,19 @@ from ._events import (
     RunFinished,
     RunPaused,
     RunStarted,
-    TurnFinished,
     events_of,
 )
-from ._executor import Executor
-from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
-from ._opening import Opened, finish_open_turn, open_fresh, open_resumed, paused_result
-from ._plan import PLAN_TOOL, Plans
+from ._loop import play_turns
+from ._messages import Message, UserPrompt
+from ._opening import Opened, open_fresh, open_resumed
+from ._plan import Plans
 from ._result import RunResult
 from ._sources import SourcedTools, ToolSource
-from ._stats import RunStats, TurnStats
+from ._stats import RunStats
 from ._tool import Tool, Toolbox
-from ._turn import Emit, Patience, TurnAbandoned, play_turn
+from ._turn import Emit, Patience
 from .journal import Journal, open_journal
-from .providers import ModelRequest, Provider, StreamingProvider, resolve
+from .providers import Provider, resolve
 
 __all__ = [
     "BATCHING_HINT",
@@ -46,8 +43,6 @@ __all__ = [
     "RunResult",
 ]
 
-logger = logging.getLogger("volley")
-
 BATCHING_HINT = (
     "You can call several tools in one response, and they run at the same time. When calls do "
     "not need each other's results (reading several files, fetching several pages, looking up "
@@ -55,9 +50,6 @@ BATCHING_HINT = (
     "result only when you need it to choose the arguments of the next call."
 )
 """Added to the instructions (unless `batching_hint=False`) so models batch independent calls."""
-
-SERIAL_TURNS_WARNING = 3
-"""After this many single-call turns in a row, a run logs that nothing ran in parallel."""
 
 
 class Agent:
@@ -360,7 +352,9 @@ class Agent:
             emit(RunStarted(opened.prompt, self.model.name, clock()))
         heartbeat = asyncio.create_task(opened.log.hold()) if self.journal else None
         try:
-            result = await self._turns(opened, emit, clock)
+            result = await play_turns(
+                self, opened, emit, clock, self._approvals, self._plans_of, self._current_tools
+            )
         except BaseException as exc:
             if isinstance(exc, RunError):
                 with contextlib.suppress(Exception):  # the journal may be what failed
@@ -377,100 +371,6 @@ class Agent:
                 emit(RunPaused(result.run_id, result.pending_approvals, waiting))
             emit(RunFinished(result))
         return result
-
-    async def _turns(
-        self, opened: Opened, emit: Emit | None, clock: Callable[[], float]
-    ) -> RunResult:
-        log = opened.log
-        messages: list[Message] = opened.messages
-        turns: list[TurnStats] = opened.turns
-        started = clock()
-        serial_turns = 0
-        stream = self.streaming and isinstance(self.model, StreamingProvider)
-
-        def stats() -> RunStats:
-            return RunStats(tuple(turns), clock() - started)
-
-        async with Executor(
-            opened.toolbox,
-            max_concurrency=self.max_concurrency,
-            timeout=self.tool_timeout,
-            clock=clock,
-            backend=self.backend,
-            max_threads=self.max_threads,
-            dedupe=self.dedupe,
-            retry_wait=self.retry_wait,
-            max_hedges=self.max_hedges,
-        ) as executor:
-            for index in range(opened.index, self.max_turns + 1):
-                try:
-                    if opened.open is not None and index == opened.index:
-                        played = await finish_open_turn(
-                            opened,
-                            executor,
-                            self._approvals.needed,
-                            clock,
-                            emit,
-                            self._plans_of(executor.toolbox),
-                        )
-                    else:
-                        if index > 1 and any(source.tools_changed for source in self.sources):
-                            executor.toolbox = await self._current_tools(executor.toolbox)
-                        played = await play_turn(
-                            self.model,
-                            self._request(messages, executor.toolbox),
-                            executor,
-                            index=index,
-                            clock=clock,
-                            emit=emit,
-                            stream=stream,
-                            retries=self.stream_retries,
-                            patience=self.patience,
-                            recorder=log,
-                            holds=self._approvals.holds(executor.toolbox)
-                            if self.journal is not None
-                            else None,
-                            plans=self._plans_of(executor.toolbox),
-                        )
-                    if played.pending:
-                        await log.pause(played.pending, played.waiting)
-                        return paused_result(log, played, messages, stats())
-                    if log.journal is not None:
-                        await log.turn_ended(played.stats)
-                except TurnAbandoned as exc:
-                    raise IncompleteTurn(str(exc), exc.message, messages, stats()) from exc
-                except RunError as exc:  # a provider's failure: the turns so far are kept
-                    raise exc.with_transcript(messages, stats()) from exc.__cause__
-                except Exception as exc:  # anything else: still a RunError with the transcript
-                    raise RunError(
-                        f"turn {index} failed: {type(exc).__name__}: {exc}", messages, stats()
-                    ) from exc
-                messages.append(played.message)
-                turns.append(played.stats)
-                if played.message.calls:
-                    messages.append(ToolReturns(played.results))
-                if emit is not None:
-                    emit(TurnFinished(index, played.message, played.results, played.stats))
-                if not played.message.calls:
-                    result = RunResult(played.message.text, messages, stats(), log.run_id)
-                    try:
-                        await log.end(result.output)
-                    except Exception as exc:
-                        why = f"the run's end could not be recorded: {exc}"
-                        raise RunError(why, messages, result.stats) from exc
-                    return result
-                batchable = self._could_have_batched(played.message, executor.toolbox)
-                serial_turns = serial_turns + 1 if batchable else 0
-                if serial_turns == SERIAL_TURNS_WARNING and self.parallel:
-                    logger.warning(
-                        "%s asked for one tool call per turn %d turns in a row, of tools that "
-                        "write nothing, so nothing ran in parallel; check that the provider "
-                        "allows parallel calls and that the instructions do not ask for one "
-                        "call at a time",
-                        self.model.name,
-                        serial_turns,
-                    )
-        raise MaxTurnsExceeded(self.max_turns, messages, stats())
 
     def _observe(self, *more: Callable[[RunEvent], None]) -> Emit | None:
         """One callback for every observer, or `None` (no event is even built) if there are none."""
@@ -489,11 +389,6 @@ class Agent:
     async def _current_tools(self, previous: Toolbox | None) -> Toolbox:
         return await self._tools.current(previous)
 
-    def _could_have_batched(self, turn: ModelTurn, toolbox: Toolbox) -> bool:
-        """A single call of a tool that writes nothing: it need not have come alone."""
-        call = turn.calls[0] if len(turn.calls) == 1 else None
-        return call is not None and call.name != PLAN_TOOL and not writes(toolbox.get(call.name))
-
     def _plans_of(self, toolbox: Toolbox) -> Plans | None:
         """Plan mode over these tools (made again when the tools change), if it is on."""
         if not self.plan or len(toolbox) == 0:
@@ -501,14 +396,3 @@ class Agent:
         if self._plans is None or self._plans.toolbox is not toolbox:
             self._plans = Plans(toolbox, self._approvals.needed)
         return self._plans
-
-    def _request(self, messages: list[Message], toolbox: Toolbox) -> ModelRequest:
-        plans = self._plans_of(toolbox)
-        return ModelRequest(
-            messages=tuple(messages),
-            tools=(*toolbox, plans.tool()) if plans is not None else tuple(toolbox),
-            streamed_arguments=frozenset({PLAN_TOOL}) if plans is not None else frozenset(),
-            instructions=self.instructions,
-            parallel=self.parallel,
-            max_tokens=self.max_tokens,
-        )
