@@ -34,7 +34,7 @@ from ..journal import (
 )
 from ..providers import ProviderError
 from ._common import CommandError, check_writable, positive_int
-from ._run import _line, add_agent_arguments, figures, load_tools, mcp_servers, ray_backend
+from ._run import _line, add_agent_arguments, figures
 from ._run_view import (
     STYLES,
     RunView,
@@ -49,6 +49,7 @@ from ._run_view import (
     view_json,
     when,
 )
+from ._tools import load_tools, mcp_servers, ray_backend
 
 if TYPE_CHECKING:
     pass
