@@ -800,6 +800,11 @@ def test_instrument_adds_one_observer_named_after_the_agents_model() -> None:
         ("openai-responses:gpt-5.4", ("openai", "gpt-5.4", "chat")),
         ("gemini:gemini-3-pro", ("gcp.gemini", "gemini-3-pro", "generate_content")),
         ("openai-compatible:qwen3", ("openai-compatible", "qwen3", "chat")),
+        (
+            "openai-compatible:http://localhost:11434/v1:llama3.1:8b",
+            ("openai-compatible", "llama3.1:8b", "chat"),
+        ),
+        ("openai-compatible:http://[::1]:8000:qwen", ("openai-compatible", "qwen", "chat")),
         ("just-a-model", (None, "just-a-model", "chat")),
         (None, (None, None, "chat")),
     ],

@@ -6,13 +6,16 @@ Pure mapping, no OpenTelemetry import: what each span is called and which `gen_a
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .._call import ErrorKind, ToolCall, ToolResult
+from .._errors import ConfigurationError
 from .._events import TurnFinished
 from .._messages import ModelTurn
+from ..providers._resolve import parse_compatible
 
 if TYPE_CHECKING:
     from opentelemetry.util.types import AttributeValue
@@ -43,12 +46,18 @@ FINISH_REASONS = {
 
 
 def split_model(model: str | None) -> tuple[str | None, str | None, str]:
-    """`provider:model` as (`gen_ai.provider.name`, request model, operation name)."""
+    """`provider:model` as (`gen_ai.provider.name`, request model, operation name).
+
+    `openai-compatible:<base_url>:<model>` names the model after its base URL.
+    """
     if not model:
         return None, None, "chat"
     prefix, sep, name = model.partition(":")
     if not sep:
         return None, model, "chat"
+    if prefix == "openai-compatible":  # its base URL holds colons: the model comes after it
+        with contextlib.suppress(ConfigurationError):  # else not a model volley could have run
+            name = parse_compatible(model)[1]
     operation = "generate_content" if prefix == "gemini" else "chat"
     return PROVIDER_NAMES.get(prefix, prefix), name or None, operation
 
