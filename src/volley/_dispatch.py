@@ -68,7 +68,6 @@ class EarlyDispatch:
         self._plan_size: Counter[str] = Counter()
         self._considered: Counter[str] = Counter()
         """Per plan: how many of its first steps were looked at for an early start."""
-        self._early_steps: set[str] = set()
         self.ran: list[ToolResult] = []
         """After `results`: what the batch ran, in the message's order, a plan's steps in place."""
         self.plan_results: list[ToolResult] = []
@@ -124,8 +123,7 @@ class EarlyDispatch:
                 return
             if settled and tool is not None and tool.is_read_only and not tool.requires_approval:
                 self.arrived.setdefault(step.id, self._clock())
-                self._early_steps.add(step.id)
-                self._submit([step], early=True)
+                self._submit([step], early=True)  # counted in `_submitted`, as a call is
 
     def release(self, calls: Sequence[ToolCall]) -> None:
         """The message ended well: start every call of it not started yet, in its order.
@@ -203,7 +201,7 @@ class EarlyDispatch:
             arrived = self.arrived.get(expansion.call.id, self._clock())
             for step_id in expansion.ids:
                 self.arrived.setdefault(step_id, arrived)
-        steps = [s for e in expansions for s in e.calls if s.id not in self._early_steps]
+        steps = [s for e in expansions for s in e.calls if not self._submitted[s.id]]
         if self._on_start is not None:
             for expansion in expansions:
                 for step, _ in expansion.answered:

@@ -29,7 +29,7 @@ from ._content import DEFAULT_MAX_CHARS, cap
 from ._results import error_result
 from ._tool import Tool, Toolbox
 
-__all__ = ["PLAN_TOOL", "Expansion", "Plans", "steps_of"]
+__all__ = ["PLAN_TOOL", "Expansion", "Plans", "steps_from_result"]
 
 PLAN_TOOL = "run_plan"
 """The name of the tool a model calls to run a plan."""
@@ -210,7 +210,7 @@ class Plans:
         return None
 
 
-def steps_of(plan: ToolCall, result: ToolResult) -> dict[str, tuple[ToolCall, ToolResult]]:
+def steps_from_result(plan: ToolCall, result: ToolResult) -> dict[str, tuple[ToolCall, ToolResult]]:
     """A finished plan's steps, each with its result as the plan's result tells it.
 
     For what keeps only the conversation (a `RunResult`): the steps' own results were events of

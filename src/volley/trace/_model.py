@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._call import ToolCall, ToolResult
 from .._messages import ModelTurn, ToolReturns, UserPrompt
-from .._plan import PLAN_TOOL, steps_of
+from .._plan import PLAN_TOOL, steps_from_result
 from .._stats import CallTiming, RunStats, TurnStats
 from ._cap import CONTENT_LIMIT, cap, capped_arguments
 
@@ -231,7 +231,7 @@ def _calls(
     for call in message.calls:
         plan_result = ran[call.id][1]
         if call.name == PLAN_TOOL and plan_result is not None:
-            steps.update(steps_of(call, plan_result))
+            steps.update(steps_from_result(call, plan_result))
     traced: list[TraceCall] = []
     for timing in stats.timeline:
         if timing.call_id in steps:  # its times are the timeline's (the plan's result has none)
