@@ -184,7 +184,7 @@ def notes_tools(log: list[tuple[str, str]], notes: dict[str, str]) -> list[BaseT
         """Write a note."""
         with lock:
             log.append(("start", f"write:{key}:{value}"))
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.05)  # long enough that a read started beside it reads before it
         notes[key] = value
         with lock:
             log.append(("end", f"write:{key}:{value}"))
@@ -195,8 +195,8 @@ def notes_tools(log: list[tuple[str, str]], notes: dict[str, str]) -> list[BaseT
         """Read a note."""
         with lock:
             log.append(("start", f"read:{key}"))
+        value = notes.get(key, "")  # read as it starts: run beside a write, it reads before it
         await asyncio.sleep(0.001)
-        value = notes.get(key, "")
         with lock:
             log.append(("end", f"read:{key}"))
         return value
