@@ -37,7 +37,7 @@ from volley import ErrorKind, Executor, ToolCall, tool
 
 
 @given(declared_batches())
-@examples(2000)
+@examples(1200)
 def test_conflicting_calls_never_overlap_and_nothing_else_waits(specs):
     results = vrun(lambda: run_all(FAULT_TOOLS, specs))
     access = [oracle_access(s.name, s.args) for s in specs]
@@ -176,7 +176,7 @@ def store_batches(draw: Any) -> list[Spec]:
 
 
 @given(store_batches())
-@examples(2000)
+@examples(1200)
 def test_outcome_equals_running_the_calls_one_by_one(specs):
     tools = {t.name: t for t in STORE_TOOLS}
 
@@ -240,7 +240,7 @@ def reachable(edges: list[set[int]]) -> list[set[int]]:
 
 
 @given(dependency_graphs())
-@examples(2000)
+@examples(1200)
 def test_dependencies_order_values_and_cycles(graph):
     listed, edges, streamed = graph
 
@@ -304,7 +304,7 @@ def test_overlapping_cycles_all_get_dependency_cycle():
 
 
 @given(declared_batches(failing=True, dups=True))
-@examples(1500)
+@examples(1000)
 def test_figures_match_the_precedence_graph(specs):
     async def main():
         async with Executor(FAULT_TOOLS) as ex:

@@ -253,7 +253,7 @@ def check_one_result_each(
 
 
 @given(faulty_batches())
-@examples(2000)
+@examples(1200)
 def test_every_call_gets_exactly_one_result_of_the_injected_kind(batch):
     specs, cancel = batch
 

@@ -105,7 +105,7 @@ def read_batches(draw: Any) -> list[tuple[ToolCall, tuple[Any, ...] | None]]:
 
 
 @given(read_batches())
-@examples(1500)
+@examples(1000)
 def test_identical_reads_run_once_unless_a_conflicting_write_comes_between(batch):
     async def main():
         Seen.writes = {}
@@ -182,7 +182,7 @@ LIMITS = {"solo": 1, "pair": 2}
     ),
     cut=st.integers(0, 25),
 )
-@examples(1500)
+@examples(1000)
 def test_limits_bound_how_many_bodies_run_at_once(limit, plan, cut):
     calls = [ToolCall(f"c{i}", name, {"tag": f"t{i}", "d": d}) for i, (name, d) in enumerate(plan)]
     batches = [calls[:cut], calls[cut:]]  # two batches at once share the executor's limits
@@ -222,7 +222,7 @@ def test_limits_bound_how_many_bodies_run_at_once(limit, plan, cut):
     at=st.integers(0, 30),
     limit=st.sampled_from([64, 64, 1, 2, 3]),
 )
-@examples(1200)
+@examples(800)
 def test_cancelling_a_run_cancels_every_call_and_leaves_no_task(specs, at, limit):
     cancel_at = at + 0.5
 
