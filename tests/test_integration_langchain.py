@@ -63,8 +63,22 @@ def call(cid: str, name: str, **args: Any) -> dict[str, Any]:
 def agent(
     tools: list[BaseTool], *turns: list[dict[str, Any]], volley: Any = True, **kw: Any
 ) -> Any:
-    middleware = [VolleyMiddleware()] if volley is True else [volley] if volley else []
+    """`volley`: True (the middleware learns the tools), "given" (it is given them), None
+    (create_agent alone), or a middleware."""
+    middleware = (
+        [VolleyMiddleware()]
+        if volley is True
+        else [VolleyMiddleware(tools)]
+        if volley == "given"
+        else [volley]
+        if volley
+        else []
+    )
     return create_agent(Scripted(turns=list(turns)), tools=tools, middleware=middleware, **kw)
+
+
+MODES = pytest.mark.parametrize("mode", [True, "given"], ids=["learned", "given"])
+"""The middleware learning the tools from the model's requests, and given them."""
 
 
 def answers(result: dict[str, Any]) -> dict[str, tuple[str, str | None, Any]]:
@@ -125,15 +139,18 @@ RACE = [
 ]
 
 
+@MODES
 @pytest.mark.parametrize("sync", [True, False], ids=["invoke", "ainvoke"])
-def test_create_then_update_ends_right_through_volley_and_wrong_without(sync: bool) -> None:
+def test_create_then_update_ends_right_through_volley_and_wrong_without(
+    sync: bool, mode: Any
+) -> None:
     blind = Records(sync=sync)
     result = ask(agent(blind.declared(), RACE, volley=None), sync=sync)
     assert blind.rows == {"r1": "draft"}  # the update ran first: the race create_agent has
     assert answers(result)["c2"][2] == "no record"
 
     ordered = Records(sync=sync)
-    result = ask(agent(ordered.declared(), RACE), sync=sync)
+    result = ask(agent(ordered.declared(), RACE, volley=mode), sync=sync)
     assert ordered.rows == {"r1": "shipped"}
     assert answers(result)["c2"][2] == "updated"
 
@@ -243,18 +260,19 @@ HOSTILE = [
 ]
 
 
+@MODES
 @pytest.mark.parametrize("sync", [True, False], ids=["invoke", "ainvoke"])
 def test_errors_unknown_tools_and_bad_arguments_are_answered_as_create_agent_does(
-    sync: bool,
+    sync: bool, mode: Any
 ) -> None:
     own = answers(ask(agent(broken_tools(), HOSTILE, volley=None), sync=sync))
-    through = answers(ask(agent(broken_tools(), HOSTILE), sync=sync))
+    through = answers(ask(agent(broken_tools(), HOSTILE, volley=mode), sync=sync))
     assert through == own
     assert own["e"] == ("success", "store", "r=2")
     assert own["b"][0] == own["c"][0] == own["d"][0] == "error"
 
     raising = [call("x", "raises", id="r"), call("y", "store", id="r", value=1)]
-    for volley in (None, True):
+    for volley in (None, mode):
         with pytest.raises(ValueError, match="bug with r"):
             ask(agent(broken_tools(), raising, volley=volley), sync=sync)
 
@@ -423,16 +441,16 @@ KINDS = st.lists(
 
 
 @examples(100)
-@given(batch=KINDS)
+@given(batch=KINDS, mode=st.sampled_from([True, "given"]))
 def test_random_batches_equal_one_by_one_and_no_write_overlaps_a_conflict(
-    batch: list[tuple[str, str]],
+    batch: list[tuple[str, str]], mode: Any
 ) -> None:
     calls = [
         call(f"c{i}", kind, key=key, **({"value": f"v{i}"} if kind == "write" else {}))
         for i, (kind, key) in enumerate(batch)
     ]
     log: list[tuple[str, str]] = []
-    result = ask(agent(notes_tools(log, {}), calls), sync=False)
+    result = ask(agent(notes_tools(log, {}), calls, volley=mode), sync=False)
 
     notes: dict[str, str] = {}
     expected: dict[str, str] = {}
@@ -589,3 +607,43 @@ def test_max_concurrency_limits_a_tools_calls_running_at_once(sync: bool) -> Non
     result = ask(agent([declare(tool_, max_concurrency=2)], calls), sync=sync)
     assert [a[2] for a in answers(result).values()] == ["ok"] * 6
     assert running["most"] == 2
+
+
+def test_given_its_tools_the_middleware_leaves_out_the_model_hook() -> None:
+    # LangChain traces every hook a middleware's class defines: the model hook is there only
+    # to learn the tools, so a middleware given them has none, and is still a VolleyMiddleware.
+    from langchain.agents.middleware import AgentMiddleware
+
+    given, learning = VolleyMiddleware([]), VolleyMiddleware()
+    assert isinstance(given, VolleyMiddleware)
+    assert type(given).awrap_model_call is AgentMiddleware.awrap_model_call
+    assert type(given).wrap_model_call is AgentMiddleware.wrap_model_call
+    assert type(learning).awrap_model_call is not AgentMiddleware.awrap_model_call
+    assert given.name == learning.name == "VolleyMiddleware"
+
+
+def test_a_tool_missing_from_the_given_list_is_undeclared_until_its_first_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log: list[tuple[str, str]] = []
+    write, read = notes_tools(log, {})
+    turn = [call("w", "write", key="a", value="1"), call("r", "read", key="a")]
+    again = [call("w2", "write", key="a", value="2"), call("r2", "read", key="a")]
+    graph = create_agent(
+        Scripted(turns=[turn, again]),
+        tools=[write, read],
+        middleware=[VolleyMiddleware([write])],  # `read` left out
+    )
+    with caplog.at_level("WARNING", logger="volley.integrations.langchain"):
+        result = ask(graph, sync=False)
+
+    # First message: the read was not known, so it ran as undeclared, beside the write (it
+    # started before the write ended, and read the old value); the log names it.
+    starts = [what for event, what in log if event == "start"]
+    first_read, first_write_end = log.index(("start", "read:a")), log.index(("end", "write:a:1"))
+    assert first_read < first_write_end
+    assert answers(result)["r"][2] == ""
+    assert any("'read'" in r.getMessage() for r in caplog.records)
+    # Second message: learned from its first call, the read waits for the write before it.
+    assert answers(result)["r2"][2] == "2"
+    assert starts.index("read:a", starts.index("read:a") + 1) > starts.index("write:a:2")

@@ -34,17 +34,20 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
 
     raise MissingExtra("langchain is not installed: pip install 'volley-tools[langchain]'") from exc
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .._access import NO_ACCESS, Access
+from .._access import NO_ACCESS, UNDECLARED, Access
 from .._tool import Tool
 from ._gate import CallLimit, GateRegistry, ListMemo, TurnGate, declared_tool
 from ._lc_tools import NOT_APPLIED, declare, options_of
 
 __all__ = ["VolleyMiddleware", "declare", "options_of"]
+
+logger = logging.getLogger("volley.integrations.langchain")
 
 
 _MAX_OPEN = 1024
@@ -152,14 +155,27 @@ class VolleyMiddleware(AgentMiddleware):
     """Runs the calls of each model message in the model's order where they conflict.
 
     Args:
-        tools: The agent's tools, if some are given to the model by other means than
-            `create_agent(tools=...)` and a middleware's `wrap_model_call` before this one;
-            otherwise the tools offered to the model are learned on each model call.
+        tools: Every tool the model may call. Given them, the middleware has no model hook:
+            LangChain traces each hook of a middleware (an async hook costs two hops to a
+            thread per call), so leaving that hook out keeps volley's cost per tool call near
+            that of an empty middleware. A call of a tool missing from the list is ordered as
+            undeclared (and logged). Without them, the tools offered to the model are learned
+            on each model call.
     """
 
-    def __init__(self, tools: Iterable[BaseTool] = ()) -> None:
+    def __new__(cls, tools: Iterable[BaseTool] | None = None) -> VolleyMiddleware:
+        """Given its tools, the middleware is made without the model hook.
+
+        LangChain reads which hooks a middleware has from its class, not from the instance.
+        """
+        if cls is VolleyMiddleware and tools is not None:
+            cls = _GivenTools  # the same middleware, without the model hook
+        return super().__new__(cls)
+
+    def __init__(self, tools: Iterable[BaseTool] | None = None) -> None:
         super().__init__()
-        self._tools: dict[str, BaseTool] = {t.name: t for t in tools}
+        self._given = tools is not None
+        self._tools: dict[str, BaseTool] = {t.name: t for t in tools or ()}
         self._declared: dict[str, tuple[BaseTool, Tool[..., Any]]] = {}
         self._gates = _Gates()
         self._limits: dict[str, CallLimit] = {}
@@ -255,8 +271,14 @@ class VolleyMiddleware(AgentMiddleware):
         `Send`): what it says about its last AI message is worked out once (`_Turn`) and looked
         up per call, so a call does O(1) work rather than rescanning the conversation.
         """
-        if request.tool is not None:
-            self._tools.setdefault(request.tool.name, request.tool)
+        if request.tool is not None and request.tool.name not in self._tools:
+            if self._given:
+                logger.warning(
+                    "VolleyMiddleware was not given the tool %r: its calls are ordered as "
+                    "undeclared until it is known; pass every tool in VolleyMiddleware(tools)",
+                    request.tool.name,
+                )
+            self._tools[request.tool.name] = request.tool
         call_id = request.tool_call.get("id")
         state = request.state
         messages = state.get("messages") if isinstance(state, Mapping) else state
@@ -274,8 +296,8 @@ class VolleyMiddleware(AgentMiddleware):
     def _access(self, call: Mapping[str, Any]) -> Access:
         name = call.get("name")
         tool = self._tools.get(name) if isinstance(name, str) else None
-        if tool is None:
-            return NO_ACCESS  # an unknown tool is answered with an error at once
+        if tool is None:  # unknown: answered with an error at once, unless the list given
+            return UNDECLARED if self._given else NO_ACCESS  # lacks it, then it may do anything
         arguments = call.get("args")
         return self._declared_of(tool).access(arguments if isinstance(arguments, Mapping) else {})
 
@@ -297,3 +319,14 @@ class VolleyMiddleware(AgentMiddleware):
             if limit is None:
                 limit = self._limits[tool.name] = CallLimit(most)
             return limit
+
+
+class _GivenTools(VolleyMiddleware):
+    """`VolleyMiddleware(tools)`: it knows the tools, so it leaves out the model hook."""
+
+    wrap_model_call = AgentMiddleware.wrap_model_call
+    awrap_model_call = AgentMiddleware.awrap_model_call
+
+    @property
+    def name(self) -> str:
+        return "VolleyMiddleware"
