@@ -5,7 +5,8 @@ from langchain.agents import create_agent
 from volley.integrations.langchain import VolleyMiddleware, declare
 
 declare(update_record, writes=lambda a: [f"record:{a['id']}"])
-agent = create_agent(model, tools=[create_record, update_record], middleware=[VolleyMiddleware()])
+tools = [create_record, update_record]
+agent = create_agent(model, tools=tools, middleware=[VolleyMiddleware(tools)])
 ```
 
 `create_agent` sends each call of a model message to its tool node on its own (one `Send` per
