@@ -647,3 +647,30 @@ def test_a_tool_missing_from_the_given_list_is_undeclared_until_its_first_call(
     # Second message: learned from its first call, the read waits for the write before it.
     assert answers(result)["r2"][2] == "2"
     assert starts.index("read:a", starts.index("read:a") + 1) > starts.index("write:a:2")
+
+
+def test_the_given_tools_may_be_what_create_agent_takes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # create_agent takes plain functions and providers' built-in tools (dicts) beside BaseTools:
+    # the same list given to the middleware is understood, and no tool is reported missing.
+    log: list[tuple[str, str]] = []
+    write, read = notes_tools(log, {})
+
+    def shout(text: str) -> str:
+        """Say it louder."""
+        return text.upper()
+
+    tools: list[Any] = [write, read, shout]
+    calls = [
+        call("w", "write", key="a", value="1"),
+        call("s", "shout", text="hi"),
+        call("r", "read", key="a"),
+    ]
+    graph = create_agent(
+        Scripted(turns=[calls]), tools=tools, middleware=[VolleyMiddleware([*tools, {"type": "x"}])]
+    )
+    with caplog.at_level("WARNING", logger="volley.integrations.langchain"):
+        result = ask(graph, sync=False)
+    assert {k: v[2] for k, v in answers(result).items()} == {"w": "ok", "s": "HI", "r": "1"}
+    assert not caplog.records

@@ -30,6 +30,7 @@ try:
     from langchain.agents.middleware import AgentMiddleware
     from langchain_core.messages import AIMessage, ToolMessage
     from langchain_core.tools import BaseTool
+    from langchain_core.tools import tool as as_tool
 except ImportError as exc:  # pragma: no cover - depends on what is installed
     from .._errors import MissingExtra
 
@@ -164,7 +165,7 @@ class VolleyMiddleware(AgentMiddleware):
             on each model call.
     """
 
-    def __new__(cls, tools: Iterable[BaseTool] | None = None) -> VolleyMiddleware:
+    def __new__(cls, tools: Iterable[Any] | None = None) -> VolleyMiddleware:
         """Given its tools, the middleware is made without the model hook.
 
         LangChain reads which hooks a middleware has from its class, not from the instance.
@@ -173,10 +174,11 @@ class VolleyMiddleware(AgentMiddleware):
             cls = _GivenTools  # the same middleware, without the model hook
         return super().__new__(cls)
 
-    def __init__(self, tools: Iterable[BaseTool] | None = None) -> None:
+    def __init__(self, tools: Iterable[Any] | None = None) -> None:
         super().__init__()
         self._given = tools is not None
-        self._tools: dict[str, BaseTool] = {t.name: t for t in tools or ()}
+        self._tools: dict[str, BaseTool] = {}
+        self._learn(tools or ())
         self._declared: dict[str, tuple[BaseTool, Tool[..., Any]]] = {}
         self._gates = _Gates()
         self._limits: dict[str, CallLimit] = {}
@@ -190,10 +192,17 @@ class VolleyMiddleware(AgentMiddleware):
 
     # -- learning the tools the model was offered
 
-    def _learn(self, tools: Sequence[Any]) -> None:
+    def _learn(self, tools: Iterable[Any]) -> None:
+        """Note tools as `create_agent` takes them.
+
+        A plain function is a tool that declares nothing (`create_agent` makes it one); a
+        provider's built-in tool (a dict) never reaches the tool node.
+        """
         for offered in tools:
             if isinstance(offered, BaseTool):
                 self._tools[offered.name] = offered
+            elif callable(offered) and isinstance(name := getattr(offered, "__name__", None), str):
+                self._tools[name] = as_tool(offered)
 
     def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
         """Note the tools offered to the model, so that a whole batch can be planned."""
