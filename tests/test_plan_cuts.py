@@ -15,11 +15,11 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from _adapters import ADAPTERS, close
-from test_stream_cut_sweep import BODIES, MAY_WRITE, TOOLS
+from _adapters import ADAPTERS
+from test_stream_cut_sweep import BODIES, MAY_WRITE, sweep
 
-from volley import Agent, ModelTurn, RunResult, TurnRetried
-from volley.sim import SimServer, parse_scenario
+from volley import ModelTurn, RunResult
+from volley.sim import parse_scenario
 
 STEPS = [
     {"id": "t", "tool": "look", "arguments": {"topic": "tides"}},
@@ -64,26 +64,8 @@ def check(after: int, result: RunResult, retried: int) -> None:
     assert all("result" in outcome for outcome in plan.values()), plan
 
 
-async def sweep(adapter: Any) -> int:
-    cuts = 0
-    async with SimServer(SCRIPT) as sim:
-        provider = adapter(sim)
-        try:
-            for after in [*range(12), *range(12, 300, 5)]:  # every early cut, then a sample
-                BODIES.clear()
-                sim.cut_streams(after)
-                agent = Agent(provider, TOOLS, plan=True)
-                events = [e async for e in agent.run_stream("go")]
-                retried = sum(isinstance(e, TurnRetried) for e in events)
-                check(after, events[-1].result, retried)
-                cuts += retried
-                if not retried:
-                    return cuts
-        finally:
-            await close(provider)
-    raise AssertionError("no stream is that long")
-
-
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_cut_at_any_event_of_a_plan_runs_no_write_twice(adapter: Any) -> None:
-    assert asyncio.run(sweep(adapter)) > 2  # Gemini sends few events: each call whole
+    cuts = [*range(12), *range(12, 300, 5)]  # every early cut, then a sample
+    runs = asyncio.run(sweep(adapter, SCRIPT, cuts, check, plan=True))
+    assert sum(retried for _, _, retried in runs) > 2  # Gemini sends few events: calls whole

@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
 from _adapters import ADAPTERS, close
 
 from volley import Agent, IncompleteTurn, ModelTurn, RunResult, TurnRetried, UserPrompt, tool
-from volley.sim import SimServer, parse_scenario
+from volley.sim import Scenario, SimServer, parse_scenario
 
 BODIES: Counter[str] = Counter()
 
@@ -68,22 +69,34 @@ SCRIPT = parse_scenario(
 MAY_WRITE = ("notify", "store")
 
 
-async def sweep(adapter: Any, abrupt: bool) -> list[tuple[int, RunResult, int]]:
-    """Cut the first stream after 0, 1, 2... events until a cut no longer breaks the message."""
+Check = Callable[[int, RunResult, int], None]
+"""Checks one run: the cut (events sent), its result, how many times the turn was asked again."""
+
+
+async def sweep(
+    adapter: Any,
+    script: Scenario,
+    cuts: Iterable[int],
+    check: Check,
+    *,
+    abrupt: bool = False,
+    last: int | None = None,
+    **options: Any,
+) -> list[tuple[int, RunResult, int]]:
+    """Cut the first stream after each number of events in `cuts`, until a cut no longer breaks
+    the message (or the cut `last` is reached); `check` each run. `options` go to `Agent`."""
     runs: list[tuple[int, RunResult, int]] = []
-    async with SimServer(SCRIPT) as sim:
+    async with SimServer(script) as sim:
         provider = adapter(sim)
         try:
-            for after in range(200):
+            for after in cuts:
                 BODIES.clear()
                 sim.cut_streams(after, abrupt=abrupt)
-                events = [e async for e in Agent(provider, TOOLS).run_stream("go")]
+                events = [e async for e in Agent(provider, TOOLS, **options).run_stream("go")]
                 retried = sum(isinstance(e, TurnRetried) for e in events)
                 runs.append((after, events[-1].result, retried))
                 check(after, events[-1].result, retried)
-                # Done once the whole message arrives before the cut (an abrupt cut past the last
-                # event still drops the connection, and some SDKs then raise: a longer sweep).
-                if not retried or after == 35:
+                if not retried or after == last:
                     return runs
         finally:
             await close(provider)
@@ -110,7 +123,9 @@ def check(after: int, result: RunResult, retried: int) -> None:
 @pytest.mark.parametrize("adapter", ADAPTERS)
 @pytest.mark.parametrize("abrupt", [False, True], ids=["clean", "abrupt"])
 def test_a_cut_at_any_event_runs_no_write_twice(adapter: Any, abrupt: bool) -> None:
-    runs = asyncio.run(sweep(adapter, abrupt))
+    # Done once the whole message arrives before the cut (an abrupt cut past the last event
+    # still drops the connection, and some SDKs then raise: the sweep goes on to cut 35).
+    runs = asyncio.run(sweep(adapter, SCRIPT, range(200), check, abrupt=abrupt, last=35))
     assert len(runs) > 5
     assert sum(retried for _, _, retried in runs) >= len(runs) - 1
 
