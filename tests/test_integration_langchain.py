@@ -674,3 +674,9 @@ def test_the_given_tools_may_be_what_create_agent_takes(
         result = ask(graph, sync=False)
     assert {k: v[2] for k, v in answers(result).items()} == {"w": "ok", "s": "HI", "r": "1"}
     assert not caplog.records
+
+    def undocumented(x: int) -> int:
+        return x
+
+    # What create_agent itself refuses (no docstring) is left for it to say so.
+    assert isinstance(VolleyMiddleware([undocumented, lambda x: x]), VolleyMiddleware)

@@ -202,7 +202,10 @@ class VolleyMiddleware(AgentMiddleware):
             if isinstance(offered, BaseTool):
                 self._tools[offered.name] = offered
             elif callable(offered) and isinstance(name := getattr(offered, "__name__", None), str):
-                self._tools[name] = as_tool(offered)
+                try:
+                    self._tools[name] = as_tool(offered)
+                except Exception:  # no docstring, say: create_agent refuses it in its own words
+                    continue
 
     def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
         """Note the tools offered to the model, so that a whole batch can be planned."""
