@@ -70,16 +70,16 @@ class Scheduler:
             access: the resources it holds while it runs.
         """
         number = len(self._nodes)
-        if not after and access.is_empty:
-            self._nodes.append(None)
-            self._state.append(_RUNNING)
-            self._ready.append(number)
-            return number
-        dependencies = frozenset(after)
+        dependencies = frozenset(after) if after else _NO_DEPENDENCIES
         for dep in dependencies:
             if not 0 <= dep < number:
                 raise ValueError(f"node {number} depends on unregistered node {dep}")
         conflicts = self._conflicts(number, access)
+        if not dependencies and not conflicts:  # waits for nothing: no edges (yet)
+            self._nodes.append(None)
+            self._state.append(_RUNNING)
+            self._ready.append(number)
+            return number
         predecessors = tuple(sorted(dependencies | conflicts))
         node = _Node(predecessors=predecessors, dependencies=dependencies)
         self._nodes.append(node)
@@ -145,14 +145,20 @@ class Scheduler:
             self._writes += 1
             return waits
         self._since_root_write.append(number)
-        if ROOT in access.reads:
-            waits.update(self._key_writer.values())
-            self._root_readers.append(number)
-        for key in access.reads - {ROOT} - access.writes:
-            if (writer := self._key_writer.get(key)) is not None:
-                waits.add(writer)
-            self._key_readers.setdefault(key, []).append(number)
-        for key in access.writes:
+        writes = access.writes
+        for key in access.reads:
+            if key == ROOT:
+                waits.update(self._key_writer.values())
+                self._root_readers.append(number)
+            elif key not in writes:
+                if (writer := self._key_writer.get(key)) is not None:
+                    waits.add(writer)
+                readers = self._key_readers.get(key)
+                if readers is None:
+                    self._key_readers[key] = [number]
+                else:
+                    readers.append(number)
+        for key in writes:
             waits.update(self._root_readers)
             if (writer := self._key_writer.get(key)) is not None:
                 waits.add(writer)
