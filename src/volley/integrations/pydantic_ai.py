@@ -224,7 +224,8 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
             if task is not None:
                 _ARRIVED.discard(task)
             step.done.add(call_id)
-            self._state.tidy(ctx, step)
+            if gate.finished:  # else nothing can be dropped yet: this gate holds the step
+                self._state.tidy(ctx, step)
 
     async def _call(
         self,
@@ -363,7 +364,10 @@ async def _after(
 
 def _last_response(messages: Sequence[ModelMessage]) -> ModelResponse | None:
     """The model response being run: the last one of the conversation."""
-    return next((m for m in reversed(messages) if isinstance(m, ModelResponse)), None)
+    for message in reversed(messages):  # the last message, nearly always: a loop, for speed
+        if isinstance(message, ModelResponse):
+            return message
+    return None
 
 
 def _message_order(
