@@ -21,14 +21,11 @@ import contextlib
 import dataclasses
 import inspect
 import logging
-import threading
-import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Unpack
 
 try:
     from pydantic_ai import ModelRetry, RunContext
-    from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
     from pydantic_ai.tools import AgentDepsT, Tool
     from pydantic_ai.toolsets import AbstractToolset, ToolsetTool, WrapperToolset
 except ImportError as exc:  # pragma: no cover - depends on what is installed
@@ -38,10 +35,17 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
         "pydantic-ai is not installed: pip install 'volley-tools[pydantic-ai]'"
     ) from exc
 
-from .._access import Access
 from .._tool import Tool as VolleyTool
 from .._tool import ToolOptions
-from ._gate import GateRegistry, TurnGate, declared_tool
+from ._gate import declared_tool
+from ._pa_steps import (
+    ARRIVED,
+    RunState,
+    await_earlier,
+    make_gate,
+    noted,
+    noted_after,
+)
 
 __all__ = ["METADATA_KEY", "NOT_APPLIED", "VolleyToolset", "declare"]
 
@@ -69,81 +73,6 @@ def declare(tool: Tool[AgentDepsT], **options: Unpack[ToolOptions]) -> Tool[Agen
 
 
 @dataclasses.dataclass
-class _Step:
-    """One run step's calls, as far as volley knows them.
-
-    A call is `validated` when its arguments passed Pydantic AI's validation: only such calls
-    will reach `call_tool`, so only they may make later calls wait. Any call that failed (bad
-    arguments, an unknown tool, a `ModelRetry` from a validator) is simply not in the gate.
-    """
-
-    validated: dict[str, Access] = dataclasses.field(default_factory=dict)
-    names: dict[str, str] = dataclasses.field(default_factory=dict)
-    """The tool name each validated call was made with, as the model wrote it."""
-    arrived: dict[str, asyncio.Future[None] | None] = dataclasses.field(default_factory=dict)
-    """The calls that reached `call_tool` (`None`), and the futures of those awaited (see
-    `_await_earlier`)."""
-    gated: set[str] = dataclasses.field(default_factory=set)
-    done: set[str] = dataclasses.field(default_factory=set)
-    gates: GateRegistry = dataclasses.field(default_factory=GateRegistry)
-    order: tuple[object, int, tuple[str, ...], frozenset[str]] | None = None
-    """The last `_message_order` worked out: the response, how many calls were validated, the
-    order. The calls of a message ask with the same response and count, so it is worked out
-    once per batch, not per call."""
-
-    def order_of(self, messages: Sequence[ModelMessage]) -> tuple[tuple[str, ...], frozenset[str]]:
-        """The validated calls of the response being run, in the model's order, and as a set."""
-        response = _last_response(messages)
-        known = self.order
-        if known is not None and known[0] is response and known[1] == len(self.validated):
-            return known[2], known[3]
-        order = _message_order(response, self.validated)
-        self.order = (response, len(self.validated), order, frozenset(order))
-        return order, self.order[3]
-
-
-class _RunState:
-    """The steps of one run with calls still open; emptied as their calls end."""
-
-    def __init__(self) -> None:
-        self._steps: dict[tuple[str | None, int], _Step] = {}
-        self._limits: dict[str, asyncio.Semaphore] = {}
-        self._lock = threading.Lock()
-
-    def step(self, ctx: RunContext[Any]) -> _Step:
-        key = (ctx.run_id, ctx.run_step)
-        with self._lock:
-            step = self._steps.get(key)
-            if step is None:
-                step = self._steps[key] = _Step()
-            return step
-
-    def new_step(self, ctx: RunContext[Any]) -> None:
-        """A new step began: every call of the run's earlier steps has ended or never will."""
-        with self._lock:
-            for key in [k for k in self._steps if k[0] == ctx.run_id and k[1] < ctx.run_step]:
-                del self._steps[key]
-
-    def tidy(self, ctx: RunContext[Any], step: _Step) -> None:
-        step.gates.forget_finished()
-        with self._lock:
-            # `done` only holds validated calls: as many means all of them
-            if not len(step.gates) and len(step.done) >= len(step.validated):
-                self._steps.pop((ctx.run_id, ctx.run_step), None)
-
-    def limit(self, name: str, most: int) -> asyncio.Semaphore:
-        """The run's semaphore for tool `name`: at most `most` of its calls at once."""
-        with self._lock:
-            semaphore = self._limits.get(name)
-            if semaphore is None:
-                semaphore = self._limits[name] = asyncio.Semaphore(most)
-            return semaphore
-
-    def __len__(self) -> int:
-        return len(self._steps)
-
-
-@dataclasses.dataclass
 class VolleyToolset(WrapperToolset[AgentDepsT]):
     """Any Pydantic AI toolset, its calls of one model message run by volley's rules.
 
@@ -157,7 +86,7 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
     """
 
     tools: Mapping[str, ToolOptions] | None = None
-    _state: _RunState = dataclasses.field(default_factory=_RunState, repr=False, compare=False)
+    _state: RunState = dataclasses.field(default_factory=RunState, repr=False, compare=False)
     _declared: dict[str, tuple[object, VolleyTool[..., Any]]] = dataclasses.field(
         default_factory=dict, repr=False, compare=False
     )
@@ -169,7 +98,7 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
     async def for_run(self, ctx: RunContext[AgentDepsT]) -> AbstractToolset[AgentDepsT]:
         """A copy for the run, with state of its own: runs never wait on each other's calls."""
         wrapped = await self.wrapped.for_run(ctx)
-        return dataclasses.replace(self, wrapped=wrapped, _state=_RunState())
+        return dataclasses.replace(self, wrapped=wrapped, _state=RunState())
 
     async def for_run_step(self, ctx: RunContext[AgentDepsT]) -> AbstractToolset[AgentDepsT]:
         """Forget the run's earlier steps: their calls have all ended (or never will)."""
@@ -182,7 +111,7 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
         Pydantic AI validates every call of a message before it runs any; a call that fails
         never reaches `call_tool`. Wrapping each tool's `args_validator_func` (run last, with the
         call's id in its context) tells the gate which calls may come (a capability's hook may
-        still refuse one after it: see `_await_earlier`).
+        still refuse one after it: see `await_earlier`).
         """
         tools = await self.wrapped.get_tools(ctx)
         for name in sorted(set(self.tools or {}) - set(tools)):
@@ -204,17 +133,17 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
         order, ordered = step.order_of(ctx.messages)
         if call_id is None or call_id not in ordered:
             return await self._call(name, tool_args, ctx, tool)
-        gate = step.gates.gate(order, lambda: _make_gate(step, order))
+        gate = step.gates.gate(order, lambda: make_gate(step, order))
         task = asyncio.current_task()
         if task is not None:
-            _ARRIVED.add(task)
+            ARRIVED.add(task)
         waiting = step.arrived.get(call_id)
         step.arrived[call_id] = None
         if waiting is not None and not waiting.done():
             waiting.set_result(None)
         try:
             if gate.must_wait(call_id):  # most calls wait for nothing
-                await _await_earlier(step, gate, call_id)  # released if the wait fails
+                await await_earlier(step, gate, call_id)  # released if the wait fails
                 await gate.wait(call_id)
             try:
                 return await self._call(name, tool_args, ctx, tool)
@@ -222,7 +151,7 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
                 gate.release(call_id)
         finally:
             if task is not None:
-                _ARRIVED.discard(task)
+                ARRIVED.discard(task)
             step.done.add(call_id)
             if gate.finished:  # else nothing can be dropped yet: this gate holds the step
                 self._state.tidy(ctx, step)
@@ -268,11 +197,11 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
 
         def note(ctx: RunContext[AgentDepsT], /, **arguments: Any) -> Any:
             if inner is None:
-                return _noted(state, ctx, declared, arguments)
+                return noted(state, ctx, declared, arguments)
             result = inner(ctx, **arguments)
             if inspect.isawaitable(result):
-                return _after(result, state, ctx, declared, arguments)
-            return _noted(state, ctx, declared, arguments)
+                return noted_after(result, state, ctx, declared, arguments)
+            return noted(state, ctx, declared, arguments)
 
         return dataclasses.replace(tool, args_validator_func=note)
 
@@ -291,111 +220,6 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
         declared = declared_tool(name, options, not_applied=NOT_APPLIED)
         self._declared[name] = (source, declared)
         return declared
-
-
-def _noted(
-    state: _RunState,
-    ctx: RunContext[Any],
-    declared: VolleyTool[..., Any],
-    arguments: Mapping[str, Any],
-) -> None:
-    if ctx.tool_call_id is not None:
-        step = state.step(ctx)
-        step.validated[ctx.tool_call_id] = declared.access(arguments)
-        step.names[ctx.tool_call_id] = ctx.tool_name or ""
-
-
-_ARRIVED: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-"""The tasks inside a `VolleyToolset.call_tool`: calls that came, not calls still on their way."""
-
-
-async def _await_earlier(step: _Step, gate: TurnGate, call_id: str) -> None:
-    """Wait until every earlier call this one waits for has reached `call_tool`, or never will.
-
-    A call whose arguments passed validation may still be refused on its way to the toolset:
-    by a capability hook (`after_tool_validate`, `before_tool_execute`, `wrap_tool_execute` not
-    calling on), a deferral, or the end strategy. Pydantic AI starts a message's calls as tasks
-    named after their tools, in the model's order, so an earlier call that has not come is
-    either in a hook (its task is alive) or refused (no such task is left): then it is released,
-    so that nothing waits for it forever.
-    """
-    try:
-        for earlier in gate.predecessors(call_id):
-            while earlier not in step.arrived or step.arrived[earlier] is not None:
-                if gate.is_released(earlier):
-                    break
-                on_its_way = _tasks_named(step.names.get(earlier, ""))
-                if not on_its_way:  # refused before the toolset: it will never come
-                    step.done.add(earlier)
-                    gate.release(earlier)
-                    break
-                coming = step.arrived.get(earlier)
-                if coming is None:
-                    coming = step.arrived[earlier] = asyncio.get_running_loop().create_future()
-                await asyncio.wait([coming, *on_its_way], return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        gate.release(call_id)
-        raise
-
-
-def _tasks_named(name: str) -> list[asyncio.Task[Any]]:
-    """Running tasks that may still bring a call of tool `name` (none that has brought one)."""
-    current = asyncio.current_task()
-    return [
-        task
-        for task in asyncio.all_tasks()
-        if task.get_name() == name
-        and task is not current
-        and not task.done()
-        and task not in _ARRIVED
-    ]
-
-
-async def _after(
-    pending: Any,
-    state: _RunState,
-    ctx: RunContext[Any],
-    declared: VolleyTool[..., Any],
-    arguments: Mapping[str, Any],
-) -> None:
-    await pending  # the tool's own validator: if it refuses the call, the call is not noted
-    _noted(state, ctx, declared, arguments)
-
-
-def _last_response(messages: Sequence[ModelMessage]) -> ModelResponse | None:
-    """The model response being run: the last one of the conversation."""
-    for message in reversed(messages):  # the last message, nearly always: a loop, for speed
-        if isinstance(message, ModelResponse):
-            return message
-    return None
-
-
-def _message_order(
-    response: ModelResponse | None, validated: Mapping[str, Access]
-) -> tuple[str, ...]:
-    """The validated calls of the model response being run, in the order the model wrote them."""
-    if response is None:
-        return ()
-    return tuple(
-        part.tool_call_id
-        for part in response.parts
-        if isinstance(part, ToolCallPart) and part.tool_call_id in validated
-    )
-
-
-def _make_gate(step: _Step, order: tuple[str, ...]) -> TurnGate:
-    """The gate of the calls validated so far.
-
-    Pydantic AI may validate and run a message in batches (before and after an output tool):
-    a new batch's gate also lists the calls of the earlier ones, which have all ended by then,
-    or will never run. They are released at once, so nothing waits for them.
-    """
-    gate = TurnGate([(call_id, step.validated[call_id]) for call_id in order])
-    for call_id in order:
-        if call_id in step.gated or call_id in step.done:
-            gate.release(call_id)
-    step.gated.update(order)
-    return gate
 
 
 def _mcp_options(
