@@ -54,7 +54,11 @@ class _Plan(TurnGate):
     def claim(self, call: ToolCall) -> str | None:
         """The key of this call in the message (`None`: not one of its calls, runs at once)."""
         with self._claim_lock:
-            found = self._first_free(self._by_identity.get(id(call)), call, _is_same_object)
+            found = None
+            for place in self._by_identity.get(id(call), ()):  # nearly always one place
+                if place not in self._claimed and self._calls[place] is call:
+                    found = place
+                    break
             if found is None and self._shared:
                 found = self._first_free(self._by_id.get(_id_of(call)), call, _same)
             if found is None:
@@ -144,10 +148,6 @@ class _Plan(TurnGate):
 
 def _same(planned: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
     return planned.get("id") == sent.get("id") and planned.get("name") == sent.get("name")
-
-
-def _is_same_object(planned: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
-    return planned is sent
 
 
 def _id_of(call: Mapping[str, Any]) -> tuple[Any, Any]:
