@@ -51,7 +51,7 @@ class Sizes:
     overhead_rounds: int
 
 
-FULL = Sizes(delay=0.3, rounds=3, calls=50, overhead_rounds=15)
+FULL = Sizes(delay=0.3, rounds=3, calls=50, overhead_rounds=45)
 QUICK = Sizes(delay=0.05, rounds=1, calls=50, overhead_rounds=3)
 
 
