@@ -680,3 +680,13 @@ def test_the_given_tools_may_be_what_create_agent_takes(
 
     # What create_agent itself refuses (no docstring) is left for it to say so.
     assert isinstance(VolleyMiddleware([undocumented, lambda x: x]), VolleyMiddleware)
+
+
+@pytest.mark.parametrize("wrong", ["one tool", "a string", "a dict"])
+def test_one_tool_where_the_list_goes_is_refused(wrong: str) -> None:
+    # A LangChain tool is a pydantic model, and iterable: taken as a list, it would silently
+    # declare nothing.
+    write, _ = notes_tools([], {})
+    value: Any = {"one tool": write, "a string": "write", "a dict": {"write": write}}[wrong]
+    with pytest.raises(ConfigurationError, match="the list of tools given to create_agent"):
+        VolleyMiddleware(value)

@@ -43,6 +43,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .._access import NO_ACCESS, UNDECLARED, Access
+from .._errors import ConfigurationError
 from .._tool import Tool
 from ._gate import CallLimit, GateRegistry, ListMemo, TurnGate, declared_tool
 from ._lc_tools import NOT_APPLIED, declare, options_of
@@ -176,6 +177,11 @@ class VolleyMiddleware(AgentMiddleware):
 
     def __init__(self, tools: Iterable[Any] | None = None) -> None:
         super().__init__()
+        if isinstance(tools, BaseTool | Mapping | str):  # a tool is iterable (a pydantic model)
+            raise ConfigurationError(
+                "VolleyMiddleware(tools) takes the list of tools given to create_agent, "
+                f"not one {type(tools).__name__}"
+            )
         self._given = tools is not None
         self._tools: dict[str, BaseTool] = {}
         self._learn(tools or ())
