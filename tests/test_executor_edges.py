@@ -337,3 +337,16 @@ def test_a_sync_call_cancelled_while_its_thread_runs_says_it_may_take_effect() -
         GATES["cancel"].set()
     assert result.error_kind == ErrorKind.CANCELLED
     assert "may yet take effect" in result.content
+
+
+def test_identical_reads_share_but_values_equal_only_in_python_do_not() -> None:
+    # `1 == 1.0 == True` in Python, but a model sent three different values: each runs.
+    values: list[Any] = [1, 1.0, True, 1, "1", None, None, [1], [1]]
+    calls = [
+        ToolCall(f"c{i}", "reader", {"tag": "t", "d": 0, "x": value})
+        for i, value in enumerate(values)
+    ]
+    results = vrun(lambda: run([reader], calls))
+    shared = {r.call_id: r.duplicate_of for r in results if r.duplicate_of}
+    assert shared == {"c3": "c0", "c6": "c5", "c8": "c7"}
+    assert REC.invocations["reader"] == 6
