@@ -348,7 +348,7 @@ def _keys(keys: Keys | None, arguments: Mapping[str, Any]) -> frozenset[str]:
         found = keys(arguments)
         if isinstance(found, str):
             return frozenset((found,))
-        return frozenset(str(key) for key in found)
+        return frozenset(map(str, found))
     return frozenset(keys)
 
 
