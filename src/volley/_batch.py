@@ -199,7 +199,7 @@ class Batch:
                 self._register(entry)
 
     def _register(self, entry: Entry) -> None:
-        after = [self._by_id[need].node for need in entry.needs]
+        after = [self._by_id[need].node for need in entry.needs] if entry.needs else []
         tool = entry.tool
         if self._dedupe and tool is not None and tool.is_read_only and not after:
             normal = normal_arguments(entry)

@@ -130,8 +130,16 @@ def normal_arguments(entry: Entry) -> Hashable | None:
     canonical JSON, which costs ten times more.
     """
     kwargs = entry.kwargs
-    if kwargs is not None and all(type(value) in _SCALARS for value in kwargs.values()):
-        return tuple(sorted((key, type(value), value) for key, value in kwargs.items()))
+    if kwargs is not None:
+        scalars: list[tuple[str, type, Any]] = []
+        for key, value in kwargs.items():
+            kind = type(value)
+            if kind not in _SCALARS:
+                break
+            scalars.append((key, kind, value))
+        else:
+            scalars.sort()  # the keys differ: only they are compared
+            return tuple(scalars)
     try:
         return json.dumps(pydantic_core.to_jsonable_python(kwargs), sort_keys=True)
     except (TypeError, ValueError, RecursionError, pydantic_core.PydanticSerializationError):

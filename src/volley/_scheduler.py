@@ -174,8 +174,12 @@ class Scheduler:
         Two identical reads with the same version observe the same state, so one may share
         the other's result.
         """
-        if ROOT in access.reads:
+        reads = access.reads
+        if ROOT in reads:
             return (self._writes,)
+        if len(reads) == 1:  # most reads: one key
+            for key in reads:
+                return (self._root_writer, (key, self._key_writer.get(key)))
         return (
             self._root_writer,
             *((key, self._key_writer.get(key)) for key in sorted(access.reads)),

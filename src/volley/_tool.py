@@ -32,6 +32,7 @@ returned by a key function.
 _DEFAULT_RETRY_ON: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
 
 
+_NO_KEYS: frozenset[str] = frozenset()
 _NO_ARGUMENTS: dict[str, Any] = {}  # shared: keyword arguments are only ever read (`**kwargs`)
 
 
@@ -239,8 +240,8 @@ class Tool(Generic[P, R]):
         if self.effects is None and self.reads is None and self.writes is None:
             return UNDECLARED
         try:
-            reads = _keys(self.reads, arguments)
-            writes = _keys(self.writes, arguments)
+            reads = _keys(self.reads, arguments) if self.reads is not None else _NO_KEYS
+            writes = _keys(self.writes, arguments) if self.writes is not None else _NO_KEYS
         except Exception:
             if self.writes is not None or self.effects == "write":
                 return Access(writes=frozenset({ROOT}))
