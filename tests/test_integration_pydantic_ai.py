@@ -626,12 +626,14 @@ def test_random_batches_equal_running_one_by_one(batch: list[tuple[str, str]]) -
         else:
             expected[f"c{i}"] = expected_store.get(key, "")
     log: list[tuple[str, str, str, str]] = []
-    agent = Agent(scripted(calls), toolsets=[VolleyToolset(property_toolset(store, log))])
+    spy, runs = spying()
+    agent = Agent(scripted(calls), toolsets=[spy(property_toolset(store, log))])
     result = run(agent)
     got = {part.tool_call_id: part.content for part in returns(result.all_messages())}
     assert got == expected
     assert store == expected_store
     check_overlaps(log)
+    assert [len(r._state) for r in runs] == [0]  # nothing of the run is left behind
 
 
 # --- volley's own work per call ---------------------------------------------------------------
