@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeAlias
@@ -12,7 +12,7 @@ from typing import Any, TypeAlias
 from . import _results as results
 from ._access import NO_ACCESS, UNDECLARED, Access
 from ._call import ErrorKind, ToolCall, ToolResult
-from ._entry import Entry, normal_arguments, prepare, resolve_refs
+from ._entry import Entry, IdenticalReads, prepare, resolve_refs
 from ._invoke import CallRunner
 from ._parking import Parking
 from ._progress import ProgressListener, listen
@@ -70,7 +70,7 @@ class Batch:
         self._parking: Parking[Entry] = Parking()
         self._newly_registered: list[str] = []
         self._deferring_cycles = False
-        self._reads: dict[tuple[Any, ...], Entry | dict[Hashable, Entry]] = {}
+        self._reads = IdenticalReads()
         self._unfinished = 0
         self._all_done = asyncio.Event()
         self._closed = False
@@ -202,7 +202,8 @@ class Batch:
         after = [self._by_id[need].node for need in entry.needs] if entry.needs else []
         tool = entry.tool
         if self._dedupe and tool is not None and tool.is_read_only and not after:
-            original = self._identical_read(entry, tool.name)
+            version = self._scheduler.write_version(entry.access)
+            original = self._reads.original_of(entry, tool.name, version)
             if original is not None:
                 # It shares the original's result, but holds its own keys: if the original
                 # is cancelled on its own, this call runs itself, and must be in the graph.
@@ -210,31 +211,6 @@ class Batch:
                 self._add_node(entry, after=[original.node], access=entry.access)
                 return
         self._add_node(entry, after=after, access=entry.access)
-
-    def _identical_read(self, entry: Entry, tool: str) -> Entry | None:
-        """An earlier read `entry` may share: same tool and arguments, and no write between.
-
-        Reads are grouped by tool, keys and the writes they would see; only a read whose group
-        already has one puts its arguments in canonical form, so reads of different records
-        (most of them) never pay for it.
-        """
-        group_key = (tool, entry.access.reads, self._scheduler.write_version(entry.access))
-        group = self._reads.get(group_key)
-        if group is None:
-            self._reads[group_key] = entry  # alone so far: nothing to compare it with
-            return None
-        if isinstance(group, Entry):
-            first, group = group, {}
-            if (first_normal := normal_arguments(first)) is not None:
-                group[first_normal] = first
-            self._reads[group_key] = group
-        normal = normal_arguments(entry)
-        if normal is None:
-            return None
-        original = group.get(normal)
-        if original is None:
-            group[normal] = entry
-        return original
 
     def _add_node(self, entry: Entry, *, after: list[int], access: Access = NO_ACCESS) -> None:
         entry.node = self._scheduler.add(after=after, access=access)

@@ -17,7 +17,7 @@ from ._tool import Tool, Toolbox
 
 __all__ = [
     "Entry",
-    "normal_arguments",
+    "IdenticalReads",
     "prepare",
     "resolve_refs",
 ]
@@ -144,3 +144,36 @@ def normal_arguments(entry: Entry) -> Hashable | None:
         return json.dumps(pydantic_core.to_jsonable_python(kwargs), sort_keys=True)
     except (TypeError, ValueError, RecursionError, pydantic_core.PydanticSerializationError):
         return None
+
+
+class IdenticalReads:
+    """A batch's reads, to find the earlier one a read may share.
+
+    A read shares an earlier one with the same tool and arguments and no write between them.
+    Reads are grouped by tool, keys and the writes they would see (`Scheduler.write_version`);
+    only a read whose group already has one puts its arguments in canonical form, so reads of
+    different records (most of them) never pay for it.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[Any, ...], Entry | dict[Hashable, Entry]] = {}
+
+    def original_of(self, entry: Entry, tool: str, version: tuple[object, ...]) -> Entry | None:
+        """The earlier read `entry` shares, or `None` (it is then one others may share)."""
+        group_key = (tool, entry.access.reads, version)
+        group = self._groups.get(group_key)
+        if group is None:
+            self._groups[group_key] = entry  # alone so far: nothing to compare it with
+            return None
+        if isinstance(group, Entry):
+            first, group = group, {}
+            if (first_normal := normal_arguments(first)) is not None:
+                group[first_normal] = first
+            self._groups[group_key] = group
+        normal = normal_arguments(entry)
+        if normal is None:
+            return None
+        original = group.get(normal)
+        if original is None:
+            group[normal] = entry
+        return original
