@@ -33,7 +33,7 @@ __all__ = [
     "RunView",
     "end_line",
     "info_json",
-    "pending_line",
+    "print_pending",
     "print_view",
     "read_run",
     "run_trace",
@@ -230,12 +230,7 @@ def print_view(console: Console, view: RunView, url: str) -> None:
     if view.pending:
         console.print()
         console.print("[bold yellow]waiting for approval:[/]")
-        for call in view.pending:
-            console.print(
-                pending_line(call),
-                highlight=False,
-                soft_wrap=True,
-            )
+        print_pending(console, view.pending)
         ids = " ".join(f"--approve {call.id}" for call in view.pending)
         console.print(
             f"[dim]decide with: volley runs resume {escape(info.run_id)} --journal {escape(url)} "
@@ -247,8 +242,12 @@ def print_view(console: Console, view: RunView, url: str) -> None:
     console.print(end_line(view), highlight=False, soft_wrap=True)
 
 
-def pending_line(call: ToolCall) -> str:
-    return f"  {escape(call.id)}  {escape(call.name)} {escape(short(_arguments_text(call), 80))}"
+def print_pending(console: Console, calls: Sequence[ToolCall]) -> None:
+    """One line per call waiting for approval: its id, tool and arguments."""
+    for call in calls:
+        arguments = escape(short(_arguments_text(call), 80))
+        line = f"  {escape(call.id)}  {escape(call.name)} {arguments}"
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _call_line(item: CallView) -> str:

@@ -40,7 +40,7 @@ from ._run_view import (
     RunView,
     end_line,
     info_json,
-    pending_line,
+    print_pending,
     print_view,
     read_run,
     run_trace,
@@ -345,12 +345,7 @@ async def _resume(
     console.print()
     if result.status == "paused":
         console.print("[bold yellow]paused: waiting for approval of[/]")
-        for call in result.pending_approvals:
-            console.print(
-                pending_line(call),
-                highlight=False,
-                soft_wrap=True,
-            )
+        print_pending(console, result.pending_approvals)
         console.print("[dim]decide with --approve CALL_ID or --deny CALL_ID[/]")
         return 0
     console.print(figures(result.stats))
