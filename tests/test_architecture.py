@@ -8,6 +8,8 @@ from pathlib import Path
 import grimp
 from importlinter.cli import lint_imports
 
+from volley._parking import _components
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -16,48 +18,14 @@ def test_the_import_contracts_hold() -> None:
 
 
 def cycles(graph: grimp.ImportGraph) -> list[set[str]]:
-    """The strongly connected groups of more than one module (iterative Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[set[str]] = []
-    for root in sorted(graph.modules):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = len(index)
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append(
-                        (child, iter(sorted(graph.find_modules_directly_imported_by(child))))
-                    )
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                group = set()
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    group.add(member)
-                    if member == node:
-                        break
-                if len(group) > 1:
-                    found.append(group)
-    return found
+    """The strongly connected groups of more than one module (volley's own Tarjan, the one that
+    finds dependency cycles among parked calls)."""
+
+    def imported(module: str) -> list[str]:
+        return sorted(graph.find_modules_directly_imported_by(module))
+
+    groups = _components(sorted(graph.modules), imported)
+    return [set(group) for group in groups if len(group) > 1]
 
 
 def test_no_module_imports_itself_back() -> None:
