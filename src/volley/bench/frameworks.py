@@ -167,6 +167,13 @@ async def run(quick: bool = False) -> Report:
                 report.figures[f"{name} / without"] = ratio_
             seam = cost.ratio(with_, PASS_ON)
             report.figures["LangChain overhead with / pass-on"] = seam
+            learned = report.figures["LangChain overhead learned / pass-on"] = cost.ratio(
+                LEARNED, PASS_ON
+            )
+            report.notes.append(
+                f"LangChain over the pass-on middleware: VolleyMiddleware(tools) {times(seam)}, "
+                f"VolleyMiddleware() {times(learned)}"
+            )
             report.goals.append(Goal("LangChain: per call with volley / pass-on", seam, LIMIT))
         else:
             report.goals.append(Goal(f"{framework}: per call with volley / without", ratio, LIMIT))
