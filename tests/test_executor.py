@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import itertools
 import threading
+import weakref
 from typing import Any
 
 import pytest
 from _vtime import vrun
+from pydantic import BaseModel
 
 from volley import ErrorKind, Executor, Tool, ToolCall, ToolResult, tool
 
@@ -427,3 +430,46 @@ def test_cancelling_one_call_fails_its_dependants_and_spares_the_rest() -> None:
 def test_tools_are_still_plain_callables() -> None:
     assert isinstance(echo, Tool)
     assert asyncio.run(echo("hi")) == "hi"
+
+
+# -- memory ---------------------------------------------------------------------------------------
+
+
+class _Payload(BaseModel):
+    """An argument value a test can watch die."""
+
+    n: int
+
+
+def test_an_ended_call_lets_go_of_its_arguments_while_its_batch_runs_on() -> None:
+    """In a batch of thousands, what ended calls keep alive is what the collector walks again."""
+    seen: list[weakref.ref[_Payload]] = []
+    release = asyncio.Event()
+
+    @tool
+    async def take(payload: _Payload) -> None:
+        seen.append(weakref.ref(payload))
+
+    @tool(effects="read")
+    async def look(payload: _Payload) -> None:
+        seen.append(weakref.ref(payload))
+
+    @tool
+    async def wait() -> None:
+        await release.wait()
+
+    async def main() -> list[bool]:
+        async with Executor([take, look, wait]) as ex, ex.batch() as batch:
+            batch.submit(ToolCall("slow", "wait", ""))
+            batch.submit(ToolCall("a", "take", '{"payload": {"n": 1}}'))
+            batch.submit(ToolCall("b", "look", '{"payload": {"n": 2}}'))
+            while batch.result("a") is None or batch.result("b") is None:
+                await asyncio.sleep(0)
+            gc.collect()
+            dead = [ref() is None for ref in seen]
+            release.set()
+        return dead
+
+    taken_dead, read_dead = asyncio.run(main())
+    assert taken_dead  # its task and arguments are gone though the batch is open
+    assert not read_dead  # a read keeps them: a later identical read is compared with them

@@ -344,6 +344,12 @@ class Batch:
 
     def _finish(self, entry: Entry, result: ToolResult) -> None:
         entry.result = result
+        # An ended call lets go of its task and arguments (a read that others may share keeps
+        # them, to be compared): in a batch of thousands, what stays alive is what the
+        # collector walks again and again.
+        entry.task = None
+        if not (self._dedupe and entry.tool is not None and entry.tool.is_read_only):
+            entry.kwargs = None
         if entry.node >= 0:
             self._scheduler.finish(entry.node, ok=not result.is_error)
         self._unfinished -= 1
