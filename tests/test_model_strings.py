@@ -42,6 +42,12 @@ def base_urls(draw: st.DrawFn) -> str:
     return f"{scheme}://{draw(_hosts)}{'' if port is None else f':{port}'}{draw(_paths)}"
 
 
+@st.composite
+def bare_hosts(draw: st.DrawFn) -> str:
+    """Base URLs with no port and no path (drawn as such: filtering `base_urls` rejects most)."""
+    return f"{draw(st.sampled_from(['http', 'https', 'HTTP']))}://{draw(_hosts)}"
+
+
 def _ends_at_host(base_url: str) -> bool:
     """No port and no path: what follows the next colon may be read as a port."""
     authority = base_url.partition("://")[2]
@@ -76,9 +82,9 @@ def test_any_base_url_and_any_model_parse_back(base_url: str, model: str) -> Non
             parse_compatible(text)
 
 
-@given(base_urls(), st.integers(0, 65535).map(str), models)
+@given(bare_hosts(), st.integers(0, 65535).map(str), models)
 def test_digits_after_a_bare_host_are_its_port(base_url: str, port: str, model: str) -> None:
-    assume(_ends_at_host(base_url))
+    assert _ends_at_host(base_url)
     text = f"openai-compatible:{base_url}:{port}:{model}"
     assert parse_compatible(text) == (f"{base_url}:{port}", model)
 
