@@ -209,13 +209,20 @@ class GateRegistry:
     def __init__(self) -> None:
         self._gates: dict[tuple[str, ...], TurnGate] = {}
         self._lock = threading.Lock()
+        self._last: tuple[tuple[str, ...], TurnGate] | None = None
+        """The last gate asked for, by its calls' tuple: the calls of a message come together,
+        each with the same tuple, which is then neither hashed nor looked up again."""
 
     def gate(self, call_ids: tuple[str, ...], make: Callable[[], TurnGate]) -> TurnGate:
         """The gate of the message whose calls are `call_ids`, made by `make` if it is new."""
+        last = self._last
+        if last is not None and last[0] is call_ids and not last[1].finished:
+            return last[1]
         with self._lock:
             gate = self._gates.get(call_ids)
             if gate is None or gate.finished:
                 gate = self._gates[call_ids] = make()
+            self._last = (call_ids, gate)
             return gate
 
     def forget_finished(self) -> None:
@@ -223,6 +230,8 @@ class GateRegistry:
         with self._lock:
             for key in [key for key, gate in self._gates.items() if gate.finished]:
                 del self._gates[key]
+            if self._last is not None and self._last[1].finished:
+                self._last = None
 
     def __len__(self) -> int:
         return len(self._gates)

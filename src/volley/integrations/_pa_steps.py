@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -76,6 +75,9 @@ class RunState:
 
     def step(self, ctx: RunContext[Any]) -> Step:
         key = (ctx.run_id, ctx.run_step)
+        step = self._steps.get(key)  # a dict read needs no lock; only making a step does
+        if step is not None:
+            return step
         with self._lock:
             step = self._steps.get(key)
             if step is None:
@@ -119,8 +121,11 @@ def noted(
         step.names[ctx.tool_call_id] = ctx.tool_name or ""
 
 
-ARRIVED: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-"""The tasks inside a `VolleyToolset.call_tool`: calls that came, not calls still on their way."""
+ARRIVED: set[int] = set()
+"""The tasks (their ids) inside a `VolleyToolset.call_tool`: calls that came, not calls still on
+their way. A task leaves it as it leaves `call_tool` (even a task dropped pending runs the
+`finally` that takes it out), so an id here is always a live task's; a set of ids costs less
+per call than a `WeakSet`, and holds no task alive."""
 
 
 async def await_earlier(step: Step, gate: TurnGate, call_id: str) -> None:
@@ -161,7 +166,7 @@ def _tasks_named(name: str) -> list[asyncio.Task[Any]]:
         if task.get_name() == name
         and task is not current
         and not task.done()
-        and task not in ARRIVED
+        and id(task) not in ARRIVED
     ]
 
 

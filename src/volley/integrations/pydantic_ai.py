@@ -21,7 +21,7 @@ import contextlib
 import dataclasses
 import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Unpack
 
 try:
@@ -87,7 +87,7 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
 
     tools: Mapping[str, ToolOptions] | None = None
     _state: RunState = dataclasses.field(default_factory=RunState, repr=False, compare=False)
-    _declared: dict[str, tuple[object, VolleyTool[..., Any]]] = dataclasses.field(
+    _declared: dict[str, tuple[tuple[object, object], VolleyTool[..., Any]]] = dataclasses.field(
         default_factory=dict, repr=False, compare=False
     )
 
@@ -136,7 +136,7 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
         gate = step.gates.gate(order, lambda: make_gate(step, order))
         task = asyncio.current_task()
         if task is not None:
-            ARRIVED.add(task)
+            ARRIVED.add(id(task))
         waiting = step.arrived.get(call_id)
         step.arrived[call_id] = None
         if waiting is not None and not waiting.done():
@@ -151,29 +151,45 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
                 gate.release(call_id)
         finally:
             if task is not None:
-                ARRIVED.discard(task)
+                ARRIVED.discard(id(task))
             step.done.add(call_id)
             if gate.finished:  # else nothing can be dropped yet: this gate holds the step
                 self._state.tidy(ctx, step)
 
-    async def _call(
+    def _call(
         self,
         name: str,
         tool_args: dict[str, Any],
         ctx: RunContext[AgentDepsT],
         tool: ToolsetTool[AgentDepsT],
-    ) -> Any:
+    ) -> Awaitable[Any]:
         """The wrapped toolset's call, under the tool's `max_concurrency` and `timeout`.
+
+        Most tools have neither: their call is the wrapped toolset's own coroutine, with no
+        layer of ours around it.
+        """
+        declared = self._declared_for(name, tool)
+        timeout = declared.timeout if isinstance(declared.timeout, int | float) else None
+        limit = declared.max_concurrency
+        if timeout is None and limit is None:
+            return self.wrapped.call_tool(name, tool_args, ctx, tool)
+        return self._call_bounded(name, tool_args, ctx, tool, timeout, limit)
+
+    async def _call_bounded(
+        self,
+        name: str,
+        tool_args: dict[str, Any],
+        ctx: RunContext[AgentDepsT],
+        tool: ToolsetTool[AgentDepsT],
+        timeout: float | None,
+        limit: int | None,
+    ) -> Any:
+        """A call under a limit or a timeout.
 
         A timeout ends the call as Pydantic AI's own tool timeout does: a `ModelRetry` saying
         `Timed out after N seconds.`, which the model is sent. Only the call itself is timed,
         not its wait for earlier calls.
         """
-        declared = self._declared_for(name, tool)
-        timeout = declared.timeout if isinstance(declared.timeout, int | float) else None
-        limit = declared.max_concurrency
-        if timeout is None and limit is None:  # most tools: nothing around the call
-            return await self.wrapped.call_tool(name, tool_args, ctx, tool)
         async with contextlib.AsyncExitStack() as stack:
             if limit is not None:
                 await stack.enter_async_context(self._state.limit(name, limit))
@@ -210,10 +226,12 @@ class VolleyToolset(WrapperToolset[AgentDepsT]):
         given = (self.tools or {}).get(name)
         if given is None:
             given = metadata.get(METADATA_KEY)
-        source: object = (given, metadata.get("annotations"))
+        source = (given, metadata.get("annotations"))
         cached = self._declared.get(name)
-        if cached is not None and cached[0] == source:
-            return cached[1]
+        if cached is not None:  # the same objects as last time, nearly always: no deep compare
+            known = cached[0]
+            if (known[0] is source[0] and known[1] is source[1]) or known == source:
+                return cached[1]
         options: ToolOptions | None = given
         if "annotations" in metadata:  # an MCP tool: its hints, then the user's corrections
             options = _mcp_options(name, tool, metadata.get("annotations"), given)
