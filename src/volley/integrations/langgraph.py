@@ -35,7 +35,7 @@ pins `langgraph-prebuilt>=1.1,<1.2`.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from .._access import NO_ACCESS, Access
@@ -212,13 +212,22 @@ class ToolNode(_LangGraphToolNode):
         finally:
             limit.release()
 
-    async def _alimited(
+    def _alimited(
         self, call: ToolCall, input_type: _InputType, tool_runtime: ToolRuntime[Any, Any]
-    ) -> _Output:
-        """`_limited` for a call run as a task."""
+    ) -> Awaitable[_Output]:
+        """`_limited` for a call run as a task: without a limit, LangGraph's own coroutine."""
         limit = self._limits.get(call.get("name")) if self._limits else None
         if limit is None:
-            return await super()._arun_one(call, input_type, tool_runtime)
+            return super()._arun_one(call, input_type, tool_runtime)
+        return self._arun_within(limit, call, input_type, tool_runtime)
+
+    async def _arun_within(
+        self,
+        limit: CallLimit,
+        call: ToolCall,
+        input_type: _InputType,
+        tool_runtime: ToolRuntime[Any, Any],
+    ) -> _Output:
         await limit.acquire()
         try:
             return await super()._arun_one(call, input_type, tool_runtime)
