@@ -291,3 +291,22 @@ def test_a_plan_is_traced_as_its_steps_with_their_edges(tmp_path: Any) -> None:
         steps[1].content,
     )
     assert "after p/s" in html(loaded)
+
+
+def test_a_plan_is_expanded_once_per_turn_for_its_steps_and_its_result(monkeypatch: Any) -> None:
+    """Its submission and its folded result use one expansion: the arguments are read once."""
+    from volley._plan import Plans
+
+    expanded: list[str] = []
+    expand = Plans.expand
+
+    def counting(self: Plans, call: ToolCall) -> Any:
+        expanded.append(call.id)
+        return expand(self, call)
+
+    monkeypatch.setattr(Plans, "expand", counting)
+    result, _ = run(planner([plan("p", CHAIN), plan("q", CHAIN[:2])]))
+    first, second = map(json.loads, result.output.splitlines())
+    assert first["sum"]["result"].startswith("3 pages")
+    assert set(second) == {"s", "f0"}
+    assert sorted(expanded) == ["p", "q"]

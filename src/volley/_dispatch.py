@@ -23,7 +23,7 @@ import pydantic_core
 
 from ._batch import Batch
 from ._call import ToolCall, ToolResult
-from ._plan import PLAN_TOOL, Plans
+from ._plan import PLAN_TOOL, Expansion, Plans
 from ._tool import Tool, Toolbox
 
 __all__ = ["EarlyDispatch", "writes"]
@@ -68,6 +68,7 @@ class EarlyDispatch:
         self._plan_size: Counter[str] = Counter()
         self._considered: Counter[str] = Counter()
         """Per plan: how many of its first steps were looked at for an early start."""
+        self._expansions: dict[str, Expansion] = {}
         self.ran: list[ToolResult] = []
         """After `results`: what the batch ran, in the message's order, a plan's steps in place."""
         self.plan_results: list[ToolResult] = []
@@ -163,7 +164,7 @@ class EarlyDispatch:
                 answers.append(by_id[call.id].popleft())
                 self.ran.append(answers[-1])
                 continue
-            plan = self._plans.expand(call)
+            plan = self._expansion(call)
             mine = {call_id: by_id[call_id].popleft() for call_id in plan.ids}
             self.ran.extend(mine.values())
             answers.append(self._plans.fold(plan, mine))
@@ -193,10 +194,18 @@ class EarlyDispatch:
         else:
             self.batch.submit_many(calls)
 
+    def _expansion(self, call: ToolCall) -> Expansion:
+        """`Plans.expand`, once per call of the turn: its submission and its result share it."""
+        assert self._plans is not None
+        known = self._expansions.get(call.id)
+        if known is None or known.call is not call:
+            known = self._expansions[call.id] = self._plans.expand(call)
+        return known
+
     def _submit_plans(self, batch: Batch, calls: list[ToolCall]) -> None:
         """Submit calls some of which are plans: their steps not started yet, answered first."""
         assert self._plans is not None
-        expansions = [self._plans.expand(call) for call in calls]
+        expansions = [self._expansion(call) for call in calls]
         for expansion in expansions:  # a step's arguments were done when its plan's were
             arrived = self.arrived.get(expansion.call.id, self._clock())
             for step_id in expansion.ids:
