@@ -95,9 +95,15 @@ def value_result(
 ) -> ToolResult:
     """What a tool returned, as text (and media) for the model, cut to `max_chars`."""
     parts: tuple[Part, ...] | None = None
+    kind = type(value)
     try:
-        parts = media_parts(value)
-        content = render(value) if parts is None else render_parts(parts)
+        if kind is str:  # most results: text, or nothing, which need no look for media
+            content = value
+        elif value is None:
+            content = "null"
+        else:
+            parts = media_parts(value)
+            content = render(value) if parts is None else render_parts(parts)
     except (UnserializableResult, TypeError) as exc:
         return error_result(
             call,

@@ -129,6 +129,8 @@ class Tool(Generic[P, R]):
         """Resource keys it reads: static, or a function of the arguments."""
         self.writes = _one_key(writes)
         """Resource keys it writes: static, or a function of the arguments."""
+        self.is_read_only = effects == "read" or (reads is not None and writes is None)
+        """Whether the tool declares that it only reads: only then are identical calls shared."""
         self.timeout = timeout
         """Seconds per attempt (`UNSET`: the executor's default; `None`: no limit)."""
         self.retries = retries
@@ -182,11 +184,6 @@ class Tool(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r}, effects={self.effects!r})"
-
-    @property
-    def is_read_only(self) -> bool:
-        """Whether the tool declares that it only reads: only then are identical calls shared."""
-        return self.effects == "read" or (self.reads is not None and self.writes is None)
 
     @property
     def is_declared(self) -> bool:
@@ -279,7 +276,11 @@ class Tool(Generic[P, R]):
             return _keywords(validator.validate_python(arguments))
 
         def validate_json(text: str) -> dict[str, Any]:
-            return _keywords(validator.validate_json(text))
+            checked = validator.validate_json(text)
+            if checked.__pydantic_extra__:  # `**kwargs`: `_keywords`, on every call's path
+                return _keywords(checked)
+            kwargs: dict[str, Any] = checked.__dict__
+            return kwargs
 
         return cls(
             fn,
