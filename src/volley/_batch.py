@@ -315,8 +315,8 @@ class Batch:
             self._finish(entry, results.interrupted(entry.call, exc))
             raise
         self._slots.release(entry.tool)
-        self._finish(entry, result)
-        self._dispatch()
+        if self._finish(entry, result):
+            self._dispatch()
 
     async def _announce(self, entry: Entry) -> ToolResult | None:
         """Tell `before_start` the call is starting; if that fails, the body does not run."""
@@ -342,7 +342,8 @@ class Batch:
             entry.call, entry.tool, kwargs, started, entry.access, self._hedges
         )
 
-    def _finish(self, entry: Entry, result: ToolResult) -> None:
+    def _finish(self, entry: Entry, result: ToolResult) -> bool:
+        """Record the entry's result; returns whether calls waited for it (may start now)."""
         entry.result = result
         # An ended call lets go of its task and arguments (a read that others may share keeps
         # them, to be compared): in a batch of thousands, what stays alive is what the
@@ -350,8 +351,7 @@ class Batch:
         entry.task = None
         if not (self._dedupe and entry.tool is not None and entry.tool.is_read_only):
             entry.kwargs = None
-        if entry.node >= 0:
-            self._scheduler.finish(entry.node, ok=not result.is_error)
+        released = entry.node >= 0 and self._scheduler.finish(entry.node, ok=not result.is_error)
         self._unfinished -= 1
         if self._unfinished == 0:
             self._ended_at = self._clock()
@@ -362,6 +362,7 @@ class Batch:
                 self._on_result(result)
             except Exception:  # a listener's bug must not cost a call its answer
                 logger.exception("on_result raised for call %r", result.call_id)
+        return released
 
     # -- ending -------------------------------------------------------------------------------
 

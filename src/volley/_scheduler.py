@@ -185,14 +185,17 @@ class Scheduler:
             *((key, self._key_writer.get(key)) for key in sorted(access.reads)),
         )
 
-    def finish(self, number: int, *, ok: bool) -> None:
-        """Record that a node has ended; `ok=False` fails the nodes that depend on it."""
+    def finish(self, number: int, *, ok: bool) -> bool:
+        """Record that a node has ended; `ok=False` fails the nodes that depend on it.
+
+        Returns whether a node waited for it (`ready()` may then have nodes to give).
+        """
         if self._state[number] != _RUNNING:
             raise ValueError(f"node {number} has already finished")
         self._state[number] = _OK if ok else _FAILED
         node = self._nodes[number]
         if node is None or node.successors is None:
-            return
+            return False
         successors, node.successors = node.successors, None
         for succ in successors:
             after = self._nodes[succ]
@@ -202,6 +205,7 @@ class Scheduler:
             after.waiting -= 1
             if after.waiting == 0:
                 self._ready.append(succ)
+        return True
 
     def ready(self) -> list[int]:
         """Nodes whose predecessors have all ended, each returned once, in registration order."""
