@@ -31,7 +31,7 @@ from _batches import (
 )
 from _hyp import examples
 from _vtime import REC, vrun
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from tenacity import wait_fixed
 
@@ -361,8 +361,10 @@ def test_the_fault_generator_reaches_every_outcome():
     """Guards the property above against a generator that quietly stopped injecting faults."""
     seen: set[Any] = set()
 
+    # Every profile draws the same 200 batches: a guard that may pass or fail by luck guards
+    # nothing (40 random batches missed a cancellation now and then).
     @given(faulty_batches())
-    @examples(200)
+    @settings(max_examples=200, derandomize=True)
     def collect(batch):
         specs, cancel = batch
 
