@@ -10,13 +10,12 @@ from types import TracebackType
 from typing import Any, TypeAlias
 
 from . import _results as results
-from ._access import NO_ACCESS, UNDECLARED, Access
+from ._access import NO_ACCESS, UNDECLARED
 from ._call import ErrorKind, ToolCall, ToolResult
-from ._entry import Entry, IdenticalReads, prepare, resolve_refs
+from ._entry import Entry, prepare, resolve_refs
 from ._invoke import CallRunner
-from ._parking import Parking
+from ._placement import Placement
 from ._progress import ProgressListener, listen
-from ._scheduler import Scheduler
 from ._stats import BatchStats, batch_stats
 from ._tool import Tool, Toolbox
 
@@ -63,14 +62,13 @@ class Batch:
         self._hedges = runner.hedge_budget()
         self._start_admitted = self._launch
         self._loop = asyncio.get_running_loop()
-        self._scheduler = Scheduler()
         self._entries: list[Entry] = []
-        self._by_id: dict[str, Entry] = {}
-        self._by_node: list[Entry] = []
-        self._parking: Parking[Entry] = Parking()
-        self._newly_registered: list[str] = []
-        self._deferring_cycles = False
-        self._reads = IdenticalReads()
+        self._placement = placement = Placement(dedupe=dedupe, fail=self._fail_now)
+        # The graph's parts the hot path reads, without a hop through the placement.
+        self._scheduler = placement.scheduler
+        self._by_id = placement.by_id
+        self._by_node = placement.by_node
+        self._parking = placement.parking
         self._unfinished = 0
         self._all_done = asyncio.Event()
         self._closed = False
@@ -92,7 +90,7 @@ class Batch:
         except Exception as exc:  # a tool's own validator or key function, or a bug of ours:
             if entry.result is None and entry.task is None:  # the call is answered all the same
                 self._fail_now(entry, *results.unprepared(call.name, exc))
-                self._unpark()
+                self._placement.unpark()
                 self._dispatch()
             if not isinstance(exc, ValueError | TypeError | RecursionError):
                 logger.exception("volley could not place call %r", call.id)
@@ -111,7 +109,7 @@ class Batch:
         elif entry.needs or not (
             access is NO_ACCESS or (access is UNDECLARED and not self._scheduler.barrier_running())
         ):
-            self._place(entry)
+            self._placement.place(entry)
         else:
             # Depends on nothing and nothing it holds is held against it: it may start now,
             # whatever else runs, and registering it makes nothing else ready (unless a parked
@@ -121,8 +119,8 @@ class Batch:
             self._admit(entry)
             if not self._parking:
                 return
-            self._newly_registered.append(entry.key)
-        self._unpark()
+            self._placement.registered_free(entry)
+        self._placement.unpark()
         self._dispatch()
 
     def answer(self, call: ToolCall, result: ToolResult, *, tell: bool = True) -> None:
@@ -141,7 +139,7 @@ class Batch:
             self._enter(entry)  # answered as any call whose id is taken
             return
         self._by_id[call.id] = entry
-        self._add_node(entry, after=[])
+        self._placement.add_node(entry, after=[])
         on_result = self._on_result
         if not tell:
             self._on_result = None
@@ -149,7 +147,7 @@ class Batch:
             self._finish(entry, replace(result, call_id=call.id))
         finally:
             self._on_result = on_result
-        self._unpark()
+        self._placement.unpark()
         self._dispatch()
 
     def submit_many(self, calls: Iterable[ToolCall]) -> None:
@@ -157,71 +155,21 @@ class Batch:
 
         Nothing starts running before this returns (it does not yield to the event loop).
         """
-        self._deferring_cycles = True
+        placement = self._placement
+        placement.deferring_cycles = True
         try:
             for call in calls:
                 self.submit(call)
         finally:
-            self._deferring_cycles = False
-        self._fail_cycles(self._parking.cycles())
-        self._unpark()
+            placement.deferring_cycles = False
+        placement.fail_cycles(self._parking.cycles())
+        placement.unpark()
         self._dispatch()
-
-    def _place(self, entry: Entry) -> None:
-        """Register the entry if every call it needs is registered; otherwise park it."""
-        missing = [need for need in entry.needs if not self._registered(need)]
-        if not missing:
-            self._register(entry)
-            return
-        self._parking.park(entry, missing)
-        # A new call closes a cycle only if a parked call already waits for it.
-        if not self._deferring_cycles and self._parking.is_awaited(entry.key):
-            self._fail_cycles(self._parking.cycles(through=entry))
-
-    def _fail_cycles(self, groups: list[list[Entry]]) -> None:
-        for group in groups:
-            paths = {id(m): self._parking.cycle_path(m, group) for m in group}
-            for member in group:
-                self._parking.remove(member)
-            for member in group:
-                path = " -> ".join(e.key for e in [*paths[id(member)], member])
-                self._fail_now(member, *results.on_a_cycle(path))
-
-    def _registered(self, call_id: str) -> bool:
-        entry = self._by_id.get(call_id)
-        return entry is not None and entry.node >= 0
-
-    def _unpark(self) -> None:
-        """Place the parked calls whose last missing dependency has been registered."""
-        while self._newly_registered:
-            key = self._newly_registered.pop()
-            for entry in self._parking.registered(key):
-                self._register(entry)
-
-    def _register(self, entry: Entry) -> None:
-        after = [self._by_id[need].node for need in entry.needs] if entry.needs else []
-        tool = entry.tool
-        if self._dedupe and tool is not None and tool.is_read_only and not after:
-            version = self._scheduler.write_version(entry.access)
-            original = self._reads.original_of(entry, tool.name, version)
-            if original is not None:
-                # It shares the original's result, but holds its own keys: if the original
-                # is cancelled on its own, this call runs itself, and must be in the graph.
-                entry.original = original
-                self._add_node(entry, after=[original.node], access=entry.access)
-                return
-        self._add_node(entry, after=after, access=entry.access)
-
-    def _add_node(self, entry: Entry, *, after: list[int], access: Access = NO_ACCESS) -> None:
-        entry.node = self._scheduler.add(after=after, access=access)
-        self._by_node.append(entry)
-        if self._parking and self._by_id.get(entry.key) is entry:
-            self._newly_registered.append(entry.key)
 
     def _fail_now(self, entry: Entry, kind: ErrorKind, message: str) -> None:
         """Give an entry that will never run its error result, and release what waits for it."""
         if entry.node < 0:
-            self._add_node(entry, after=[])
+            self._placement.add_node(entry, after=[])
         self._finish(entry, results.error_result(entry.call, kind, message))
 
     # -- running ------------------------------------------------------------------------------
@@ -396,7 +344,7 @@ class Batch:
             if entry.cancel_requested:
                 self._parking.remove(entry)
                 self._fail_now(entry, *results.cancelled_waiting())
-        self._unpark()
+        self._placement.unpark()
         self._dispatch()
 
     async def close(self) -> list[ToolResult]:
@@ -429,9 +377,9 @@ class Batch:
                 continue
             self._parking.remove(entry)
             self._fail_now(entry, *results.missing_dependencies(entry.call, missing))
-            self._unpark()
-        self._fail_cycles(self._parking.cycles())
-        self._unpark()
+            self._placement.unpark()
+        self._placement.fail_cycles(self._parking.cycles())
+        self._placement.unpark()
         self._dispatch()
 
     async def _drain(self) -> None:
