@@ -47,9 +47,9 @@ from ._stats import RunStats as RunStats
 from ._stats import TurnStats as TurnStats
 from ._tool import UNSET as UNSET
 from ._tool import Tool as Tool
-from ._tool import Toolbox as Toolbox
 from ._tool import ToolOptions as ToolOptions
 from ._tool import tool as tool
+from ._toolbox import Toolbox as Toolbox
 
 __all__ = [
     "BATCHING_HINT",

@@ -29,7 +29,8 @@ from ._plan import Plans
 from ._result import RunResult
 from ._sources import SourcedTools, ToolSource
 from ._stats import RunStats
-from ._tool import Tool, Toolbox
+from ._tool import Tool
+from ._toolbox import Toolbox
 from ._turn import Emit, Patience
 from .journal import Journal, open_journal
 from .providers import Provider, resolve

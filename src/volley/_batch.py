@@ -17,7 +17,8 @@ from ._invoke import CallRunner
 from ._placement import Placement
 from ._progress import ProgressListener, listen
 from ._stats import BatchStats, batch_stats
-from ._tool import Tool, Toolbox
+from ._tool import Tool
+from ._toolbox import Toolbox
 
 __all__ = ["Batch", "BeforeStart"]
 

@@ -24,7 +24,8 @@ import pydantic_core
 from ._batch import Batch
 from ._call import ToolCall, ToolResult
 from ._plan import PLAN_TOOL, Expansion, Plans
-from ._tool import Tool, Toolbox
+from ._tool import Tool
+from ._toolbox import Toolbox
 
 __all__ = ["EarlyDispatch", "writes"]
 

@@ -27,7 +27,8 @@ from ._messages import Message, ModelTurn
 from ._plan import PLAN_TOOL
 from ._scheduler import Scheduler
 from ._stats import TurnStats
-from ._tool import Tool, Toolbox
+from ._tool import Tool
+from ._toolbox import Toolbox
 from ._turn import Holds
 from .journal import LEASE_SECONDS, Journal
 from .journal._codec import (

@@ -13,7 +13,8 @@ from ._access import NO_ACCESS
 from ._arguments import ArgumentError, find_refs, parse_arguments, substitute_refs
 from ._call import ErrorKind, ToolCall, ToolResult
 from ._results import error_result, unknown_tool
-from ._tool import Tool, Toolbox
+from ._tool import Tool
+from ._toolbox import Toolbox
 
 __all__ = [
     "Entry",

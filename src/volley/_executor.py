@@ -17,7 +17,8 @@ from ._deadlines import loop_clock
 from ._errors import ConfigurationError
 from ._invoke import CallRunner
 from ._progress import ProgressListener
-from ._tool import Tool, Toolbox
+from ._tool import Tool
+from ._toolbox import Toolbox
 
 __all__ = ["Executor"]
 

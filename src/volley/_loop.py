@@ -22,7 +22,7 @@ from ._opening import Opened, finish_open_turn, paused_result
 from ._plan import PLAN_TOOL, Plans
 from ._result import RunResult
 from ._stats import RunStats, TurnStats
-from ._tool import Toolbox
+from ._toolbox import Toolbox
 from ._turn import Emit, TurnAbandoned, play_turn
 from .providers import ModelRequest, StreamingProvider
 

@@ -22,7 +22,8 @@ from ._plan import Expansion, Plans
 from ._replay import OpenTurn, decide, replay
 from ._result import RunResult
 from ._stats import RunStats, TurnStats, call_timeline
-from ._tool import Tool, Toolbox
+from ._tool import Tool
+from ._toolbox import Toolbox
 from ._turn import Emit, PlayedTurn
 from .journal import Journal, RunExists, RunNotFound
 from .journal._codec import ApprovalRecord

@@ -27,7 +27,8 @@ from ._arguments import ArgumentError, find_refs, parse_arguments, ref_of
 from ._call import ErrorKind, ToolCall, ToolResult
 from ._content import DEFAULT_MAX_CHARS, cap
 from ._results import error_result
-from ._tool import Tool, Toolbox
+from ._tool import Tool
+from ._toolbox import Toolbox
 
 __all__ = ["PLAN_TOOL", "Expansion", "Plans", "steps_from_result"]
 

@@ -24,7 +24,8 @@ from ._call import ErrorKind, ToolCall, ToolResult
 from ._messages import Message, ModelTurn, ToolReturns, UserPrompt
 from ._results import denied, outcome_unknown
 from ._stats import BatchStats, CallTiming, TurnStats
-from ._tool import Tool, Toolbox
+from ._tool import Tool
+from ._toolbox import Toolbox
 from .journal import JournalCorrupt, StoredRecord
 from .journal._codec import (
     ApprovalRecord,

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ._errors import ConfigurationError
-from ._tool import Tool, Toolbox
+from ._tool import Tool
+from ._toolbox import Toolbox
 
 __all__ = ["SourcedTools", "ToolSource"]
 

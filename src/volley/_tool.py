@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 from typing import Any, Generic, Literal, ParamSpec, TypeAlias, TypedDict, TypeVar, Unpack, overload
 
@@ -16,7 +16,7 @@ from ._hedge import LatencyWindow, hedge_percentile
 from ._jsonschema import normalize, validator_for
 from ._signature import describe_function
 
-__all__ = ["UNSET", "Effects", "Keys", "Tool", "ToolOptions", "Toolbox", "tool"]
+__all__ = ["UNSET", "Effects", "Keys", "Tool", "ToolOptions", "tool"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -397,41 +397,3 @@ def tool(
         return Tool.from_function(func, name=name, description=description, **options)
 
     return decorate
-
-
-class Toolbox:
-    """The tools a model may call in a run, by name."""
-
-    def __init__(self, tools: Iterable[Tool[..., Any] | Callable[..., Any]] = ()) -> None:
-        self._tools: dict[str, Tool[..., Any]] = {}
-        for item in tools:
-            self.add(item)
-
-    def add(self, item: Tool[..., Any] | Callable[..., Any]) -> Tool[..., Any]:
-        """Add a tool (a plain function is made one with `tool`); names must be unique."""
-        made = item if isinstance(item, Tool) else tool(item)
-        if made.name in self._tools:
-            raise ConfigurationError(f"a tool named {made.name!r} is already in the toolbox")
-        self._tools[made.name] = made
-        return made
-
-    def get(self, name: str) -> Tool[..., Any] | None:
-        """The tool of that name, or `None`."""
-        return self._tools.get(name)
-
-    def __getitem__(self, name: str) -> Tool[..., Any]:
-        return self._tools[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._tools
-
-    def __iter__(self) -> Iterator[Tool[..., Any]]:
-        return iter(self._tools.values())
-
-    def __len__(self) -> int:
-        return len(self._tools)
-
-    @property
-    def names(self) -> list[str]:
-        """The tool names, in the order they were added."""
-        return list(self._tools)

@@ -22,7 +22,7 @@ from .._events import (
     TurnRetried,
 )
 from .._stats import RunStats
-from .._tool import Toolbox
+from .._toolbox import Toolbox
 from ..providers import ProviderError
 from ._common import CommandError, check_writable, positive_int
 from ._tools import load_tools, mcp_servers, ray_backend

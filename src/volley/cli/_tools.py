@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigurationError
-from .._tool import Tool, Toolbox
+from .._tool import Tool
+from .._toolbox import Toolbox
 from ._common import CommandError
 
 __all__ = ["load_tools", "mcp_servers", "ray_backend"]
