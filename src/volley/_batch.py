@@ -53,7 +53,6 @@ class Batch:
     ) -> None:
         self._toolbox = toolbox
         self._runner = runner
-        self._dedupe = dedupe
         self._on_close = on_close
         self._on_result = on_result
         self._on_progress = on_progress
@@ -294,11 +293,11 @@ class Batch:
     def _finish(self, entry: Entry, result: ToolResult) -> bool:
         """Record the entry's result; returns whether calls waited for it (may start now)."""
         entry.result = result
-        # An ended call lets go of its task and arguments (a read that others may share keeps
-        # them, to be compared): in a batch of thousands, what stays alive is what the
-        # collector walks again and again.
+        # An ended call lets go of its task and arguments (unless a later read is to be
+        # compared with them): in a batch of thousands, what stays alive is what the collector
+        # walks again and again.
         entry.task = None
-        if not (self._dedupe and entry.tool is not None and entry.tool.is_read_only):
+        if not entry.keeps_arguments:
             entry.kwargs = None
         released = entry.node >= 0 and self._scheduler.finish(entry.node, ok=not result.is_error)
         self._unfinished -= 1

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-import pydantic_core
 
 from ._access import NO_ACCESS
 from ._arguments import ArgumentError, find_refs, parse_arguments, substitute_refs
@@ -18,7 +15,6 @@ from ._toolbox import Toolbox
 
 __all__ = [
     "Entry",
-    "IdenticalReads",
     "prepare",
     "resolve_refs",
 ]
@@ -33,6 +29,7 @@ class Entry:
         "call",
         "cancel_requested",
         "index",
+        "keeps_arguments",
         "kwargs",
         "needs",
         "node",
@@ -51,6 +48,8 @@ class Entry:
         self.tool: Tool[..., Any] | None = None
         self.arguments: dict[str, Any] = {}
         self.kwargs: dict[str, Any] | None = None
+        self.keeps_arguments = False
+        """Whether its arguments outlive the call: a later identical read is compared with them."""
         self.refs: tuple[str, ...] = ()
         self.needs: tuple[str, ...] = ()
         self.access = NO_ACCESS
@@ -118,63 +117,3 @@ def resolve_refs(entry: Entry, values: Mapping[str, Any]) -> dict[str, Any] | To
             ErrorKind.INVALID_ARGUMENTS,
             f"{exc} (the arguments took results of calls {used})",
         )
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def normal_arguments(entry: Entry) -> Hashable | None:
-    """The validated arguments in a canonical form, to recognize identical reads (or `None`).
-
-    Scalar arguments (most reads: an id, a query) are compared as they are, each with its
-    type, so that `1`, `1.0` and `True` stay apart as their JSON does; anything else as
-    canonical JSON, which costs ten times more.
-    """
-    kwargs = entry.kwargs
-    if kwargs is not None:
-        scalars: list[tuple[str, type, Any]] = []
-        for key, value in kwargs.items():
-            kind = type(value)
-            if kind not in _SCALARS:
-                break
-            scalars.append((key, kind, value))
-        else:
-            scalars.sort()  # the keys differ: only they are compared
-            return tuple(scalars)
-    try:
-        return json.dumps(pydantic_core.to_jsonable_python(kwargs), sort_keys=True)
-    except (TypeError, ValueError, RecursionError, pydantic_core.PydanticSerializationError):
-        return None
-
-
-class IdenticalReads:
-    """A batch's reads, to find the earlier one a read may share.
-
-    A read shares an earlier one with the same tool and arguments and no write between them.
-    Reads are grouped by tool, keys and the writes they would see (`Scheduler.write_version`);
-    only a read whose group already has one puts its arguments in canonical form, so reads of
-    different records (most of them) never pay for it.
-    """
-
-    def __init__(self) -> None:
-        self._groups: dict[tuple[Any, ...], Entry | dict[Hashable, Entry]] = {}
-
-    def original_of(self, entry: Entry, tool: str, version: tuple[object, ...]) -> Entry | None:
-        """The earlier read `entry` shares, or `None` (it is then one others may share)."""
-        group_key = (tool, entry.access.reads, version)
-        group = self._groups.get(group_key)
-        if group is None:
-            self._groups[group_key] = entry  # alone so far: nothing to compare it with
-            return None
-        if isinstance(group, Entry):
-            first, group = group, {}
-            if (first_normal := normal_arguments(first)) is not None:
-                group[first_normal] = first
-            self._groups[group_key] = group
-        normal = normal_arguments(entry)
-        if normal is None:
-            return None
-        original = group.get(normal)
-        if original is None:
-            group[normal] = entry
-        return original

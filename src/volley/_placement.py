@@ -9,11 +9,15 @@ answering a call that will not run. Nothing here starts a call or touches the lo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import pydantic_core
 
 from ._access import NO_ACCESS, Access
 from ._call import ErrorKind
-from ._entry import Entry, IdenticalReads
+from ._entry import Entry
 from ._parking import Parking
 from ._results import on_a_cycle
 from ._scheduler import Scheduler
@@ -101,3 +105,65 @@ class Placement:
                 self.add_node(entry, after=[original.node], access=entry.access)
                 return
         self.add_node(entry, after=after, access=entry.access)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def normal_arguments(entry: Entry) -> Hashable | None:
+    """The validated arguments in a canonical form, to recognize identical reads (or `None`).
+
+    Scalar arguments (most reads: an id, a query) are compared as they are, each with its
+    type, so that `1`, `1.0` and `True` stay apart as their JSON does; anything else as
+    canonical JSON, which costs ten times more.
+    """
+    kwargs = entry.kwargs
+    if kwargs is not None:
+        scalars: list[tuple[str, type, Any]] = []
+        for key, value in kwargs.items():
+            kind = type(value)
+            if kind not in _SCALARS:
+                break
+            scalars.append((key, kind, value))
+        else:
+            scalars.sort()  # the keys differ: only they are compared
+            return tuple(scalars)
+    try:
+        return json.dumps(pydantic_core.to_jsonable_python(kwargs), sort_keys=True)
+    except (TypeError, ValueError, RecursionError, pydantic_core.PydanticSerializationError):
+        return None
+
+
+class IdenticalReads:
+    """A batch's reads, to find the earlier one a read may share.
+
+    A read shares an earlier one with the same tool and arguments and no write between them.
+    Reads are grouped by tool, keys and the writes they would see (`Scheduler.write_version`);
+    only a read whose group already has one puts its arguments in canonical form, so reads of
+    different records (most of them) never pay for it.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[Any, ...], Entry | dict[Hashable, Entry]] = {}
+
+    def original_of(self, entry: Entry, tool: str, version: tuple[object, ...]) -> Entry | None:
+        """The earlier read `entry` shares, or `None` (it is then one others may share)."""
+        group_key = (tool, entry.access.reads, version)
+        group = self._groups.get(group_key)
+        if group is None:
+            self._groups[group_key] = entry  # alone so far: nothing to compare it with
+            entry.keeps_arguments = True
+            return None
+        if isinstance(group, Entry):
+            first, group = group, {}
+            if (first_normal := normal_arguments(first)) is not None:
+                group[first_normal] = first
+            first.keeps_arguments = False  # compared from now on by its canonical form
+            self._groups[group_key] = group
+        normal = normal_arguments(entry)
+        if normal is None:
+            return None
+        original = group.get(normal)
+        if original is None:
+            group[normal] = entry
+        return original

@@ -343,9 +343,7 @@ def _one_key(keys: Keys | None) -> Keys | None:
     return (keys,) if isinstance(keys, str) else keys
 
 
-def _keys(keys: Keys | None, arguments: Mapping[str, Any]) -> frozenset[str]:
-    if keys is None:
-        return frozenset()
+def _keys(keys: Keys, arguments: Mapping[str, Any]) -> frozenset[str]:
     if callable(keys):
         found = keys(arguments)
         if isinstance(found, str):
