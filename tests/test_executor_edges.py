@@ -165,6 +165,31 @@ def test_a_timeout_does_not_swallow_a_cancellation_from_outside() -> None:
     assert outcome == {"claimed": False, "cancelling": 1}
 
 
+def test_a_deadline_whose_cancellation_a_body_caught_is_taken_back_when_it_ends() -> None:
+    async def main() -> list[int]:
+        deadlines = Deadlines(asyncio.get_running_loop())
+        task = asyncio.current_task()
+        assert task is not None
+        counts = []
+        for outcome in ("returns", "raises"):
+            deadline = deadlines.start(1.0)
+            try:
+                try:
+                    await asyncio.sleep(5)
+                except asyncio.CancelledError:  # the body catches it and ends all the same
+                    if outcome == "raises":
+                        raise KeyError(outcome) from None
+            except KeyError:
+                pass
+            finally:
+                deadline.finish()
+            counts.append(task.cancelling())
+        deadlines.close()
+        return counts
+
+    assert vrun(main) == [0, 0]
+
+
 def test_a_tool_that_returns_a_generator_or_raises_system_exit_gets_a_result() -> None:
     @tool
     def numbers() -> Any:

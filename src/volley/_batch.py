@@ -230,7 +230,7 @@ class Batch:
             if self._before_start is not None and (refused := await self._announce(entry)):
                 result = refused
             elif entry.kwargs is not None:
-                result = await self._runner.run(
+                outcome = self._runner.begin(
                     entry.call,
                     entry.tool,  # type: ignore[arg-type]
                     entry.kwargs,
@@ -238,6 +238,7 @@ class Batch:
                     entry.access,
                     self._hedges,
                 )
+                result = outcome if isinstance(outcome, ToolResult) else await outcome
             else:
                 result = await self._execute(entry, started)
         except asyncio.CancelledError as exc:

@@ -48,13 +48,21 @@ class Deadline:
         As `asyncio.timeout` does: if someone else also cancelled the task meanwhile, ours is
         taken back but theirs stands, and the cancellation goes on.
         """
-        if self.expired and self.task is not None:
-            return self.task.uncancel() <= self.cancelling
+        task = self.task
+        if self.expired and task is not None:
+            self.task = None  # taken back once
+            return task.uncancel() <= self.cancelling
         return False
 
     def finish(self) -> None:
-        """The attempt ended: forget the task, and let go of ended deadlines at the queue's head."""
+        """The attempt ended: forget the task, and let go of ended deadlines at the queue's head.
+
+        A body that caught the deadline's cancellation and ended all the same has it taken
+        back here (as `asyncio.timeout` does), so the task does not go on counting it.
+        """
         self.done = True
+        if self.expired and self.task is not None:
+            self.task.uncancel()
         self.task = None
         pending = self.lane.pending
         while pending and pending[0].done:
@@ -76,18 +84,23 @@ class Deadlines:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._time = loop_clock(loop)
+        self._time = self.clock = loop_clock(loop)
         self._lanes: dict[float, _Lane] = {}
 
-    def start(self, seconds: float) -> Deadline:
-        """Set a deadline `seconds` from now for the current task."""
+    def start(self, seconds: float, *, since: float | None = None) -> Deadline:
+        """Set a deadline for the current task `seconds` after `since` (a `clock` reading), or now.
+
+        Deadlines of one length must be set in the order of their `since`, as the calls of one
+        loop do when each reads the clock and sets its deadline in the same step.
+        """
         task = asyncio.current_task(self._loop)
         if task is None:
             raise RuntimeError("a deadline needs a running task")
         lane = self._lanes.get(seconds)
         if lane is None:
             lane = self._lanes[seconds] = _Lane()
-        deadline = Deadline(self._time() + seconds, task, lane, seconds)
+        at = (self._time() if since is None else since) + seconds
+        deadline = Deadline(at, task, lane, seconds)
         lane.pending.append(deadline)
         if lane.timer is None:
             lane.timer = self._loop.call_at(deadline.at, self._expire, lane)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from functools import partial
+from types import CoroutineType
 from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
@@ -32,6 +34,33 @@ __all__ = ["CallRunner"]
 
 _DEFAULT_WAIT = wait_exponential(multiplier=0.1, max=5.0) + wait_random(0, 0.1)
 """Between retries: 0.1 s, 0.2 s, 0.4 s... up to 5 s, plus up to 0.1 s of jitter."""
+
+
+@types.coroutine
+def _resume(body: Coroutine[Any, Any, Any], waits_on: Any) -> Generator[Any, None, Any]:
+    """Go on awaiting a body already stepped once, which now waits on `waits_on`.
+
+    The task waits on what the body waits on; a cancellation meanwhile is the body's to handle,
+    as with `await`. From its next step on, the body is delegated to as `await` does it.
+    """
+    while True:
+        try:
+            yield waits_on
+        except GeneratorExit:
+            body.close()
+            raise
+        except BaseException as exc:  # thrown in by the task: a cancellation, most likely
+            try:
+                waits_on = body.throw(exc)
+            except StopIteration as returned:
+                return returned.value
+            continue
+        # asyncio's task always resumes a coroutine with None, as `yield from` does first.
+        return (yield from body)
+
+
+async def _awaiting(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 class _Lingering:
@@ -84,6 +113,53 @@ class CallRunner:
         """Disarm the timeout timers."""
         self._deadlines.close()
 
+    def begin(
+        self,
+        call: ToolCall,
+        tool: Tool[..., Any],
+        kwargs: dict[str, Any],
+        started: float,
+        access: Access = NO_ACCESS,
+        hedges: HedgeBudget | None = None,
+    ) -> ToolResult | Coroutine[Any, Any, ToolResult]:
+        """Run the call's body as far as it goes without waiting: its result, if it got there.
+
+        Else a coroutine that finishes the call, as `run` does. An async tool that returns
+        without waiting (a lookup, a computation, a cache hit: the bulk of the calls that
+        cost the runtime more than their own work) so needs no coroutine of ours, and no
+        deadline: one that waits gets its deadline counted from before its first step.
+        """
+        if tool.retries or tool.hedge_after is not None or self._lingering or not tool.is_async:
+            return self.run(call, tool, kwargs, started, access, hedges)
+        try:
+            running = self.backend.start(tool, kwargs)
+            if type(running) is not CoroutineType:  # a backend's own awaitable
+                running = _awaiting(running)
+            since = self._deadlines.clock()
+            waits_on = running.send(None)
+        except StopIteration as returned:
+            return value_result(call, returned.value, started, self.clock(), 1, 0, self._max_chars)
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            return failed(call, exc, started=started, ended=self.clock(), attempts=1, hedges=0)
+        timeout = self._timeout if tool.timeout is UNSET else tool.timeout
+        return self._go_on(call, running, waits_on, since, timeout, started)
+
+    async def _go_on(
+        self,
+        call: ToolCall,
+        body: Coroutine[Any, Any, Any],
+        waits_on: Any,
+        since: float,
+        timeout: float | None,
+        started: float,
+    ) -> ToolResult:
+        """The rest of a call whose body waited at its first step (see `begin`)."""
+        try:
+            value = await self._rest(body, waits_on, since, timeout)
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            return failed(call, exc, started=started, ended=self.clock(), attempts=1, hedges=0)
+        return value_result(call, value, started, self.clock(), 1, 0, self._max_chars)
+
     async def run(
         self,
         call: ToolCall,
@@ -121,22 +197,8 @@ class CallRunner:
                     return await self._attempt(call, tool, kwargs, timeout, access)
 
                 value = await self._retrying(tool)(attempt)
-            else:  # `_attempt` inlined: the path of nearly every call, where a frame costs
-                running = self.backend.start(tool, kwargs)
-                if type(running) is ThreadCall:
-                    value = await self._in_thread(running, call, access, timeout)
-                elif timeout is None:
-                    value = await running
-                else:
-                    deadline = self._deadlines.start(timeout)
-                    try:
-                        value = await running
-                    except asyncio.CancelledError:
-                        if deadline.claim_expiry():
-                            raise AttemptTimeout(timeout) from None
-                        raise
-                    finally:
-                        deadline.finish()
+            else:
+                value = await self._attempt(call, tool, kwargs, timeout, access)
         except (Exception, SystemExit, KeyboardInterrupt) as exc:  # timeouts, and the tool's own
             return failed(
                 call,
@@ -162,9 +224,32 @@ class CallRunner:
             return await self._in_thread(running, call, access, timeout)
         if timeout is None:
             return await running
-        deadline = self._deadlines.start(timeout)
+        return await self._timed(running, timeout)
+
+    async def _timed(self, running: Awaitable[Any], timeout: float) -> Any:
+        """Await a body under its deadline, which is armed only if the body waits.
+
+        The body's first step runs here, in the call's own task: one that returns without
+        waiting (a lookup, a computation, a cache hit) never costs a deadline. One that waits
+        gets it counted from before that step, as if it had been armed first.
+        """
+        body = running if type(running) is CoroutineType else _awaiting(running)
+        since = self._deadlines.clock()
         try:
-            return await running
+            waits_on = body.send(None)
+        except StopIteration as returned:
+            return returned.value
+        return await self._rest(body, waits_on, since, timeout)
+
+    async def _rest(
+        self, body: Coroutine[Any, Any, Any], waits_on: Any, since: float, timeout: float | None
+    ) -> Any:
+        """The rest of a body that waits after its first step, under its deadline (if any)."""
+        if timeout is None:
+            return await _resume(body, waits_on)
+        deadline = self._deadlines.start(timeout, since=since)
+        try:
+            return await _resume(body, waits_on)
         except asyncio.CancelledError:
             if deadline.claim_expiry():
                 raise AttemptTimeout(timeout) from None
