@@ -67,11 +67,6 @@ class Entry:
         """The call's id."""
         return self.call.id
 
-    @property
-    def wanted(self) -> bool:
-        """Whether the call still needs to run (it has no result yet)."""
-        return self.result is None
-
 
 def prepare(entry: Entry, toolbox: Toolbox) -> tuple[ErrorKind, str] | None:
     """Find the tool, parse and (if no `$ref` waits) validate the arguments, find the resources.

@@ -22,8 +22,8 @@ class Waiting(Protocol):
     tool: Tool[..., Any] | None
 
     @property
-    def wanted(self) -> bool:
-        """False once the call has been cancelled or otherwise ended while it waited."""
+    def result(self) -> object:
+        """`None` while the call still wants to run; set once it is cancelled or otherwise ended."""
         ...
 
 
@@ -73,7 +73,7 @@ class Slots:
     def admit(self, call: Waiting, start: Callable[[Any], None]) -> bool:
         """Call `start(call)` now if its slots are free and return True; else queue it.
 
-        A queued call is started (FIFO) when slots free up, unless it is no longer `wanted`.
+        A queued call is started (FIFO) when slots free up, unless it has a `result` by then.
         """
         tool = call.tool
         if tool is not None and tool.max_concurrency is not None:
@@ -94,7 +94,17 @@ class Slots:
         self._free += 1
         if tool is not None and tool.max_concurrency is not None:
             self._give_back_tool_slot(tool)
-        self._start_waiting()
+        queue = self._queue
+        while self._free and queue:
+            call, start = queue.popleft()
+            if call.result is not None:
+                # It held its tool's slot while it waited for the executor's.
+                waited = call.tool
+                if waited is not None and waited.max_concurrency is not None:
+                    self._give_back_tool_slot(waited)
+                continue
+            self._free -= 1
+            start(call)
 
     def _tool_slots(self, tool: Tool[..., Any]) -> _ToolSlots:
         own = self._tools.get(tool.name)
@@ -107,7 +117,7 @@ class Slots:
         own.free += 1
         while own.free and own.queue:
             call, start = own.queue.popleft()
-            if not call.wanted:
+            if call.result is not None:
                 continue
             own.free -= 1
             if self._free and not self._queue:
@@ -115,15 +125,3 @@ class Slots:
                 start(call)
             else:
                 self._queue.append((call, start))
-
-    def _start_waiting(self) -> None:
-        while self._free and self._queue:
-            call, start = self._queue.popleft()
-            if not call.wanted:
-                # It held its tool's slot while it waited for the executor's.
-                tool = call.tool
-                if tool is not None and tool.max_concurrency is not None:
-                    self._give_back_tool_slot(tool)
-                continue
-            self._free -= 1
-            start(call)

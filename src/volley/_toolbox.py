@@ -16,6 +16,8 @@ class Toolbox:
 
     def __init__(self, tools: Iterable[Tool[..., Any] | Callable[..., Any]] = ()) -> None:
         self._tools: dict[str, Tool[..., Any]] = {}
+        self.get: Callable[[str], Tool[..., Any] | None] = self._tools.get
+        """The tool of that name, or `None` (the dict's own `get`: every call looks its tool up)."""
         for item in tools:
             self.add(item)
 
@@ -26,10 +28,6 @@ class Toolbox:
             raise ConfigurationError(f"a tool named {made.name!r} is already in the toolbox")
         self._tools[made.name] = made
         return made
-
-    def get(self, name: str) -> Tool[..., Any] | None:
-        """The tool of that name, or `None`."""
-        return self._tools.get(name)
 
     def __getitem__(self, name: str) -> Tool[..., Any]:
         return self._tools[name]
