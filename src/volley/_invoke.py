@@ -153,12 +153,26 @@ class CallRunner:
         timeout: float | None,
         started: float,
     ) -> ToolResult:
-        """The rest of a call whose body waited at its first step (see `begin`)."""
+        """The rest of a call whose body waited at its first step (see `begin`).
+
+        `_rest`, inlined: every wake-up of the body passes through each frame in between.
+        """
+        deadline = None if timeout is None else self._deadlines.start(timeout, since=since)
+        problem: BaseException
         try:
-            value = await self._rest(body, waits_on, since, timeout)
+            value = await _resume(body, waits_on)
+        except asyncio.CancelledError:
+            if deadline is None or not deadline.claim_expiry():
+                raise
+            problem = AttemptTimeout(deadline.seconds)
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
-            return failed(call, exc, started=started, ended=self.clock(), attempts=1, hedges=0)
-        return value_result(call, value, started, self.clock(), 1, 0, self._max_chars)
+            problem = exc
+        else:
+            return value_result(call, value, started, self.clock(), 1, 0, self._max_chars)
+        finally:
+            if deadline is not None:
+                deadline.finish()
+        return failed(call, problem, started=started, ended=self.clock(), attempts=1, hedges=0)
 
     async def run(
         self,
