@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
@@ -109,6 +110,9 @@ class Batch:
         elif entry.needs or not (
             access is NO_ACCESS or (access is UNDECLARED and not self._scheduler.barrier_running())
         ):
+            # It may start later, from the task of a call that ended: it must not run in that
+            # call's context (what its tool set there), but in the one it was submitted from.
+            entry.context = contextvars.copy_context()
             self._placement.place(entry)
         else:
             # Depends on nothing and nothing it holds is held against it: it may start now,
@@ -209,12 +213,14 @@ class Batch:
     def _admit(self, entry: Entry) -> None:
         """Start the call now if the concurrency limits allow, else queue it (with no task)."""
         if self._slots.take(entry.tool):
-            entry.task = self._loop.create_task(self._run(entry))
+            entry.task = self._loop.create_task(self._run(entry), context=entry.context)
         elif not self._slots.admit(entry, self._start_admitted):
             entry.queued = True
+            if entry.context is None:  # started later, by whichever call frees a slot
+                entry.context = contextvars.copy_context()
 
     def _launch(self, entry: Entry) -> None:
-        entry.task = self._loop.create_task(self._run(entry))
+        entry.task = self._loop.create_task(self._run(entry), context=entry.context)
 
     async def _run(self, entry: Entry) -> None:
         """The task of one admitted call: run it, record its result, release what it held."""
@@ -297,7 +303,7 @@ class Batch:
         # An ended call lets go of its task and arguments (unless a later read is to be
         # compared with them): in a batch of thousands, what stays alive is what the collector
         # walks again and again.
-        entry.task = None
+        entry.task = entry.context = None
         if not entry.keeps_arguments:
             entry.kwargs = None
         released = entry.node >= 0 and self._scheduler.finish(entry.node, ok=not result.is_error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from contextvars import Context
 from typing import Any
 
 from ._access import NO_ACCESS
@@ -28,6 +29,7 @@ class Entry:
         "arguments",
         "call",
         "cancel_requested",
+        "context",
         "index",
         "keeps_arguments",
         "kwargs",
@@ -57,6 +59,8 @@ class Entry:
         self.original: Entry | None = None
         self.task: asyncio.Task[None] | None = None
         self.cancel_requested = False
+        self.context: Context | None = None
+        """For a call that cannot start at once: a copy of the context it was submitted from."""
         self.queued = False
         self.started_at: float | None = None
         """When its task took its first step: the call is running from then on."""
