@@ -107,3 +107,21 @@ def test_failures_unknown_tools_bad_arguments_and_rejected_names_are_answered(ad
     assert "Unknown tool 'get_wether'" in answer[1]
     assert "`city`: missing required argument" in answer[2]
     assert answer[3] == "playing Muse"
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("city", ["Atlantis", "Tokyo"])
+def test_every_format_tells_the_model_which_calls_failed(adapter, city):
+    # Anthropic flags a failed result, Gemini names it an error; the OpenAI formats have no
+    # flag, so the text says it first: a model on any of them can tell a failure from a value.
+    turns = [
+        {"calls": [{"name": "get_time", "arguments": {"city": city}}]},
+        {"when": "any_error", "text": "failed: {result[0]}"},
+        {"text": "fine: {result[0]}"},
+    ]
+    result, _ = run(json.dumps({"turns": turns}), adapter)
+    if city == "Atlantis":
+        assert result.output.startswith("failed: "), result.output
+        assert "LookupError: no such city" in result.output
+    else:
+        assert result.output == "fine: 12:00 in Tokyo"

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .._call import ToolCall
+from .._call import ToolCall, ToolResult
 from .._errors import MissingExtra, ProviderError
 from .._messages import Message, ModelTurn
 from .._tool import Tool
@@ -22,6 +22,7 @@ __all__ = [
     "StreamingProvider",
     "arguments_text",
     "missing_extra",
+    "unflagged_text",
 ]
 
 
@@ -86,6 +87,18 @@ def arguments_text(call: ToolCall) -> str:
     if isinstance(call.arguments, str):
         return call.arguments
     return json.dumps(dict(call.arguments))
+
+
+def unflagged_text(result: ToolResult) -> str:
+    """A result's text for a format with no error flag: a failure says so in its first word.
+
+    The model reads the leading "Error:" where other formats carry a flag (LangGraph's `ToolNode`
+    words failures the same way); a text that already starts by saying so is left as it is.
+    """
+    content = result.content
+    if result.is_error and content[:5].lower() != "error":
+        return f"Error: {content}"
+    return content
 
 
 def missing_extra(package: str, extra: str) -> ImportError:

@@ -1,11 +1,11 @@
 """OpenAI Chat Completions, through the official SDK (`AsyncOpenAI`); also any compatible server.
 
 vLLM, llama.cpp and Ollama speak this format: pass `base_url`. Results go back as one `tool`
-message per call, right after the assistant message, in call order; the format has no error
-flag, so a failure is said in the content. A `tool` message carries text only: a result's images
+message per call, right after the assistant message, in call order; the format has no error flag,
+so a failure's content starts with "Error:". A `tool` message carries text only: a result's images
 and audio are named in its text, with a sentence saying that they could not be shown. Arguments
-arrive as JSON text and are handed to the executor as text, so malformed JSON from a model
-becomes an `invalid_arguments` result the model reads, not an exception here.
+arrive as JSON text and are handed to the executor as text, so malformed JSON from a model becomes
+an `invalid_arguments` result the model reads, not an exception here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .._messages import Message, ModelTurn, ToolReturns, Usage, UserPrompt
 from .._parts import Audio, Image, Part
 from .._tool import Tool
 from ._adapter import SDKAdapter
-from ._base import ModelRequest, arguments_text, missing_extra
+from ._base import ModelRequest, arguments_text, missing_extra, unflagged_text
 from ._names import ToolNames
 from .streams.openai_chat import STOP_REASONS, OpenAIChatAssembler
 
@@ -126,7 +126,7 @@ def _map_messages(messages: Sequence[Message], names: ToolNames) -> list[dict[st
                 {
                     "role": "tool",
                     "tool_call_id": r.call_id,
-                    "content": _with_note(r.content, r.parts) if r.parts else r.content,
+                    "content": _with_note(r.content, r.parts) if r.parts else unflagged_text(r),
                 }
                 for r in message.results
             )

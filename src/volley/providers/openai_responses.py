@@ -3,9 +3,9 @@
 Without `previous_response_id`, each request carries the whole conversation: the model's
 `function_call` items (and reasoning items) are echoed back, each followed by results as
 `function_call_output` items in call order. The API refuses an output without its call ("No tool
-call found for function call output") and a call without its output ("No tool output found").
-The format has no error flag: a failure is said in the output text. A result with images goes out
-as a list of `input_text` and `input_image` items (data URLs); audio, which a function output
+call found for function call output") and a call without its output ("No tool output found"). The
+format has no error flag: a failure's output text starts with "Error:". A result with images goes
+out as a list of `input_text` and `input_image` items (data URLs); audio, which a function output
 cannot carry, is described in an `input_text` item.
 """
 
@@ -19,7 +19,7 @@ from .._messages import Message, ModelTurn, ToolReturns, UserPrompt
 from .._parts import Image, Part
 from .._tool import Tool
 from ._adapter import SDKAdapter
-from ._base import ModelRequest, arguments_text, missing_extra
+from ._base import ModelRequest, arguments_text, missing_extra, unflagged_text
 from ._media import Accepts, texts_and_media
 from ._names import ToolNames
 from .streams.openai_responses import OpenAIResponsesAssembler, turn_from_response
@@ -102,7 +102,7 @@ def _map_messages(messages: Sequence[Message], names: ToolNames) -> list[dict[st
                 {
                     "type": "function_call_output",
                     "call_id": r.call_id,
-                    "output": (_output_list(r.parts) or r.content) if r.parts else r.content,
+                    "output": _output_list(r.parts) or r.content if r.parts else unflagged_text(r),
                 }
                 for r in message.results
             )
