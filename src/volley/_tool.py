@@ -268,28 +268,15 @@ class Tool(Generic[P, R]):
         if not tool_name:
             raise ConfigurationError("the tool needs a name: pass name=")
         signature = describe_function(fn, tool_name)
-        model = signature.model
-        field_names = list(model.model_fields)
-        validator = model.__pydantic_validator__
-
-        def validate(arguments: Mapping[str, Any]) -> dict[str, Any]:
-            return _keywords(validator.validate_python(arguments))
-
-        def validate_json(text: str) -> dict[str, Any]:
-            checked = validator.validate_json(text)
-            if checked.__pydantic_extra__:  # `**kwargs`: `_keywords`, on every call's path
-                return _keywords(checked)
-            kwargs: dict[str, Any] = checked.__dict__
-            return kwargs
-
+        validator = signature.validator
         return cls(
             fn,
             name=tool_name,
             description=description if description is not None else signature.description,
             schema=signature.schema,
-            validate=validate,
-            validate_json=validate_json,
-            accepted=field_names,
+            validate=validator.validate_python,
+            validate_json=validator.validate_json,  # no frame of ours on every call's path
+            accepted=list(signature.model.model_fields),
             **options,
         )
 
@@ -328,14 +315,6 @@ class Tool(Generic[P, R]):
             accepted=list(schema.get("properties", {})),
             **options,
         )
-
-
-def _keywords(checked: Any) -> dict[str, Any]:
-    """A validated model's fields as keyword arguments (the model itself is thrown away)."""
-    kwargs: dict[str, Any] = checked.__dict__
-    if checked.__pydantic_extra__:
-        kwargs.update(checked.__pydantic_extra__)
-    return kwargs
 
 
 def _one_key(keys: Keys | None) -> Keys | None:
