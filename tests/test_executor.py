@@ -473,3 +473,35 @@ def test_an_ended_call_lets_go_of_its_arguments_while_its_batch_runs_on() -> Non
     taken_dead, read_dead = asyncio.run(main())
     assert taken_dead  # its task and arguments are gone though the batch is open
     assert not read_dead  # a read keeps them: a later identical read is compared with them
+
+
+def test_an_ended_declared_read_leaves_the_collector_its_entry_and_result_only() -> None:
+    """Its keys, its place among the readers of a key, its group of identical reads: nothing
+    the collector walks (or atomic, which it stops walking) once the call has ended."""
+    n = 1000
+
+    @tool(reads=lambda a: [f"item:{a['i']}"])
+    async def item(i: int) -> None:
+        return None
+
+    @tool
+    async def wait(release: Any) -> None:
+        await release.wait()
+
+    async def main() -> float:
+        release = asyncio.Event()
+        calls = [ToolCall(f"c{i}", "item", f'{{"i": {i}}}') for i in range(n)]
+        async with Executor([item, wait], max_concurrency=2 * n) as ex, ex.batch() as batch:
+            batch.submit(ToolCall("slow", "wait", {"release": release}))
+            await asyncio.sleep(0)
+            gc.collect()
+            before = len(gc.get_objects())
+            batch.submit_many(calls)
+            while any(batch.result(f"c{i}") is None for i in (0, n - 1)):
+                await asyncio.sleep(0)
+            gc.collect()
+            alive = (len(gc.get_objects()) - before) / n
+            release.set()
+        return alive
+
+    assert asyncio.run(main()) < 2.5  # an `Entry` and a `ToolResult` each

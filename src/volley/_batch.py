@@ -300,10 +300,11 @@ class Batch:
     def _finish(self, entry: Entry, result: ToolResult) -> bool:
         """Record the entry's result; returns whether calls waited for it (may start now)."""
         entry.result = result
-        # An ended call lets go of its task and arguments (unless a later read is to be
+        # An ended call lets go of its task, keys and arguments (unless a later read is to be
         # compared with them): in a batch of thousands, what stays alive is what the collector
         # walks again and again.
         entry.task = entry.context = None
+        entry.access = NO_ACCESS
         if not entry.keeps_arguments:
             entry.kwargs = None
         released = entry.node >= 0 and self._scheduler.finish(entry.node, ok=not result.is_error)

@@ -10,7 +10,7 @@ answering a call that will not run. Nothing here starts a call or touches the lo
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import pydantic_core
@@ -81,7 +81,7 @@ class Placement:
             for entry in self.parking.registered(key):
                 self._register(entry)
 
-    def add_node(self, entry: Entry, *, after: list[int], access: Access = NO_ACCESS) -> None:
+    def add_node(self, entry: Entry, *, after: Sequence[int], access: Access = NO_ACCESS) -> None:
         """Register the entry as a node after the nodes `after`, holding `access`."""
         entry.node = self.scheduler.add(after=after, access=access)
         self.by_node.append(entry)
@@ -93,7 +93,7 @@ class Placement:
         return entry is not None and entry.node >= 0
 
     def _register(self, entry: Entry) -> None:
-        after = [self.by_id[need].node for need in entry.needs] if entry.needs else []
+        after = [self.by_id[need].node for need in entry.needs] if entry.needs else ()
         tool = entry.tool
         if self._dedupe and tool is not None and tool.is_read_only and not after:
             version = self.scheduler.write_version(entry.access)
@@ -148,7 +148,7 @@ class IdenticalReads:
 
     def original_of(self, entry: Entry, tool: str, version: tuple[object, ...]) -> Entry | None:
         """The earlier read `entry` shares, or `None` (it is then one others may share)."""
-        group_key = (tool, entry.access.reads, version)
+        group_key = (tool, version)
         group = self._groups.get(group_key)
         if group is None:
             self._groups[group_key] = entry  # alone so far: nothing to compare it with

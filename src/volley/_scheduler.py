@@ -56,7 +56,8 @@ class Scheduler:
         self._root_readers: list[int] = []
         self._since_root_write: list[int] = []
         self._key_writer: dict[str, int] = {}
-        self._key_readers: dict[str, list[int]] = {}
+        self._key_readers: dict[str, int | list[int]] = {}
+        """The readers of a key since its last writer: a lone reader (most keys) without a list."""
         self._writes = 0
 
     def __len__(self) -> int:
@@ -155,35 +156,42 @@ class Scheduler:
                     waits.add(writer)
                 readers = self._key_readers.get(key)
                 if readers is None:
-                    self._key_readers[key] = [number]
+                    self._key_readers[key] = number
+                elif isinstance(readers, int):
+                    self._key_readers[key] = [readers, number]
                 else:
                     readers.append(number)
         for key in writes:
             waits.update(self._root_readers)
             if (writer := self._key_writer.get(key)) is not None:
                 waits.add(writer)
-            waits.update(self._key_readers.pop(key, ()))
+            readers = self._key_readers.pop(key, None)
+            if isinstance(readers, int):
+                waits.add(readers)
+            elif readers is not None:
+                waits.update(readers)
             self._key_writer[key] = number
             self._writes += 1
         waits.discard(number)
         return waits
 
     def write_version(self, access: Access) -> tuple[object, ...]:
-        """A value that changes whenever a write is registered that `access`'s reads would see.
+        """The keys `access` reads, and what changes whenever a write they would see is added.
 
-        Two identical reads with the same version observe the same state, so one may share
-        the other's result.
+        Two identical reads with the same version read the same keys and observe the same
+        state, so one may share the other's result. Only strings, numbers and `None`: a table
+        of versions is nothing the garbage collector has to walk.
         """
         reads = access.reads
         if ROOT in reads:
-            return (self._writes,)
+            return (self._writes, *sorted(reads))
         if len(reads) == 1:  # most reads: one key
             for key in reads:
-                return (self._root_writer, (key, self._key_writer.get(key)))
-        return (
-            self._root_writer,
-            *((key, self._key_writer.get(key)) for key in sorted(access.reads)),
-        )
+                return (self._root_writer, key, self._key_writer.get(key))
+        version: list[object] = [self._root_writer]
+        for key in sorted(reads):
+            version += (key, self._key_writer.get(key))
+        return tuple(version)
 
     def finish(self, number: int, *, ok: bool) -> bool:
         """Record that a node has ended; `ok=False` fails the nodes that depend on it.
