@@ -122,12 +122,12 @@ class CallRunner:
         access: Access = NO_ACCESS,
         hedges: HedgeBudget | None = None,
     ) -> ToolResult | Coroutine[Any, Any, ToolResult]:
-        """Run the call's body as far as it goes without waiting: its result, if it got there.
+        """Run the call's body until it first waits: its result, or a coroutine to finish it.
 
-        Else a coroutine that finishes the call, as `run` does. An async tool that returns
-        without waiting (a lookup, a computation, a cache hit: the bulk of the calls that
-        cost the runtime more than their own work) so needs no coroutine of ours, and no
-        deadline: one that waits gets its deadline counted from before its first step.
+        The coroutine finishes the call as `run` does. A body that returns without waiting (a
+        lookup, a computation, a cache hit) is where the runtime's own cost shows most: it needs
+        no coroutine of ours and no deadline. One that waits gets its deadline counted from
+        before its first step.
         """
         if tool.retries or tool.hedge_after is not None or self._lingering or not tool.is_async:
             return self.run(call, tool, kwargs, started, access, hedges)
@@ -256,11 +256,9 @@ class CallRunner:
         return await self._rest(body, waits_on, since, timeout)
 
     async def _rest(
-        self, body: Coroutine[Any, Any, Any], waits_on: Any, since: float, timeout: float | None
+        self, body: Coroutine[Any, Any, Any], waits_on: Any, since: float, timeout: float
     ) -> Any:
-        """The rest of a body that waits after its first step, under its deadline (if any)."""
-        if timeout is None:
-            return await _resume(body, waits_on)
+        """The rest of a body that waits after its first step, under its deadline."""
         deadline = self._deadlines.start(timeout, since=since)
         try:
             return await _resume(body, waits_on)
