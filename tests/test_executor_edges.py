@@ -207,14 +207,18 @@ def test_a_tool_that_returns_a_generator_or_raises_system_exit_gets_a_result() -
     async def interrupt() -> None:
         raise KeyboardInterrupt
 
+    @tool
+    async def fine() -> str:
+        return "fine"
+
     calls = [
         ToolCall("g", "numbers"),
         ToolCall("s", "leave"),
         ToolCall("a", "leave_async"),
         ToolCall("k", "interrupt"),
-        ToolCall("ok", "loose", {"tag": "ok", "d": 0}),
+        ToolCall("ok", "fine"),
     ]
-    results = asyncio.run(run([numbers, leave, leave_async, interrupt, loose], calls))
+    results = asyncio.run(run([numbers, leave, leave_async, interrupt, fine], calls))
     g, s, a, k, ok = results
     assert g.error_kind is None
     assert g.content == "[0,1,2]"
@@ -223,6 +227,7 @@ def test_a_tool_that_returns_a_generator_or_raises_system_exit_gets_a_result() -
     assert "SystemExit: 4" in a.content
     assert "KeyboardInterrupt" in k.content
     assert ok.error_kind is None
+    assert ok.value == "fine"
 
 
 # -- sync tools whose threads outlive their timeout ------------------------------------------------
