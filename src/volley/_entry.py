@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from contextvars import Context
+from types import MappingProxyType
 from typing import Any
 
 from ._access import NO_ACCESS
@@ -19,6 +20,9 @@ __all__ = [
     "prepare",
     "resolve_refs",
 ]
+
+
+_NO_ARGUMENTS: Mapping[str, Any] = MappingProxyType({})
 
 
 class Entry:
@@ -48,7 +52,8 @@ class Entry:
         self.index = index
         self.call = call
         self.tool: Tool[..., Any] | None = None
-        self.arguments: dict[str, Any] = {}
+        self.arguments: Mapping[str, Any] = _NO_ARGUMENTS
+        """Parsed but not validated: only for a call whose arguments take other calls' results."""
         self.kwargs: dict[str, Any] | None = None
         self.keeps_arguments = False
         """Whether its arguments outlive the call: a later identical read is compared with them."""
