@@ -39,13 +39,15 @@ async def loose(x: Any, when: datetime | None = None, **extra: Any) -> None: ...
 
 
 async def bounded(
-    weight: Annotated[float, Field(gt=0)] = 1.0, counts: dict[str, int] | None = None
+    weight: Annotated[float, Field(gt=0)] = 1.0,
+    counts: dict[str, int] | None = None,
+    from_: Annotated[str, Field(alias="from")] = "here",
 ) -> None: ...
 
 
 FUNCTIONS = [plain, nested, loose, bounded]
 KEYS = ["a", "b", "c", "flag", "items", "mode", "tag", "pick", "x", "when", "weight", "counts"]
-KEYS += ["name", "n", "children", "zzz"]
+KEYS += ["name", "n", "children", "zzz", "from", "from_"]
 
 leaves = st.one_of(
     st.none(),

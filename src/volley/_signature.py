@@ -86,7 +86,10 @@ def _keywords_validator(model: type[BaseModel]) -> SchemaValidator:
     keywords: core_schema.CoreSchema = core_schema.typed_dict_schema(
         {
             name: core_schema.typed_dict_field(
-                field["schema"], required=field["schema"]["type"] != "default"
+                field["schema"],
+                required=field["schema"]["type"] != "default",
+                validation_alias=field.get("validation_alias"),  # `Field(alias=...)`
+                serialization_alias=field.get("serialization_alias"),
             )
             for name, field in built["schema"]["fields"].items()
         },
