@@ -186,3 +186,49 @@ def test_results_messages_are_accepted_and_fit_the_sdk_types(
     (body,) = sent
     field, param_type = PARAM_TYPES[kind]
     param_type.validate_python(body[field])
+
+
+def _answers(kind: str, body: dict[str, Any]) -> list[tuple[bool, str]]:
+    """Each result as the request carries it: whether it says it failed, and its text."""
+    if kind == "anthropic":
+        lists = [m["content"] for m in body["messages"] if isinstance(m["content"], list)]
+        blocks = [b for content in lists for b in content]
+        return [
+            (b.get("is_error", False), b["content"]) for b in blocks if b["type"] == "tool_result"
+        ]
+    if kind == "gemini":
+        parts = [p for c in body["contents"] for p in c["parts"]]
+        return [
+            ("error" in r, r.get("error", r.get("output")))
+            for p in parts
+            if (r := p.get("functionResponse", {}).get("response")) is not None
+        ]
+    if kind == "openai":
+        texts = [m["content"] for m in body["messages"] if m["role"] == "tool"]
+    else:
+        texts = [i["output"] for i in body["input"] if i.get("type") == "function_call_output"]
+    return [(text.lower().startswith("error"), text) for text in texts]
+
+
+@given(turns(), st.sampled_from(ADAPTERS))
+@examples(200)
+def test_every_format_says_which_results_failed(
+    turn: tuple[ModelTurn, ToolReturns],
+    adapter: tuple[str, Callable[[list[dict[str, Any]]], Provider]],
+) -> None:
+    kind, make = adapter
+    sent: list[dict[str, Any]] = []
+    request = ModelRequest(messages=[UserPrompt("go"), *turn], tools=TOOLS)
+    asyncio.run(make(sent).complete(request))
+    (body,) = sent
+    answers = _answers(kind, body)
+    results = turn[1].results
+    assert len(answers) == len(results)
+    for result, (says_failed, text) in zip(results, answers, strict=True):
+        assert result.content in text  # the words the model needs, whatever marks them
+        if result.is_error:
+            assert says_failed, (kind, text)
+        elif kind in ("anthropic", "gemini"):  # a flag: only failures carry it
+            assert not says_failed
+        else:  # text only: a value is sent as it is, even one that starts with "error"
+            assert text == result.content
