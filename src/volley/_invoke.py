@@ -155,7 +155,8 @@ class CallRunner:
     ) -> ToolResult:
         """The rest of a call whose body waited at its first step (see `begin`).
 
-        `_rest`, inlined: every wake-up of the body passes through each frame in between.
+        Its deadline handled here, not in a frame of its own (as `_timed` has it): every
+        wake-up of the body passes through each frame in between.
         """
         deadline = None if timeout is None else self._deadlines.start(timeout, since=since)
         problem: BaseException
@@ -253,12 +254,6 @@ class CallRunner:
             waits_on = body.send(None)
         except StopIteration as returned:
             return returned.value
-        return await self._rest(body, waits_on, since, timeout)
-
-    async def _rest(
-        self, body: Coroutine[Any, Any, Any], waits_on: Any, since: float, timeout: float
-    ) -> Any:
-        """The rest of a body that waits after its first step, under its deadline."""
         deadline = self._deadlines.start(timeout, since=since)
         try:
             return await _resume(body, waits_on)
