@@ -208,15 +208,18 @@ def test_a_resumed_body_is_closed_with_its_resumption() -> None:
         finally:
             closed.append("body")
 
-    async def main() -> None:
+    async def main() -> list[str]:
         coro = body()
         waits_on = coro.send(None)
         resumption: Coroutine[Any, Any, Any] = _resume(coro, waits_on)
+        assert resumption.send(None) is waits_on  # it hands the task what the body waits on
         resumption.close()
+        seen = list(closed)  # while `coro` is still held: not closed by the collector
         waits_on.cancel()
+        del coro
+        return seen
 
-    asyncio.run(main())
-    assert closed == ["body"]
+    assert asyncio.run(main()) == ["body"]
 
 
 class Handing(InProcessBackend):
