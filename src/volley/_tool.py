@@ -92,6 +92,7 @@ class Tool(Generic[P, R]):
         validate: Callable[[Mapping[str, Any]], dict[str, Any]],
         accepted: Sequence[str],
         validate_json: Callable[[str], dict[str, Any]] | None = None,
+        json_refuses_non_finite: bool = False,
         effects: Effects | None = None,
         reads: Keys | None = None,
         writes: Keys | None = None,
@@ -152,6 +153,7 @@ class Tool(Generic[P, R]):
         self.is_async = inspect.iscoroutinefunction(fn)
         self._validate = validate
         self._validate_json = validate_json
+        self._json_refuses_non_finite = json_refuses_non_finite
         self._accepted = list(accepted)
         # Keys that do not depend on the arguments are worked out once, not per call.
         static = not callable(self.reads) and not callable(self.writes)
@@ -194,12 +196,17 @@ class Tool(Generic[P, R]):
         """The keyword arguments for a call with `raw`: a mapping, or the JSON text a model wrote.
 
         Text is parsed and validated in one pass; the slower path of `parse_arguments` and
-        `validate` runs only for text that may hold what JSON cannot carry, or to word an error.
+        `validate` runs only for text that may hold what JSON cannot carry (unless the fast
+        validator refuses it by itself: `json_refuses_non_finite`), or to word an error.
 
         Raises:
             ArgumentError: a message naming what is wrong, meant for the model.
         """
-        if type(raw) is str and self._validate_json is not None and not may_not_be_json(raw):
+        if (
+            type(raw) is str
+            and self._validate_json is not None
+            and (self._json_refuses_non_finite or not may_not_be_json(raw))
+        ):
             if not self._accepted and raw in ("", "{}"):
                 return _NO_ARGUMENTS
             try:
@@ -275,7 +282,9 @@ class Tool(Generic[P, R]):
             description=description if description is not None else signature.description,
             schema=signature.schema,
             validate=validator.validate_python,
-            validate_json=validator.validate_json,  # no frame of ours on every call's path
+            # No frame of ours on every call's path.
+            validate_json=signature.json_validator.validate_json,
+            json_refuses_non_finite=signature.json_refuses_non_finite,
             accepted=list(signature.model.model_fields),
             **options,
         )
