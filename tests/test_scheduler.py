@@ -101,12 +101,13 @@ def apply(sched: Scheduler, model: Model, op: tuple[Any, ...]) -> None:
         access = Access(undeclared=True)
         model.deps.append(after)
         model.access.append(access)
-        if not after and not sched.barrier_running():
+        if not after and (number := sched.add_free(undeclared=True)) >= 0:
             assert model.may_start(n)
-            assert sched.add_free(undeclared=True) == n
+            assert number == n
             model.free.add(n)
             model.running.append(n)
         else:
+            assert after or not model.may_start(n)  # refused only behind a running barrier
             assert sched.add(after=after, access=access) == n
     elif op[0] == "free":
         assert sched.add_free() == n

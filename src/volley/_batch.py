@@ -70,6 +70,7 @@ class Batch:
         self._by_id = placement.by_id
         self._by_node = placement.by_node
         self._parking = placement.parking
+        self._parked = placement.parking.missing
         self._unfinished = 0
         self._all_done = asyncio.Event()
         self._closed = False
@@ -107,8 +108,10 @@ class Batch:
         access = entry.access
         if problem is not None:
             self._fail_now(entry, *problem)
-        elif entry.needs or not (
-            access is NO_ACCESS or (access is UNDECLARED and not self._scheduler.barrier_running())
+        elif (
+            entry.needs
+            or (access is not NO_ACCESS and access is not UNDECLARED)
+            or (node := self._scheduler.add_free(access is UNDECLARED)) < 0  # behind a barrier
         ):
             # It may start later, from the task of a call that ended: it must not run in that
             # call's context (what its tool set there), but in the one it was submitted from.
@@ -118,10 +121,10 @@ class Batch:
             # Depends on nothing and nothing it holds is held against it: it may start now,
             # whatever else runs, and registering it makes nothing else ready (unless a parked
             # call was waiting for it).
-            entry.node = self._scheduler.add_free(undeclared=access is UNDECLARED)
+            entry.node = node
             self._by_node.append(entry)
             self._admit(entry)
-            if not self._parking:
+            if not self._parked:
                 return
             self._placement.registered_free(entry)
         self._placement.unpark()
@@ -212,9 +215,9 @@ class Batch:
 
     def _admit(self, entry: Entry) -> None:
         """Start the call now if the concurrency limits allow, else queue it (with no task)."""
-        if self._slots.take(entry.tool):
+        if self._slots.take_or_queue(entry, self._start_admitted):
             entry.task = self._loop.create_task(self._run(entry), context=entry.context)
-        elif not self._slots.admit(entry, self._start_admitted):
+        else:
             entry.queued = True
             if entry.context is None:  # started later, by whichever call frees a slot
                 entry.context = contextvars.copy_context()

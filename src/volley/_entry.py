@@ -101,7 +101,10 @@ def prepare(entry: Entry, toolbox: Toolbox) -> tuple[ErrorKind, str] | None:
         entry.needs = tuple(dict.fromkeys((*call.depends_on, *entry.refs)))
         if call.id in entry.needs:
             return ErrorKind.DEPENDENCY_CYCLE, f"Not run: call {call.id!r} depends on itself."
-    entry.access = tool.access(entry.kwargs if entry.kwargs is not None else entry.arguments)
+    access = tool.static_access  # most tools: no key function to call
+    if access is None:
+        access = tool.access(entry.kwargs if entry.kwargs is not None else entry.arguments)
+    entry.access = access
     return None
 
 

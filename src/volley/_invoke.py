@@ -14,7 +14,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_base, wait_exponential, wait_random
 
 from ._access import NO_ACCESS, Access, conflicts
-from ._backend import Backend, ThreadCall
+from ._backend import Backend, InProcessBackend, ThreadCall
 from ._call import ToolCall, ToolResult
 from ._deadlines import Deadlines
 from ._hedge import HedgeBudget, Hedging
@@ -95,6 +95,7 @@ class CallRunner:
         max_hedges: int = 4,
     ) -> None:
         self.backend = backend
+        self._in_process = type(backend) is InProcessBackend  # async bodies: the tool's coroutine
         self.clock = clock
         self.max_hedges = max_hedges
         """Hedges each batch may start (its `HedgeBudget`)."""
@@ -132,7 +133,7 @@ class CallRunner:
         if tool.retries or tool.hedge_after is not None or self._lingering or not tool.is_async:
             return self.run(call, tool, kwargs, started, access, hedges)
         try:
-            running = self.backend.start(tool, kwargs)
+            running = tool.fn(**kwargs) if self._in_process else self.backend.start(tool, kwargs)
             if type(running) is not CoroutineType:  # a backend's own awaitable
                 running = _awaiting(running)
             since = self._deadlines.clock()

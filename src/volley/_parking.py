@@ -34,36 +34,37 @@ class Parking(Generic[E]):
     """Parked calls, indexed by the ids they still wait for."""
 
     def __init__(self) -> None:
-        self._missing: dict[E, set[str]] = {}
+        self.missing: dict[E, set[str]] = {}
+        """Each parked call and the ids it still waits for (read it, to test for none cheaply)."""
         self._by_key: dict[str, E] = {}
         self._waiting_on: defaultdict[str, list[E]] = defaultdict(list)
 
     def __bool__(self) -> bool:
-        return bool(self._missing)
+        return bool(self.missing)
 
     def __iter__(self) -> Iterator[E]:
-        return iter(list(self._missing))
+        return iter(list(self.missing))
 
     def __contains__(self, entry: object) -> bool:
-        return entry in self._missing
+        return entry in self.missing
 
     def park(self, entry: E, missing: Iterable[str]) -> None:
         """Park `entry` until each id in `missing` is registered."""
         waits = set(missing)
-        self._missing[entry] = waits
+        self.missing[entry] = waits
         self._by_key[entry.key] = entry
         for key in waits:
             self._waiting_on[key].append(entry)
 
     def is_awaited(self, key: str) -> bool:
         """Whether a parked call waits for `key`."""
-        return any(e in self._missing for e in self._waiting_on.get(key, ()))
+        return any(e in self.missing for e in self._waiting_on.get(key, ()))
 
     def registered(self, key: str) -> list[E]:
         """`key` is now registered: the parked calls that wait for nothing more, in park order."""
         freed: list[E] = []
         for entry in self._waiting_on.pop(key, ()):
-            waits = self._missing.get(entry)
+            waits = self.missing.get(entry)
             if waits is None:
                 continue
             waits.discard(key)
@@ -74,7 +75,7 @@ class Parking(Generic[E]):
 
     def remove(self, entry: E) -> None:
         """Take `entry` out (it was placed, failed or cancelled)."""
-        self._missing.pop(entry, None)
+        self.missing.pop(entry, None)
         if self._by_key.get(entry.key) is entry:
             del self._by_key[entry.key]
 
@@ -84,7 +85,7 @@ class Parking(Generic[E]):
         Each group is a strongly connected component (ordered so that each call waits for the
         next); with `through`, only the group containing it.
         """
-        starts = [through] if through is not None else list(self._missing)
+        starts = [through] if through is not None else list(self.missing)
         groups = [group for group in _components(starts, self._successors) if len(group) > 1]
         if through is not None:
             groups = [group for group in groups if through in group]
@@ -111,8 +112,8 @@ class Parking(Generic[E]):
         return [entry]
 
     def _successors(self, entry: E) -> list[E]:
-        found = (self._by_key.get(key) for key in self._missing.get(entry, ()))
-        return [e for e in found if e is not None and e in self._missing]
+        found = (self._by_key.get(key) for key in self.missing.get(entry, ()))
+        return [e for e in found if e is not None and e in self.missing]
 
 
 def _components(starts: list[E], succ: Callable[[E], list[E]]) -> list[list[E]]:

@@ -103,28 +103,28 @@ class Scheduler:
             self._ready.append(number)
         return number
 
-    def add_free(self, *, undeclared: bool = False) -> int:
-        """Register a node that depends on nothing and may start at once.
+    def add_free(self, undeclared: bool = False) -> int:
+        """Register a node that depends on nothing and may start at once; return its number.
 
-        It holds nothing, or (`undeclared`) `*` with intent only, which needs no barrier to be
-        running (see `barrier_running`). Unlike `add`, the node is not returned by `ready()`: the
-        caller starts it.
+        It holds nothing, or (`undeclared`) `*` with intent only, which may start unless the last
+        write of `*` (a barrier) is running: then nothing is registered and the answer is -1
+        (register it with `add`). Unlike `add`, the node is not returned by `ready()`: the caller
+        starts it.
         """
         number = len(self._nodes)
-        writer = self._root_writer
-        if undeclared and writer is not None:  # ended, but it came first: an edge, for figures
-            self._nodes.append(_Node((writer,), _NO_DEPENDENCIES))
+        if undeclared:
+            writer = self._root_writer
+            if writer is None:
+                self._nodes.append(None)
+            elif self._state[writer] == _RUNNING:
+                return -1
+            else:  # ended, but it came first: an edge, for figures
+                self._nodes.append(_Node((writer,), _NO_DEPENDENCIES))
+            self._since_root_write.append(number)
         else:
             self._nodes.append(None)
         self._state.append(_RUNNING)
-        if undeclared:
-            self._since_root_write.append(number)
         return number
-
-    def barrier_running(self) -> bool:
-        """Whether the last write of `*` has not finished (a call that declares nothing waits)."""
-        writer = self._root_writer
-        return writer is not None and self._state[writer] == _RUNNING
 
     def _conflicts(self, number: int, access: Access) -> set[int]:
         """Find the earlier nodes `number` conflicts with, and record its access."""

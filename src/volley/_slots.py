@@ -46,13 +46,6 @@ class Slots:
         self._queue: _Queue = deque()
         self._tools: dict[str, _ToolSlots] = {}
 
-    def take(self, tool: Tool[..., Any] | None) -> bool:
-        """The fast path: take a free executor slot for a tool without a limit of its own."""
-        if self._free and (tool is None or tool.max_concurrency is None):
-            self._free -= 1
-            return True
-        return False
-
     def take_spare(self, tool: Tool[..., Any]) -> bool:
         """A slot for a second attempt of a running call (a hedge): free now, or none at all.
 
@@ -70,10 +63,11 @@ class Slots:
         self._free -= 1
         return True
 
-    def admit(self, call: Waiting, start: Callable[[Any], None]) -> bool:
-        """Call `start(call)` now if its slots are free and return True; else queue it.
+    def take_or_queue(self, call: Waiting, start: Callable[[Any], None]) -> bool:
+        """Take the call's slots if they are free (True: the caller starts it), else queue it.
 
-        A queued call is started (FIFO) when slots free up, unless it has a `result` by then.
+        A queued call is started with `start(call)` (FIFO) when slots free up, unless it has a
+        `result` by then.
         """
         tool = call.tool
         if tool is not None and tool.max_concurrency is not None:
@@ -86,7 +80,6 @@ class Slots:
             self._queue.append((call, start))
             return False
         self._free -= 1
-        start(call)
         return True
 
     def release(self, tool: Tool[..., Any] | None) -> None:

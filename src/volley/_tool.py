@@ -157,7 +157,8 @@ class Tool(Generic[P, R]):
         self._accepted = list(accepted)
         # Keys that do not depend on the arguments are worked out once, not per call.
         static = not callable(self.reads) and not callable(self.writes)
-        self._static_access: Access | None = self._access_of({}) if static else None
+        self.static_access: Access | None = self._access_of({}) if static else None
+        """What every call holds when its keys do not depend on its arguments, else `None`."""
         if retries and not (idempotent or self.is_read_only):
             raise ConfigurationError(
                 f"tool {name!r}: retries would repeat its side effects; declare "
@@ -236,8 +237,8 @@ class Tool(Generic[P, R]):
         If a key function fails (the arguments lack what it needs), the call holds `*` in the
         strongest declared mode: when in doubt, serialize rather than race.
         """
-        if self._static_access is not None:
-            return self._static_access
+        if self.static_access is not None:
+            return self.static_access
         return self._access_of(arguments)
 
     def _access_of(self, arguments: Mapping[str, Any]) -> Access:
