@@ -87,8 +87,37 @@ class Batch:
         entry = Entry(len(self._entries), call)
         self._entries.append(entry)
         self._unfinished += 1
-        try:
-            self._enter(entry)
+        if call.id in self._by_id:
+            self._finish(entry, results.duplicate_id(call, self._by_id[call.id].index + 1))
+            return
+        self._by_id[call.id] = entry
+        try:  # in line, not a method of its own: the path every call takes
+            problem = prepare(entry, self._toolbox)
+            access = entry.access
+            if problem is not None:
+                self._fail_now(entry, *problem)
+            elif (
+                entry.needs
+                or (access is not NO_ACCESS and access is not UNDECLARED)
+                or (node := self._scheduler.add_free(access is UNDECLARED)) < 0  # a barrier
+            ):
+                # It may start later, from the task of a call that ended: it must not run in
+                # that call's context (what its tool set there), but in the one it was
+                # submitted from.
+                entry.context = contextvars.copy_context()
+                self._placement.place(entry)
+            else:
+                # Depends on nothing and nothing it holds is held against it: it may start now,
+                # whatever else runs, and registering it makes nothing else ready (unless a
+                # parked call was waiting for it).
+                entry.node = node
+                self._by_node.append(entry)
+                self._admit(entry)
+                if not self._parked:
+                    return
+                self._placement.registered_free(entry)
+            self._placement.unpark()
+            self._dispatch()
         except Exception as exc:  # a tool's own validator or key function, or a bug of ours:
             if entry.result is None and entry.task is None:  # the call is answered all the same
                 self._fail_now(entry, *results.unprepared(call.name, exc))
@@ -96,39 +125,6 @@ class Batch:
                 self._dispatch()
             if not isinstance(exc, ValueError | TypeError | RecursionError):
                 logger.exception("volley could not place call %r", call.id)
-
-    def _enter(self, entry: Entry) -> None:
-        call = entry.call
-        if call.id in self._by_id:
-            first = self._by_id[call.id].index
-            self._finish(entry, results.duplicate_id(call, first + 1))
-            return
-        self._by_id[call.id] = entry
-        problem = prepare(entry, self._toolbox)
-        access = entry.access
-        if problem is not None:
-            self._fail_now(entry, *problem)
-        elif (
-            entry.needs
-            or (access is not NO_ACCESS and access is not UNDECLARED)
-            or (node := self._scheduler.add_free(access is UNDECLARED)) < 0  # behind a barrier
-        ):
-            # It may start later, from the task of a call that ended: it must not run in that
-            # call's context (what its tool set there), but in the one it was submitted from.
-            entry.context = contextvars.copy_context()
-            self._placement.place(entry)
-        else:
-            # Depends on nothing and nothing it holds is held against it: it may start now,
-            # whatever else runs, and registering it makes nothing else ready (unless a parked
-            # call was waiting for it).
-            entry.node = node
-            self._by_node.append(entry)
-            self._admit(entry)
-            if not self._parked:
-                return
-            self._placement.registered_free(entry)
-        self._placement.unpark()
-        self._dispatch()
 
     def answer(self, call: ToolCall, result: ToolResult, *, tell: bool = True) -> None:
         """Give a call its result without running it; calls that need it see it as any other.
@@ -139,12 +135,12 @@ class Batch:
         """
         if self._closed:
             raise RuntimeError("this batch is closed; start a new one with executor.batch()")
+        if call.id in self._by_id:
+            self.submit(call)  # answered as any call whose id is taken
+            return
         entry = Entry(len(self._entries), call)
         self._entries.append(entry)
         self._unfinished += 1
-        if call.id in self._by_id:
-            self._enter(entry)  # answered as any call whose id is taken
-            return
         self._by_id[call.id] = entry
         self._placement.add_node(entry, after=[])
         on_result = self._on_result

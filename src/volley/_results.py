@@ -133,10 +133,10 @@ def value_result(
             parts=parts if has_media else (),
             hedges=hedges,
         )
+    if len(content) > max_chars or not content.isascii():  # else `cap` has nothing to do
+        content = cap(content, max_chars)
     # Positional, in field order: keywords cost more than the rest of a no-op call's result.
-    result = ToolResult(
-        call.id, call.name, cap(content, max_chars), value, False, None, started, ended, attempts
-    )
+    result = ToolResult(call.id, call.name, content, value, False, None, started, ended, attempts)
     if hedges:
         result.hedges = hedges
     return result
