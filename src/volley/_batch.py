@@ -306,7 +306,7 @@ class Batch:
         entry.access = NO_ACCESS
         if not entry.keeps_arguments:
             entry.kwargs = None
-        released = entry.node >= 0 and self._scheduler.finish(entry.node, ok=not result.is_error)
+        released = entry.node >= 0 and self._scheduler.finish(entry.node, not result.is_error)
         self._unfinished -= 1
         if self._unfinished == 0:
             self._ended_at = self._clock()

@@ -193,7 +193,7 @@ class Scheduler:
             version += (key, self._key_writer.get(key))
         return tuple(version)
 
-    def finish(self, number: int, *, ok: bool) -> bool:
+    def finish(self, number: int, ok: bool) -> bool:
         """Record that a node has ended; `ok=False` fails the nodes that depend on it.
 
         Returns whether a node waited for it (`ready()` may then have nodes to give).
