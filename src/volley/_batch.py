@@ -18,6 +18,7 @@ from ._invoke import CallRunner
 from ._placement import Placement
 from ._progress import ProgressListener, listen
 from ._stats import BatchStats, batch_stats
+from ._tasks import task_maker
 from ._tool import Tool
 from ._toolbox import Toolbox
 
@@ -62,7 +63,7 @@ class Batch:
         self._slots = runner.slots
         self._hedges = runner.hedge_budget()
         self._start_admitted = self._launch
-        self._loop = asyncio.get_running_loop()
+        self._new_task = task_maker(asyncio.get_running_loop())
         self._entries: list[Entry] = []
         self._placement = placement = Placement(dedupe=dedupe, fail=self._fail_now)
         # The graph's parts the hot path reads, without a hop through the placement.
@@ -212,14 +213,14 @@ class Batch:
     def _admit(self, entry: Entry) -> None:
         """Start the call now if the concurrency limits allow, else queue it (with no task)."""
         if self._slots.take_or_queue(entry, self._start_admitted):
-            entry.task = self._loop.create_task(self._run(entry), context=entry.context)
+            entry.task = self._new_task(self._run(entry), context=entry.context)
         else:
             entry.queued = True
             if entry.context is None:  # started later, by whichever call frees a slot
                 entry.context = contextvars.copy_context()
 
     def _launch(self, entry: Entry) -> None:
-        entry.task = self._loop.create_task(self._run(entry), context=entry.context)
+        entry.task = self._new_task(self._run(entry), context=entry.context)
 
     async def _run(self, entry: Entry) -> None:
         """The task of one admitted call: run it, record its result, release what it held."""
