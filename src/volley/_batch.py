@@ -113,7 +113,11 @@ class Batch:
                 # parked call was waiting for it).
                 entry.node = node
                 self._by_node.append(entry)
-                self._admit(entry)
+                if self._slots.take_or_queue(entry, self._start_admitted):  # `_admit` in line
+                    entry.task = self._new_task(self._run(entry))
+                else:
+                    entry.queued = True
+                    entry.context = contextvars.copy_context()
                 if not self._parked:
                     return
                 self._placement.registered_free(entry)
