@@ -17,7 +17,8 @@ from ._access import NO_ACCESS, Access, conflicts
 from ._backend import Backend, InProcessBackend, ThreadCall
 from ._call import ToolCall, ToolResult
 from ._deadlines import Deadlines
-from ._hedge import HedgeBudget, Hedging
+from ._hedge import HedgeBudget
+from ._hedging import Hedging
 from ._results import (
     AttemptTimeout,
     CancelledInThread,
