@@ -35,9 +35,9 @@ from ._scenario import (
     load_scenario,
     parse_scenario,
 )
-from ._script import Exchange, ReceivedResult
+from ._script import CutCall, EmittedCall, Exchange, ReceivedResult, Reply
 from ._server import SimServer
-from ._wire import SimRequest, SseEvent, WireError, WireFormat
+from ._wire import Rendering, SimRequest, SseEvent, WireError, WireFormat
 from .anthropic import AnthropicMessages
 from .gemini import Gemini
 from .openai_chat import OpenAIChat
@@ -46,12 +46,16 @@ from .openai_responses import OpenAIResponses
 __all__ = [
     "AnthropicMessages",
     "Condition",
+    "CutCall",
+    "EmittedCall",
     "Exchange",
     "Gemini",
     "Latency",
     "OpenAIChat",
     "OpenAIResponses",
     "ReceivedResult",
+    "Rendering",
+    "Reply",
     "RequestRecord",
     "Scenario",
     "ScenarioError",
