@@ -84,7 +84,8 @@ class Deadlines:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._time = self.clock = loop_clock(loop)
+        self.clock = loop_clock(loop)
+        """Where deadlines are read from: `since` in `start` is a reading of it."""
         self._lanes: dict[float, _Lane] = {}
 
     def start(self, seconds: float, *, since: float | None = None) -> Deadline:
@@ -99,7 +100,7 @@ class Deadlines:
         lane = self._lanes.get(seconds)
         if lane is None:
             lane = self._lanes[seconds] = _Lane()
-        at = (self._time() if since is None else since) + seconds
+        at = (self.clock() if since is None else since) + seconds
         deadline = Deadline(at, task, lane, seconds)
         lane.pending.append(deadline)
         if lane.timer is None:
@@ -108,7 +109,7 @@ class Deadlines:
 
     def _expire(self, lane: _Lane) -> None:
         lane.timer = None
-        now = self._time()
+        now = self.clock()
         pending = lane.pending
         while pending and (pending[0].done or pending[0].at <= now):
             deadline = pending.popleft()

@@ -102,7 +102,9 @@ def _map_messages(messages: Sequence[Message], names: ToolNames) -> list[dict[st
                 {
                     "type": "function_call_output",
                     "call_id": r.call_id,
-                    "output": _output_list(r.parts) or r.content if r.parts else unflagged_text(r),
+                    "output": (
+                        (_output_list(r.parts) or r.content) if r.parts else unflagged_text(r)
+                    ),
                 }
                 for r in message.results
             )
