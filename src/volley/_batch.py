@@ -18,7 +18,7 @@ from ._invoke import CallRunner
 from ._placement import Placement
 from ._progress import ProgressListener, listen
 from ._stats import BatchStats, batch_stats
-from ._tasks import task_maker
+from ._tasks import direct_task_loop
 from ._tool import Tool
 from ._toolbox import Toolbox
 
@@ -63,7 +63,8 @@ class Batch:
         self._slots = runner.slots
         self._hedges = runner.hedge_budget()
         self._start_admitted = self._launch
-        self._new_task = task_maker(asyncio.get_running_loop())
+        self._loop = loop = asyncio.get_running_loop()
+        self._task_loop = direct_task_loop(loop)  # None: the loop's create_task makes each task
         self._entries: list[Entry] = []
         self._placement = placement = Placement(dedupe=dedupe, fail=self._fail_now)
         # The graph's parts the hot path reads, without a hop through the placement.
@@ -114,7 +115,10 @@ class Batch:
                 entry.node = node
                 self._by_node.append(entry)
                 if self._slots.take_or_queue(entry, self._start_admitted):  # `_admit` in line
-                    entry.task = self._new_task(self._run(entry))
+                    if (loop := self._task_loop) is not None:  # and `_launch`
+                        entry.task = asyncio.Task(self._run(entry), loop=loop)
+                    else:
+                        entry.task = self._loop.create_task(self._run(entry))
                 else:
                     entry.queued = True
                     entry.context = contextvars.copy_context()
@@ -217,14 +221,18 @@ class Batch:
     def _admit(self, entry: Entry) -> None:
         """Start the call now if the concurrency limits allow, else queue it (with no task)."""
         if self._slots.take_or_queue(entry, self._start_admitted):
-            entry.task = self._new_task(self._run(entry), context=entry.context)
+            self._launch(entry)
         else:
             entry.queued = True
             if entry.context is None:  # started later, by whichever call frees a slot
                 entry.context = contextvars.copy_context()
 
     def _launch(self, entry: Entry) -> None:
-        entry.task = self._new_task(self._run(entry), context=entry.context)
+        """Make the call's task, in the context it was submitted from if it has one."""
+        if (loop := self._task_loop) is not None:
+            entry.task = asyncio.Task(self._run(entry), loop=loop, context=entry.context)
+        else:
+            entry.task = self._loop.create_task(self._run(entry), context=entry.context)
 
     async def _run(self, entry: Entry) -> None:
         """The task of one admitted call: run it, record its result, release what it held."""
