@@ -84,20 +84,24 @@ class Slots:
 
     def release(self, tool: Tool[..., Any] | None) -> None:
         """A started call of `tool` has ended: its slots go to the calls waiting for them."""
-        self._free += 1
         if tool is not None and tool.max_concurrency is not None:
-            self._give_back_tool_slot(tool)
-        queue = self._queue
-        while self._free and queue:
-            call, start = queue.popleft()
-            if call.result is not None:
-                # It held its tool's slot while it waited for the executor's.
-                waited = call.tool
-                if waited is not None and waited.max_concurrency is not None:
-                    self._give_back_tool_slot(waited)
-                continue
+            self._free += 1
+            self._give_back_tool_slot(tool)  # may pass the slot on to a call of that tool
+            if not self._free:
+                return
             self._free -= 1
-            start(call)
+        # Calls queue only while no slot is free: the slot goes straight to the first that
+        # still wants to run, if any.
+        queue = self._queue
+        while queue:
+            call, start = queue.popleft()
+            if call.result is None:
+                start(call)
+                return
+            waited = call.tool  # it held its tool's slot while it waited for the executor's
+            if waited is not None and waited.max_concurrency is not None:
+                self._give_back_tool_slot(waited)
+        self._free += 1
 
     def _tool_slots(self, tool: Tool[..., Any]) -> _ToolSlots:
         own = self._tools.get(tool.name)
