@@ -83,7 +83,10 @@ def prepare(entry: Entry, toolbox: Toolbox) -> tuple[ErrorKind, str] | None:
     Returns why the call can never run, or `None` if it may.
     """
     call = entry.call
-    tool = toolbox.get(call.name) if isinstance(call.name, str) else None
+    try:
+        tool = toolbox.get(call.name)
+    except TypeError:  # a name that cannot be a key: no tool has it
+        tool = None
     if tool is None:
         return ErrorKind.UNKNOWN_TOOL, unknown_tool(call.name, toolbox.names)
     entry.tool = tool

@@ -134,9 +134,10 @@ class CallRunner:
         if tool.retries or tool.hedge_after is not None or self._lingering or not tool.is_async:
             return self.run(call, tool, kwargs, started, access, hedges)
         try:
-            running = tool.fn(**kwargs) if self._in_process else self.backend.start(tool, kwargs)
-            if type(running) is not CoroutineType:  # a backend's own awaitable
-                running = _awaiting(running)
+            if self._in_process:  # the tool's own `async def`: a coroutine
+                running = tool.fn(**kwargs)
+            elif type(running := self.backend.start(tool, kwargs)) is not CoroutineType:
+                running = _awaiting(running)  # a backend's own awaitable
             since = self._deadlines.clock()
             waits_on = running.send(None)
         except StopIteration as returned:
