@@ -265,10 +265,17 @@ def test_unknown_tools_list_the_tools_and_suggest_the_closest() -> None:
 
 
 def test_a_reused_call_id_is_an_error_for_the_second_call_only() -> None:
-    calls = [ToolCall("same", "echo", {"text": "a"}), ToolCall("same", "echo", {"text": "b"})]
+    calls = [
+        ToolCall("other", "echo", {"text": "o"}),
+        ToolCall("same", "echo", {"text": "a"}),
+        ToolCall("same", "echo", {"text": "b"}),
+        ToolCall("same", "echo", {"text": "c"}),
+    ]
     results = vrun(lambda: run_calls([echo], calls))
-    assert results[0].value == "a"
-    assert results[1].error_kind == ErrorKind.DUPLICATE_ID
+    assert [r.value for r in results[:2]] == ["o", "a"]
+    for late in results[2:]:
+        assert late.error_kind == ErrorKind.DUPLICATE_ID
+        assert "already used by call #2 of this batch" in late.content  # the first, from 1
 
 
 # -- references between calls ------------------------------------------------------------------

@@ -86,13 +86,12 @@ class Batch:
         """Add a call; it starts now unless a dependency or a conflicting earlier call blocks it."""
         if self._closed:
             raise RuntimeError("this batch is closed; start a new one with executor.batch()")
-        entry = Entry(len(self._entries), call)
+        entry = Entry(call)
         self._entries.append(entry)
         self._unfinished += 1
-        if call.id in self._by_id:
-            self._finish(entry, results.duplicate_id(call, self._by_id[call.id].index + 1))
+        if (first := self._by_id.setdefault(call.id, entry)) is not entry:
+            self._finish(entry, results.duplicate_id(call, self._entries.index(first) + 1))
             return
-        self._by_id[call.id] = entry
         try:  # in line, not a method of its own: the path every call takes
             problem = prepare(entry, self._toolbox)
             access = entry.access
@@ -147,7 +146,7 @@ class Batch:
         if call.id in self._by_id:
             self.submit(call)  # answered as any call whose id is taken
             return
-        entry = Entry(len(self._entries), call)
+        entry = Entry(call)
         self._entries.append(entry)
         self._unfinished += 1
         self._by_id[call.id] = entry

@@ -34,7 +34,6 @@ class Entry:
         "call",
         "cancel_requested",
         "context",
-        "index",
         "keeps_arguments",
         "kwargs",
         "needs",
@@ -48,8 +47,7 @@ class Entry:
         "tool",
     )
 
-    def __init__(self, index: int, call: ToolCall) -> None:
-        self.index = index
+    def __init__(self, call: ToolCall) -> None:
         self.call = call
         self.tool: Tool[..., Any] | None = None
         self.arguments: Mapping[str, Any] = _NO_ARGUMENTS
