@@ -18,7 +18,7 @@ from ._invoke import CallRunner
 from ._placement import Placement
 from ._progress import ProgressListener, listen
 from ._stats import BatchStats, batch_stats
-from ._tasks import direct_task_loop
+from ._tasks import makes_plain_tasks
 from ._tool import Tool
 from ._toolbox import Toolbox
 
@@ -64,7 +64,7 @@ class Batch:
         self._hedges = runner.hedge_budget()
         self._start_admitted = self._launch
         self._loop = loop = asyncio.get_running_loop()
-        self._task_loop = direct_task_loop(loop)  # None: the loop's create_task makes each task
+        self._plain_tasks = makes_plain_tasks(loop)  # else the loop's create_task makes each task
         self._entries: list[Entry] = []
         self._placement = placement = Placement(dedupe=dedupe, fail=self._fail_now)
         # The graph's parts the hot path reads, without a hop through the placement.
@@ -114,8 +114,8 @@ class Batch:
                 entry.node = node
                 self._by_node.append(entry)
                 if self._slots.take_or_queue(entry, self._start_admitted):  # `_admit` in line
-                    if (loop := self._task_loop) is not None:  # and `_launch`
-                        entry.task = asyncio.Task(self._run(entry), loop=loop)
+                    if self._plain_tasks:  # and `_launch`
+                        entry.task = asyncio.Task(self._run(entry))
                     else:
                         entry.task = self._loop.create_task(self._run(entry))
                 else:
@@ -228,8 +228,8 @@ class Batch:
 
     def _launch(self, entry: Entry) -> None:
         """Make the call's task, in the context it was submitted from if it has one."""
-        if (loop := self._task_loop) is not None:
-            entry.task = asyncio.Task(self._run(entry), loop=loop, context=entry.context)
+        if self._plain_tasks:
+            entry.task = asyncio.Task(self._run(entry), context=entry.context)
         else:
             entry.task = self._loop.create_task(self._run(entry), context=entry.context)
 
