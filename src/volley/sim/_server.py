@@ -80,6 +80,10 @@ class Loopback:
             ws="none",
             access_log=False,
             timeout_graceful_shutdown=1,
+            # Longer than an httpx client keeps an idle connection (5 s), as real APIs do: with
+            # both at 5 s, a client can reuse a connection at the instant the server closes
+            # it, and an SDK without retries reports "Connection error".
+            timeout_keep_alive=75,
         )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
