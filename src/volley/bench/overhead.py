@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from volley import Executor, Toolbox, ToolCall, ToolResult, tool
+from volley import Executor, Tool, Toolbox, ToolCall, ToolResult, tool
 
 from ._harness import Goal, Report, compare, stopwatch, times, us
 
@@ -91,8 +91,8 @@ async def run(quick: bool = False) -> Report:
     async_calls, sync_calls = make_calls("noop", n), make_calls("noop_sync", n)
     int_calls, five_calls = make_calls("one_int", n, ONE_INT), make_calls("five", n, FIVE)
     read_calls = [ToolCall(f"call_{i}", "one_int_read", f'{{"i": {i}}}') for i in range(n)]
-    int_validator = TOOLBOX["one_int"]
-    five_validator = TOOLBOX["five"]
+    int_tool = TOOLBOX["one_int"]
+    five_tool = TOOLBOX["five"]
     loop = asyncio.get_running_loop()
     outcomes: dict[str, list[ToolResult]] = {}
 
@@ -115,7 +115,7 @@ async def run(quick: bool = False) -> Report:
     async def gather_five() -> float:
         return await stopwatch(lambda: asyncio.gather(*(five(**FIVE_VALUES) for _ in range(n))))
 
-    async def by_hand(tool_: Any, text: str) -> float:
+    async def by_hand(tool_: Tool[..., Any], text: str) -> float:
         # What a runtime written for the purpose does at least: each call's task validates the
         # model's text when it runs, then awaits the function (no limits, timeouts or order).
         # Validating all 10,000 texts before the gather instead holds every call's arguments at
@@ -146,10 +146,10 @@ async def run(quick: bool = False) -> Report:
                 INT_ROW: lambda: through(int_calls, "int"),
                 DECLARED_ROW: lambda: through(read_calls, "declared"),
                 "gather one_int(3)": gather_int,
-                INT_BY_HAND: lambda: by_hand(int_validator, ONE_INT),
+                INT_BY_HAND: lambda: by_hand(int_tool, ONE_INT),
                 FIVE_ROW: lambda: through(five_calls, "five"),
                 "gather five(...)": gather_five,
-                FIVE_BY_HAND: lambda: by_hand(five_validator, FIVE),
+                FIVE_BY_HAND: lambda: by_hand(five_tool, FIVE),
             },
             rounds=rounds,
         )
