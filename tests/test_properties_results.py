@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -287,6 +289,37 @@ def test_cancelling_at_the_instant_calls_start_or_end(batch):
         assert asyncio.all_tasks() == before
 
     vrun(main)
+
+
+@given(faulty_batches())
+@examples(300)
+def test_a_closed_batch_is_freed_when_dropped_without_the_collector(batch):
+    # Whatever its calls did (failed, hung past timeouts, waited on each other, were cancelled),
+    # an ended batch is in no reference cycle: its entries, arguments and tasks go the moment
+    # its caller lets go of it, not at the collector's next full pass over the heap.
+    specs, cancel = batch
+
+    async def main() -> None:
+        async with faulty_executor(cancel) as ex:
+            batch = ex.batch()
+            for spec in specs:
+                batch.submit(spec.call())
+            loop = asyncio.get_running_loop()
+            if cancel.at is not None:
+                later = loop.call_later(cancel.at, batch.cancel, *cancel.ids)
+            results = await batch.close()
+            if cancel.at is not None:
+                later.cancel()
+            assert len(results) == len(specs)
+            ref = weakref.ref(batch)
+            del batch
+            assert ref() is None
+
+    gc.disable()  # nothing but reference counting may free the batch
+    try:
+        vrun(main)
+    finally:
+        gc.enable()
 
 
 def test_naming_a_waiting_call_twice_cancels_it_once_and_the_rest_too():

@@ -30,6 +30,10 @@ BeforeStart: TypeAlias = Callable[[ToolCall, Tool[..., Any]], Awaitable[None] | 
 """Told of a call just before its body starts; the body waits for what it returns."""
 
 
+def _start_after_end(entry: Entry) -> None:
+    raise RuntimeError(f"call {entry.call.id!r} was started after its batch had ended")
+
+
 class Batch:
     """The calls of one model turn, run as their precedence graph allows.
 
@@ -273,6 +277,9 @@ class Batch:
             if entry.cancel_requested or self._cancelled:  # ours: swallow it
                 while task.cancelling():
                     task.uncancel()
+                # Its traceback holds this frame, so the batch: where a retry kept it (in
+                # tenacity's attempt state, which the traceback's frames hold), it is a cycle.
+                exc.__traceback__ = None
             elif task.cancelling():  # someone else's (the loop shutting down): pass it on
                 raise
             return
@@ -386,6 +393,11 @@ class Batch:
         finally:
             if self._on_close is not None:
                 self._on_close(self)
+            if not self._unfinished:  # ended: break the cycles through its bound methods, so
+                # that it is freed when its caller drops it, not at the collector's next full
+                # pass (which walks every entry until then)
+                self._start_admitted = _start_after_end
+                self._placement.let_go()
         return self.results
 
     def _fail_missing_dependencies(self) -> None:

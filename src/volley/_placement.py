@@ -25,6 +25,10 @@ from ._scheduler import Scheduler
 __all__ = ["Placement"]
 
 
+def _fail_after_end(entry: Entry, kind: ErrorKind, message: str) -> None:
+    raise RuntimeError(f"call {entry.key!r} was failed ({kind}) after its batch had ended")
+
+
 class Placement:
     """A batch's graph: which node each call is, and the calls still waiting to get one.
 
@@ -45,6 +49,10 @@ class Placement:
         self._fail = fail
         self._newly_registered: list[str] = []
         self._reads = IdenticalReads()
+
+    def let_go(self) -> None:
+        """Drop `fail` once the batch has ended: it is the batch's bound method, a cycle."""
+        self._fail = _fail_after_end
 
     def registered_free(self, entry: Entry) -> None:
         """Note that the batch registered `entry` itself while calls were parked.
