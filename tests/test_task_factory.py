@@ -54,6 +54,7 @@ def test_every_call_runs_in_a_task_of_the_loops_factory() -> None:
     assert [r.value for r in results] == list(range(10))
     assert len(ran_in) == 10
     assert all(task in made for task in ran_in)
+    assert sorted(task.get_name() for task in ran_in) == sorted(f"volley:c{i}" for i in range(10))
 
 
 def test_without_a_factory_each_call_has_a_task_of_its_own() -> None:
@@ -66,6 +67,8 @@ def test_without_a_factory_each_call_has_a_task_of_its_own() -> None:
     assert len(set(map(id, ran_in))) == 10
     assert all(type(task) is asyncio.Task for task in ran_in)
     assert not made
+    # Named after its call (started at once, or queued for a slot): a task dump shows which.
+    assert sorted(task.get_name() for task in ran_in) == sorted(f"volley:c{i}" for i in range(10))
 
 
 def test_a_factory_set_between_batches_applies_from_the_next() -> None:

@@ -118,10 +118,11 @@ class Batch:
                 entry.node = node
                 self._by_node.append(entry)
                 if self._slots.take_or_queue(entry, self._start_admitted):  # `_admit` in line
+                    name = f"volley:{call.id}"
                     if self._plain_tasks:  # and `_launch`
-                        entry.task = asyncio.Task(self._run(entry))
+                        entry.task = asyncio.Task(self._run(entry), name=name)
                     else:
-                        entry.task = self._loop.create_task(self._run(entry))
+                        entry.task = self._loop.create_task(self._run(entry), name=name)
                 else:
                     entry.queued = True
                     entry.context = contextvars.copy_context()
@@ -232,10 +233,11 @@ class Batch:
 
     def _launch(self, entry: Entry) -> None:
         """Make the call's task, in the context it was submitted from if it has one."""
+        name = f"volley:{entry.call.id}"  # cheaper than asyncio's own "Task-N", and says more
         if self._plain_tasks:
-            entry.task = asyncio.Task(self._run(entry), context=entry.context)
+            entry.task = asyncio.Task(self._run(entry), context=entry.context, name=name)
         else:
-            entry.task = self._loop.create_task(self._run(entry), context=entry.context)
+            entry.task = self._loop.create_task(self._run(entry), context=entry.context, name=name)
 
     async def _run(self, entry: Entry) -> None:
         """The task of one admitted call: run it, record its result, release what it held."""
