@@ -130,7 +130,8 @@ def oracle_access(name: str, args: dict[str, Any]) -> tuple[frozenset[str], froz
 @tool(max_concurrency=1)
 async def boom(tag: str, d: float = 0, x: Any = None) -> str:
     with REC.body("boom", tag, x):
-        await asyncio.sleep(d)
+        if d:  # else it raises at its first step, without waiting
+            await asyncio.sleep(d)
     raise ValueError(f"boom in {tag}")
 
 
@@ -160,7 +161,8 @@ async def flaky(tag: str, fails: int, d: float = 0, x: Any = None) -> dict[str, 
 @tool
 async def opaque(tag: str, d: float = 0, x: Any = None) -> object:
     with REC.body("opaque", tag, x):
-        await asyncio.sleep(d)
+        if d:
+            await asyncio.sleep(d)
     return object()
 
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import logging
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -294,9 +295,10 @@ def test_cancelling_at_the_instant_calls_start_or_end(batch):
 @given(faulty_batches())
 @examples(300)
 def test_a_closed_batch_is_freed_when_dropped_without_the_collector(batch):
-    # Whatever its calls did (failed, hung past timeouts, waited on each other, were cancelled),
-    # an ended batch is in no reference cycle: its entries, arguments and tasks go the moment
-    # its caller lets go of it, not at the collector's next full pass over the heap.
+    # Whatever its calls did (raised at their first step or later, returned what cannot be
+    # sent, hung past timeouts, waited on each other, were cancelled), an ended batch is in no
+    # reference cycle: its entries, arguments and tasks go the moment its caller lets go of
+    # it, not at the collector's next full pass over the heap.
     specs, cancel = batch
 
     async def main() -> None:
@@ -320,6 +322,56 @@ def test_a_closed_batch_is_freed_when_dropped_without_the_collector(batch):
         vrun(main)
     finally:
         gc.enable()
+
+
+class _Lines(logging.Handler):
+    """Keeps each record as text only: pytest's own capture keeps records, and their frames."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.mark.parametrize("awaited", [False, True])
+def test_a_batch_whose_before_start_failed_is_freed_when_dropped(awaited, monkeypatch):
+    # A journal that cannot record a call: the call's result keeps the exception, which must
+    # not keep the frames that hold the call's entry and its batch.
+    def refuse(call: ToolCall, tool_: Any) -> None:
+        if call.id == "b":
+            raise OSError("disk full")
+
+    async def refuse_later(call: ToolCall, tool_: Any) -> None:
+        refuse(call, tool_)
+
+    log = _Lines()
+    volley_logger = logging.getLogger("volley")
+    monkeypatch.setattr(volley_logger, "propagate", False)
+    volley_logger.addHandler(log)
+
+    async def main() -> None:
+        async with Executor(FAULT_TOOLS) as ex:
+            batch = ex.batch(before_start=refuse_later if awaited else refuse)
+            for name in "abc":
+                batch.submit(ToolCall(name, "free", {"tag": name}))
+            results = await batch.close()
+            assert [r.error_kind for r in results] == [None, ErrorKind.EXCEPTION, None]
+            assert isinstance(results[1].exception, OSError)
+            ref = weakref.ref(batch)
+            del batch
+            assert ref() is None
+
+    gc.disable()
+    try:
+        vrun(main)
+    finally:
+        gc.enable()
+        volley_logger.removeHandler(log)
+    (line,) = log.lines
+    assert "Traceback" in line  # logged whole
+    assert "disk full" in line
 
 
 def test_naming_a_waiting_call_twice_cancels_it_once_and_the_rest_too():

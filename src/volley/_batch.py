@@ -303,6 +303,9 @@ class Batch:
                 await pending
         except Exception as exc:
             logger.exception("before_start failed for call %r", entry.call.id)
+            # Logged whole; the result keeps the exception without the frames, which would
+            # hold this call's entry and batch (a reference cycle through its result).
+            exc.__traceback__ = exc.__context__ = exc.__cause__ = None
             return results.not_recorded(entry.call, exc)
         return None
 

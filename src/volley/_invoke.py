@@ -143,6 +143,9 @@ class CallRunner:
         except StopIteration as returned:
             return value_result(call, returned.value, started, self.clock(), 1, 0, self._max_chars)
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            # The traceback keeps the tool's frames, not this one: it would link the result
+            # (`f_back`) to the frame of the batch's task, and so the batch to itself.
+            exc.__traceback__ = exc.__traceback__.tb_next if exc.__traceback__ else None
             return failed(call, exc, started=started, ended=self.clock(), attempts=1, hedges=0)
         timeout = self._timeout if tool.timeout is UNSET else tool.timeout
         return self._go_on(call, running, waits_on, since, timeout, started)

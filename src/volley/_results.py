@@ -105,6 +105,9 @@ def value_result(
             parts = media_parts(value)
             content = render(value) if parts is None else render_parts(parts)
     except (UnserializableResult, TypeError) as exc:
+        # Its tracebacks show volley's rendering only, and would link the result (`f_back`)
+        # to the frames of the call's task, and so to its batch.
+        exc.__traceback__ = exc.__context__ = None
         return error_result(
             call,
             ErrorKind.INVALID_RESULT,
