@@ -56,7 +56,7 @@ FULL = Sizes(
     calls=200,
     http_calls=50,
     rounds=5,
-    overhead_rounds=11,
+    overhead_rounds=31,
     warmup=1,
     http_reads=True,
 )
