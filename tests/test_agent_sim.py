@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,7 @@ from _adapters import ADAPTERS, close, gemini
 from _tools import play
 
 from volley import Agent, ErrorKind, RunResult, ToolReturns, tool
+from volley._batch import Batch
 from volley.providers import Provider
 from volley.sim import SimServer, parse_scenario
 
@@ -82,6 +84,22 @@ def test_three_independent_calls_take_two_round_trips_and_four_one_at_a_time(ada
     assert serial.stats.round_trips == len(serial_sim.log) == 4
     assert serial.stats.calls_per_turn == [1, 1, 1, 0]
     assert parallel.stats.input_tokens < serial.stats.input_tokens  # batching reads less
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_finished_run_leaves_no_batch_for_the_collector(adapter):
+    # Each turn's batch goes when its turn is done, by reference counting alone, though a call
+    # failed at its first step and the transcript keeps its exception.
+    script = scenario(("get_time", {"city": "Atlantis"}), ("get_weather", {"city": "Rome"}))
+    gc.collect()
+    gc.disable()
+    try:
+        result, _ = run(script, adapter)
+        alive = sum(type(o) is Batch for o in gc.get_objects())
+    finally:
+        gc.enable()
+    assert "no such city" in result.output.split(" | ")[0]
+    assert alive == 0
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
