@@ -130,6 +130,22 @@ def test_the_model_sees_one_result_for_the_plan_and_its_request_offers_the_plan_
     assert "run_plan" not in {t.name for t in without.requests[0].tools}
 
 
+def test_agents_with_the_same_tool_names_share_one_plan_tool() -> None:
+    # Its validator takes a millisecond to build: an agent made per request does not rebuild it.
+    first, again = planner([plan("p", CHAIN[:2])]), planner([plan("p", CHAIN[:2])])
+    run(first)
+    run(again)
+    (a,) = [t for t in first.requests[0].tools if t.name == "run_plan"]
+    (b,) = [t for t in again.requests[0].tools if t.name == "run_plan"]
+    assert a is b
+    fewer = planner([plan("p", CHAIN[:1])])
+    vrun(lambda: Agent(fewer, TOOLS[:2], plan=True).run("go"))
+    (c,) = [t for t in fewer.requests[0].tools if t.name == "run_plan"]
+    assert c.schema["properties"]["steps"]["items"]["properties"]["tool"]["enum"] == [
+        t.name for t in TOOLS[:2]
+    ]
+
+
 def test_bad_steps_are_answered_and_only_their_dependants_fail() -> None:
     steps = [
         {"id": "ok", "tool": "fetch", "arguments": {"url": "u"}},

@@ -16,6 +16,7 @@ leads nowhere gets an error naming the problem, and only the steps that need it 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -249,7 +250,18 @@ def plan_tool(toolbox: Toolbox) -> Tool[..., Any]:
     and leaves their arguments to each tool's own schema: the plan costs the context of one short
     description, not a second copy of every tool.
     """
-    names = [t.name for t in toolbox if not t.requires_approval and t.name != PLAN_TOOL]
+    return _plan_tool_naming(
+        tuple(t.name for t in toolbox if not t.requires_approval and t.name != PLAN_TOOL)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _plan_tool_naming(names: tuple[str, ...]) -> Tool[..., Any]:
+    """The plan tool offering `names`, made once per set of names.
+
+    Its validator takes a millisecond to build: an agent made per request would spend it
+    before its first request.
+    """
     description = (
         "Run calls of the other tools as one plan, when later calls need earlier results: "
         'in a step\'s arguments, {"$ref": "s1"} is step s1\'s result and {"$ref": "s1", '
@@ -265,7 +277,7 @@ def plan_tool(toolbox: Toolbox) -> Tool[..., Any]:
                     "type": "object",
                     "properties": {
                         "id": {"type": "string"},
-                        "tool": {"type": "string", "enum": names},
+                        "tool": {"type": "string", "enum": list(names)},
                         "arguments": {"type": "object"},
                     },
                     "required": ["id", "tool", "arguments"],
