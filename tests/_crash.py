@@ -31,7 +31,7 @@ from anthropic import AsyncAnthropic
 from volley import Agent, ModelTurn, RunResult, Tool, ToolReturns, tool
 from volley._durable import idempotency_key
 from volley.journal import Journal, RunInfo, RunStatus, StoredRecord
-from volley.journal._codec import FinishedRecord, StartedRecord, decode, to_result
+from volley.journal._codec import FinishedRecord, StartedRecord, TurnRecord, decode, to_result
 from volley.providers.anthropic import AnthropicProvider
 
 PROMPT = "Look things up, save two notes, store two values, tell ops."
@@ -305,8 +305,10 @@ class Committed:
     info: RunInfo | None
     records: list[StoredRecord] = field(default_factory=list)
     finished: dict[str, tuple[str, str | None]] = field(default_factory=dict)
-    """Idempotency keys of calls whose result was recorded (not as cancelled): its content and
-    error kind (an unknown outcome recorded by an earlier resume is final too)."""
+    """Idempotency keys of calls whose result was recorded (not as cancelled), in a response
+    that was recorded too: its content and error kind (an unknown outcome recorded by an
+    earlier resume is final too). A read started early in a response that was never recorded
+    is run again when the turn is asked again, as the rules of resuming say."""
     started_writes: set[str] = field(default_factory=set)
     """Keys of calls recorded as started that may write and are not idempotent."""
 
@@ -316,15 +318,23 @@ async def committed(journal: Journal, run_id: str) -> Committed:
     if info is None:
         return Committed(None)
     found = Committed(info, await journal.records(run_id))
+    responses: set[tuple[int, int]] = set()
+    finished: list[tuple[tuple[int, int], str, tuple[str, str | None]]] = []
     for stored in found.records[1:]:
         record = decode(stored.data, run_id=run_id, seq=stored.seq)
-        if isinstance(record, FinishedRecord):
+        if isinstance(record, TurnRecord):
+            responses.add((record.turn, record.attempt))
+        elif isinstance(record, FinishedRecord):
             result = to_result(record.result)
             if result.error_kind != "cancelled":
                 key = f"{run_id}/{record.turn}/{result.call_id}"
-                found.finished[key] = (result.content, result.error_kind)
+                finished.append(
+                    ((record.turn, record.attempt), key, (result.content, result.error_kind))
+                )
         elif isinstance(record, StartedRecord) and record.writes and not record.idempotent:
             found.started_writes.add(f"{run_id}/{record.turn}/{record.call_id}")
+    # An early read's result can be recorded before its response is: it counts once that is.
+    found.finished = {key: answer for response, key, answer in finished if response in responses}
     return found
 
 
