@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
+import httpx2
 
 from tests._sim import SCENARIO
 from volley.sim import SimServer
 
-CLIENT_EXPIRY = httpx.Limits().keepalive_expiry or 5.0
+CLIENT_EXPIRY = httpx2.Limits().keepalive_expiry or 5.0  # the SDKs' client
 
 
 def test_an_idle_connection_outlives_the_clients_keep_alive_expiry() -> None:
